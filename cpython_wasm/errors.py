@@ -1,0 +1,34 @@
+"""The errors a user sees.
+
+Every failure a user can cause or meet (bad input, an unreachable URL, a hash
+mismatch, a failed compile phase) is raised as one of these, carrying a single
+paragraph that says what was wrong, what is supported and what to do.
+`cli.run` turns them into that paragraph and an exit status, never a traceback.
+"""
+
+
+class UserError(Exception):
+    """The request itself is wrong (unknown version, bad option, malformed recipe).
+
+    Exit status 2: nothing was attempted, nothing was changed.
+    """
+
+    exit_code = 2
+
+
+class FetchError(Exception):
+    """An input could not be obtained with the pinned bytes.
+
+    Exit status 3: the cache holds nothing unverified.
+    """
+
+    exit_code = 3
+
+
+class BuildError(Exception):
+    """A build phase failed; the message names the phase and its log.
+
+    Exit status 1: earlier outputs in dist/ and lockfiles/ are left as they were.
+    """
+
+    exit_code = 1

@@ -1,0 +1,72 @@
+"""Where things live, on the host and inside the build containers.
+
+Host side: the checkout holds recipes, templates and the default output
+directories; downloads go to a per-user cache shared by all checkouts.
+
+Container side: every build runs at the same fixed paths, because CPython
+records its build paths in `_sysconfigdata` and in debug info; building at one
+path everywhere keeps outputs independent of where the checkout is.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RECIPES_DIR = PROJECT_ROOT / "recipes"
+CONTAINERS_DIR = PROJECT_ROOT / "containers"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def display_path(path: Path) -> str:
+    """A path as a user should read it in messages: relative to the checkout when inside it."""
+    path = Path(path)
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("cpython-wasm-recipes"))
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The host directories one build reads and writes."""
+
+    cache_dir: Path  # content-addressed downloads, shared between builds
+    build_dir: Path  # store of intermediate products, and their logs
+    dist_dir: Path  # published artifacts
+    lock_dir: Path  # published lockfiles
+
+    @classmethod
+    def from_options(cls, cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
+        def absolute(value, default: Path) -> Path:
+            return Path(value).expanduser().resolve() if value else default
+
+        return cls(
+            cache_dir=absolute(cache_dir, default_cache_dir()),
+            build_dir=absolute(build_dir, PROJECT_ROOT / "build"),
+            dist_dir=absolute(dist_dir, PROJECT_ROOT / "dist"),
+            lock_dir=absolute(lock_dir, PROJECT_ROOT / "lockfiles"),
+        )
+
+    @property
+    def store_dir(self) -> Path:
+        return self.build_dir / "store"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.build_dir / "logs"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.build_dir / "locks"
+
+
+# Inside the containers.
+CONTAINER_SOURCE = "/cpython"  # the unpacked CPython source, read-only
+CONTAINER_BUILD_PYTHON = "/cpython/cross-build/build"  # where Tools/wasm/wasi.py puts the build python
+CONTAINER_CROSS_BUILD = "/cpython/cross-build"  # the host build goes to <this>/<host triple>
+CONTAINER_TOOLS = "/opt/cpython-wasm"  # our in-container helpers (runtime.py, package.py), read-only
+CONTAINER_OUTPUT = "/out"  # where the packaging phase writes
+WASI_SDK_PATH = "/opt/wasi-sdk"  # the SDK directory inside the toolchain image

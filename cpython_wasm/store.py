@@ -1,0 +1,72 @@
+"""The product store: every intermediate result named by the hash of its inputs.
+
+As in Nix, a product's identity is computed *before* it is built, from
+everything that determines it (source hash, image, arguments...). Its
+directory is `<build>/store/<identity>-<name>`; if that directory exists, the
+product is found, not rebuilt. A product is built in a temporary directory and
+renamed into place only when its builder succeeds, so a store path is always
+complete. One lock per identity keeps two concurrent builds from racing.
+"""
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+IDENTITY_LENGTH = 32  # hex digits (128 bits) shown in store paths and image tags
+
+
+def canonical_json(data) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def identity(kind: str, inputs: dict) -> str:
+    """The identity of a product: a hash of its kind and its inputs."""
+    return hashlib.sha256(canonical_json({"kind": kind, "inputs": inputs})).hexdigest()[:IDENTITY_LENGTH]
+
+
+@dataclass(frozen=True)
+class Product:
+    name: str
+    identity: str
+    path: Path
+    reused: bool  # found in the store rather than built now
+
+
+class Store:
+    def __init__(self, store_dir: Path, locks_dir: Path, logs_dir: Path):
+        self.store_dir = store_dir
+        self.locks_dir = locks_dir
+        self.logs_dir = logs_dir
+        for directory in (store_dir, locks_dir, logs_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def log_dir(self, name: str, inputs: dict) -> Path:
+        """Where the logs of building this product go (kept after the build, failed or not)."""
+        return self.logs_dir / f"{identity(name, inputs)}-{name}"
+
+    def realise(self, name: str, inputs: dict, builder) -> Product:
+        """Return the product for these inputs, running `builder(temp_dir, log_dir)` only if it is not in the store."""
+        ident = identity(name, inputs)
+        final = self.store_dir / f"{ident}-{name}"
+        with FileLock(self.locks_dir / f"{ident}.lock"):
+            if final.is_dir():
+                return Product(name, ident, final, reused=True)
+            temp = self.store_dir / f".building-{ident}-{name}"
+            if temp.exists():
+                shutil.rmtree(temp)  # left by a build that was killed
+            temp.mkdir()
+            try:
+                builder(temp, self.log_dir(name, inputs))
+                # What went into the product, next to it (not inside: the product's
+                # content is exactly what the builder made).
+                info = final.with_name(final.name + ".json")
+                info.write_bytes(canonical_json({"name": name, "identity": ident, "inputs": inputs}) + b"\n")
+                temp.rename(final)
+            except BaseException:
+                shutil.rmtree(temp, ignore_errors=True)
+                raise
+        return Product(name, ident, final, reused=False)

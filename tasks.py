@@ -1,0 +1,51 @@
+"""invoke tasks: parse options, call cpython_wasm. No logic lives here.
+
+    invoke build --python 3.13 --sdk 25 --provider debian
+    invoke render --python 3.13 --sdk 25 --provider debian
+    invoke smoke --python 3.13 --sdk 25 --provider debian
+"""
+
+from invoke import task
+
+from cpython_wasm import cli
+
+SELECTION_HELP = {
+    "python": "CPython line or release, e.g. 3.13 or 3.13.5",
+    "sdk": "WASI SDK major version (default: the one PEP 11 assigns to this CPython)",
+    "provider": "where the WASI SDK comes from: release (official tarball, default) or debian",
+}
+
+
+@task(
+    iterable=["mirror", "configure_arg"],
+    help={
+        **SELECTION_HELP,
+        "target": "wasi (the only target so far)",
+        "mirror": "local directory of pinned files, tried before any URL (repeatable)",
+        "debian_mirror": "Debian archive URL for the base image (e.g. a snapshot.debian.org URL)",
+        "configure_arg": "extra argument for the host `configure` (repeatable; recorded in the lockfile)",
+        "cache_dir": "download cache (default: the per-user cache directory)",
+        "build_dir": "store of intermediate products and logs (default: build/)",
+        "dist_dir": "where the artifact goes (default: dist/)",
+        "lock_dir": "where the lockfile goes (default: lockfiles/)",
+    },
+)
+def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None, debian_mirror=None,
+          configure_arg=None, cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
+    """Build CPython for WebAssembly in containers: dist/ tarball + lockfile, then a smoke run."""
+    cli.run(cli.build, python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (),
+            debian_mirror=debian_mirror, configure_arg=configure_arg or (), cache_dir=cache_dir,
+            build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
+
+
+@task(help={**SELECTION_HELP, "image": "toolchain (default) or native"})
+def render(c, python="3.13", sdk=None, provider=None, image="toolchain"):
+    """Print the rendered Dockerfile of a build's image."""
+    cli.run(cli.render, python=python, sdk=sdk, provider=provider, image=image)
+
+
+@task(help={**SELECTION_HELP, "artifact": "path of an artifact tarball (instead of the selection)",
+            "dist_dir": "where to look for the artifact (default: dist/)"})
+def smoke(c, python="3.13", sdk=None, provider=None, artifact=None, dist_dir=None):
+    """Run a built python.wasm under wasmtime: import sys, json, zlib; check platform and version."""
+    cli.run(cli.smoke_run, python=python, sdk=sdk, provider=provider, artifact=artifact, dist_dir=dist_dir)

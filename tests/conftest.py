@@ -1,0 +1,22 @@
+"""Shared test helpers."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INVOKE = Path(sys.executable).with_name("invoke")
+
+
+def invoke(*args, env=None, check=False, timeout=3600) -> subprocess.CompletedProcess:
+    """Run an invoke task of this checkout the way a user does, capturing its output."""
+    result = subprocess.run(
+        [str(INVOKE), *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr[-6000:]}")
+    return result

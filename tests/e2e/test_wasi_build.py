@@ -1,0 +1,184 @@
+"""End to end: the README's build, for real, in Docker.
+
+One session-scoped build (CPython 3.13.5 × WASI SDK 25 × debian) is shared by
+every test here. It runs in a fresh build directory unless
+CPYTHON_WASM_TEST_BUILD_DIR names one to reuse (for quick local reruns);
+CI always starts from nothing. A missing Docker engine fails these tests, it
+never skips them.
+"""
+
+import hashlib
+import json
+import os
+import tarfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT_ROOT, invoke
+
+from cpython_wasm import images
+from cpython_wasm.archives import safe_extract
+from cpython_wasm.errors import BuildError
+from cpython_wasm.executor import run_phase
+from cpython_wasm.recipes import Recipes
+from cpython_wasm.runtime import run_wasi
+
+pytestmark = pytest.mark.e2e
+
+SELECTION = ["--python", "3.13", "--sdk", "25", "--provider", "debian"]
+ARTIFACT = "python-3.13.5-wasi_sdk-25-debian"
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    build_dir = Path(os.environ.get("CPYTHON_WASM_TEST_BUILD_DIR") or root / "build").resolve()
+    return {"build": build_dir, "dist": root / "dist", "locks": root / "lockfiles"}
+
+
+def build_args(workspace, *extra):
+    return ["build", *SELECTION, "--build-dir", str(workspace["build"]), "--dist-dir", str(workspace["dist"]),
+            "--lock-dir", str(workspace["locks"]), *extra]
+
+
+@pytest.fixture(scope="session")
+def built(workspace):
+    result = invoke(*build_args(workspace), check=True)
+    artifact = workspace["dist"] / f"{ARTIFACT}.tar.gz"
+    lockfile = workspace["locks"] / f"{ARTIFACT}.json"
+    return {"result": result, "artifact": artifact, "lockfile": lockfile, "lock": json.loads(lockfile.read_text())}
+
+
+@pytest.fixture(scope="session")
+def unpacked(built, tmp_path_factory):
+    root = tmp_path_factory.mktemp("unpacked")
+    safe_extract(built["artifact"], root)
+    return root / ARTIFACT
+
+
+def test_the_build_writes_the_artifact_and_its_lockfile(built):
+    lock = built["lock"]
+    outputs = lock["outputs"]
+    assert outputs[built["artifact"].name]["sha256"] == sha256(built["artifact"])
+    assert outputs[built["artifact"].name]["size"] == built["artifact"].stat().st_size
+    assert lock["artifact"] == ARTIFACT
+    assert lock["build"] == {
+        "python": "3.13.5", "target": "wasm32-wasip1", "wasi_sdk": 25, "provider": "debian",
+        "official_pairing": False, "host_arch": lock["build"]["host_arch"], "source_date_epoch": 1749600000,
+        "configure_host_args": ["--without-ensurepip"],
+    }
+    assert "smoke python.wasm under wasmtime: cpython 3.13.5 on wasi" in built["result"].stderr
+
+
+def test_the_lockfile_records_every_input_and_image(built):
+    lock = built["lock"]
+    plan = Recipes().resolve("3.13", 25, "debian", arch=lock["build"]["host_arch"])
+    assert [(i["name"], i["sha256"], i["size"]) for i in lock["inputs"]] == [
+        (pin.file, pin.sha256, pin.size) for pin in plan.inputs]
+    assert len(lock["base"]["rootfs_sha256"]) == 64
+    assert lock["images"]["toolchain"]["tag"] == images.toolchain_spec(plan, lambda pin: None).tag
+    for image, pinned in (("native", plan.base.packages), ("toolchain", plan.toolchain.packages)):
+        packages = {p["name"]: p for p in lock["images"][image]["packages"]}
+        for name, version in pinned.items():
+            assert packages[name]["version"] == version
+        assert all(len(p["sha256"]) == 64 for p in packages.values()), "every .deb has its sha256"
+    # The toolchain image is built on the native one: it has all of its packages.
+    native = {(p["name"], p["version"]) for p in lock["images"]["native"]["packages"]}
+    assert native <= {(p["name"], p["version"]) for p in lock["images"]["toolchain"]["packages"]}
+
+
+def test_the_manifest_describes_the_unpacked_artifact_exactly(built, unpacked):
+    manifest = json.loads((unpacked / "manifest.json").read_text())
+    on_disk = {p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    for name, entry in manifest["files"].items():
+        assert sha256(unpacked / name) == entry["sha256"], name
+    assert manifest["files"]["python.wasm"] == built["lock"]["outputs"]["python.wasm"]
+    assert built["lock"]["outputs"]["manifest.json"]["sha256"] == sha256(unpacked / "manifest.json")
+    # The standard library is there, compiled; the test suite is not.
+    assert "lib/python3.13/json/__init__.py" in manifest["files"]
+    assert "lib/python3.13/json/__pycache__/__init__.cpython-313.pyc" in manifest["files"]
+    assert "lib/python3.13/_sysconfigdata__wasi_wasm32-wasi.py" in manifest["files"]
+    assert not any(name.startswith("lib/python3.13/test/") for name in manifest["files"])
+
+
+def test_the_tarball_is_normalised(built):
+    with tarfile.open(built["artifact"]) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == sorted(m.name for m in members)
+    assert {m.mtime for m in members} == {1749600000}
+    assert {(m.uid, m.gid) for m in members} == {(0, 0)}
+
+
+def test_the_smoke_task_runs_the_artifact(built):
+    result = invoke("smoke", "--artifact", str(built["artifact"]), check=True)
+    assert "cpython 3.13.5 on wasi, zlib 1.3.1" in result.stderr
+
+
+def test_python_wasm_runs_real_programs(unpacked, tmp_path):
+    program = (
+        "import hashlib, json, re, sys, zlib, os\n"
+        "print(json.dumps({'sha256': hashlib.sha256(b'abc').hexdigest(),\n"
+        "  'crc32': zlib.crc32(b'cpython'), 're': re.findall(r'\\d+', 'a1b22c333'),\n"
+        "  'stdlib': os.path.isfile('/lib/python3.13/os.py'), 'platform': sys.platform}))\n"
+    )
+    stdout, stderr = tmp_path / "out", tmp_path / "err"
+    status = run_wasi(str(unpacked / "python.wasm"), ["-c", program], dirs=[(unpacked, "/")],
+                      env={"PYTHONHOME": "/"}, stdout=stdout, stderr=stderr)
+    assert status == 0, stderr.read_text()
+    assert json.loads(stdout.read_text()) == {
+        "sha256": hashlib.sha256(b"abc").hexdigest(), "crc32": zlib.crc32(b"cpython"),
+        "re": ["1", "22", "333"], "stdlib": True, "platform": "wasi"}
+    status = run_wasi(str(unpacked / "python.wasm"), ["-c", "raise SystemExit(7)"], dirs=[(unpacked, "/")],
+                      env={"PYTHONHOME": "/"}, stdout=stdout, stderr=stderr)
+    assert status == 7
+
+
+def test_every_phase_keeps_its_log(built, workspace):
+    logs = {p.name for p in (workspace["build"] / "logs").rglob("*.log")}
+    assert {"configure-build-python.log", "make-build-python.log", "configure-host.log", "make-host.log",
+            "package.log"} <= logs
+
+
+def test_an_unchanged_build_is_found_not_rebuilt(built, workspace):
+    before = built["artifact"].read_bytes(), built["lockfile"].read_bytes()
+    result = invoke(*build_args(workspace), check=True)
+    for stage in ("build-python", "host", "package"):
+        assert f"✓ {stage}: reused" in result.stderr
+    assert (built["artifact"].read_bytes(), built["lockfile"].read_bytes()) == before
+
+
+def test_a_failed_compile_names_phase_and_log_and_keeps_earlier_outputs(built, workspace):
+    before = built["artifact"].read_bytes(), built["lockfile"].read_bytes()
+    result = invoke(*build_args(workspace, "--configure-arg=CC=/nonexistent/cc"))
+    assert result.returncode == 1
+    assert "Phase configure-host failed" in result.stderr
+    log = PROJECT_ROOT / result.stderr.split("Its full log is ", 1)[1].split(";", 1)[0]  # relative if inside
+    assert log.is_file() and log.is_relative_to(workspace["build"] / "logs"), log
+    assert "C compiler cannot create executables" in log.read_text()
+    assert "Traceback" not in result.stderr
+    assert (built["artifact"].read_bytes(), built["lockfile"].read_bytes()) == before
+    store = workspace["build"] / "store"
+    assert not [p for p in store.iterdir() if p.name.startswith(".building-")]
+
+
+def test_compile_containers_have_no_network_no_root_and_no_capabilities(built, tmp_path):
+    client = images.connect()
+    probe = ("import os; print('uid', os.getuid()); print('interfaces', sorted(os.listdir('/sys/class/net'))); "
+             "print([l for l in open('/proc/self/status') if l.startswith(('CapEff', 'NoNewPrivs'))])")
+    log = tmp_path / "probe.log"
+    run_phase(client, built["lock"]["images"]["native"]["tag"], "probe", ["python3", "-c", probe], [], {}, log)
+    text = log.read_text()
+    assert "uid 0" not in text and "uid " in text
+    assert "interfaces ['lo']" in text
+    assert "CapEff:\\t0000000000000000" in text and "NoNewPrivs:\\t1" in text
+    with pytest.raises(BuildError, match="Phase probe failed"):
+        run_phase(client, built["lock"]["images"]["native"]["tag"], "probe",
+                  ["python3", "-c", "import socket; socket.create_connection(('deb.debian.org', 80), timeout=5)"],
+                  [], {}, log)

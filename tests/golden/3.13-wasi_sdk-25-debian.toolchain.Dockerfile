@@ -1,0 +1,32 @@
+# Rendered from containers/wasi-sdk-debian.Dockerfile.j2 by cpython-wasm-recipes; do not edit.
+FROM cpython-wasm/native-debian-trixie:e181c657b5a68a43dbc9f17ce68ada13
+LABEL org.opencontainers.image.title="cpython-wasm WASI SDK 25 (Debian trixie packages)" \
+      org.opencontainers.image.description="25.0 (Debian trixie: clang 19.1.7, wasi-libc 0.0~git20241209.574b88d)" \
+      org.opencontainers.image.vendor="cpython-wasm-recipes" \
+      io.github.cpython-wasm-recipes.recipe="recipes/toolchains/wasi-sdk/25.toml" \
+      io.github.cpython-wasm-recipes.recipe.sha256="c0490fe970d933f34aaad8d0bed7772e75401c95b2e8978ece3cb53df2861e03"
+ARG DEBIAN_FRONTEND=noninteractive
+SHELL ["/bin/sh", "-eu", "-c"]
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      clang-19=1:19.1.7-3+b1 \
+      libclang-rt-19-dev-wasm32=1:19.1.7-3 \
+      lld-19=1:19.1.7-3+b1 \
+      llvm-19=1:19.1.7-3+b1 \
+      wasi-libc=0.0~git20241209.574b88d-2 \
+ && python3 /usr/local/share/cpython-wasm/dpkg-inventory.py > /usr/local/share/cpython-wasm/packages.json \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/*
+COPY assemble-debian-wasi-sdk.sh /usr/local/share/cpython-wasm/
+RUN /usr/local/share/cpython-wasm/assemble-debian-wasi-sdk.sh /opt/wasi-sdk 19 "25.0 (Debian trixie: clang 19.1.7, wasi-libc 0.0~git20241209.574b88d)"
+# C libraries for the sysroot, from pinned source tarballs.
+COPY build-zlib.sh zlib_1.3.dfsg+really1.3.1.orig.tar.gz /tmp/sysroot-libraries/
+RUN /tmp/sysroot-libraries/build-zlib.sh /opt/wasi-sdk /tmp/sysroot-libraries/zlib_1.3.dfsg+really1.3.1.orig.tar.gz \
+ && rm -rf /tmp/sysroot-libraries
+# wasmtime 50.0.1 from its verified wheel: a wheel is a zip of the package,
+# unpacked into Debian's site directory for local packages.
+COPY wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl /tmp/
+RUN python3 -m zipfile -e /tmp/wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl "$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
+ && rm /tmp/wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl \
+ && python3 -c 'import wasmtime'
+ENV WASI_SDK_PATH=/opt/wasi-sdk

@@ -1,0 +1,64 @@
+"""The command line as a user meets it: bad input gets one clear paragraph,
+a non-zero exit and no traceback."""
+
+import pytest
+
+from conftest import PROJECT_ROOT, invoke
+
+from cpython_wasm.recipes import host_arch
+
+
+def test_the_tasks_are_listed():
+    listing = invoke("--list", check=True).stdout
+    for task in ("build", "render", "smoke"):
+        assert f"\n  {task} " in listing
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--python", "3.9"], "no recipe for CPython 3.9"),
+    (["--python", "3.13", "--sdk", "99"], "not built with WASI SDK 99"),
+    (["--python", "3.13", "--sdk", "25", "--provider", "homebrew"], "Provider 'homebrew' is unknown"),
+    (["--python", "3.13", "--sdk", "24"], "WASI SDK 24 has no recipe"),
+    (["--python", "3.13", "--sdk", "25", "--provider", "debian", "--mirror", "https://example.org/m"], "is a URL"),
+    (["--python", "3.13", "--sdk", "25", "--provider", "debian", "--debian-mirror", "ftp://example.org/debian"],
+     "--debian-mirror: expected an http:// or https:// URL"),
+])
+def test_bad_build_requests_are_explained(tmp_path, args, expected):
+    result = invoke("build", *args, "--dist-dir", str(tmp_path / "dist"), "--lock-dir", str(tmp_path / "locks"),
+                    "--build-dir", str(tmp_path / "build"))
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "dist").exists() and not (tmp_path / "locks").exists()
+    if "--mirror" not in args and "--debian-mirror" not in args:
+        assert "--python 3.13 --sdk 25 --provider debian" in result.stderr
+
+
+def test_without_a_docker_engine_the_error_names_the_script(tmp_path):
+    result = invoke("build", "--python", "3.13", "--sdk", "25", "--provider", "debian",
+                    "--build-dir", str(tmp_path / "build"), "--cache-dir", str(tmp_path / "cache"),
+                    env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
+    assert result.returncode == 2
+    assert "No Docker engine answers" in result.stderr and "scripts/ensure-docker" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "cache" / "sha256").exists() or not any((tmp_path / "cache" / "sha256").iterdir())
+
+
+def test_render_prints_the_dockerfile_on_stdout():
+    result = invoke("render", "--python", "3.13", "--sdk", "25", "--provider", "debian", check=True)
+    golden = PROJECT_ROOT / "tests" / "golden" / "3.13-wasi_sdk-25-debian.toolchain.Dockerfile"
+    if host_arch() == "x86_64":  # the golden file is rendered for x86_64; other hosts pin another wheel
+        assert result.stdout == golden.read_text()
+    assert result.stdout.startswith("# Rendered from containers/wasi-sdk-debian.Dockerfile.j2")
+    assert "# image cpython-wasm/wasi-sdk-25-debian:" in result.stderr
+
+
+def test_render_rejects_an_unknown_image():
+    result = invoke("render", "--python", "3.13", "--sdk", "25", "--provider", "debian", "--image", "bogus")
+    assert result.returncode == 2 and "choose one of: toolchain, native" in result.stderr
+
+
+def test_smoke_without_an_artifact_says_how_to_get_one(tmp_path):
+    result = invoke("smoke", "--python", "3.13", "--sdk", "25", "--provider", "debian", "--dist-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "No artifact at" in result.stderr and "invoke build" in result.stderr

@@ -1,0 +1,101 @@
+import shutil
+import tomllib
+
+import pytest
+
+from cpython_wasm.errors import UserError
+from cpython_wasm.paths import PROJECT_ROOT, RECIPES_DIR
+from cpython_wasm.recipes import Recipes
+
+
+@pytest.fixture(scope="module")
+def recipes():
+    return Recipes()
+
+
+def test_the_first_slice_is_supported(recipes):
+    combos = [(c.python, c.version, c.sdk, c.provider) for c in recipes.combinations()]
+    assert ("3.13", "3.13.5", 25, "debian") in combos
+
+
+def test_resolve_gives_the_artifact_name_and_pinned_inputs(recipes):
+    plan = recipes.resolve("3.13", 25, "debian", arch="x86_64")
+    assert plan.artifact_name == "python-3.13.5-wasi_sdk-25-debian"
+    assert plan.python.source.sha256 == "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
+    assert plan.python.source.size == 22856016
+    assert [pin.file for pin in plan.inputs] == [
+        "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz",
+        "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl"]
+    # Two URLs for the same bytes: python.org first, Debian's copy second.
+    assert plan.python.source.urls[0].startswith("https://www.python.org/")
+    assert "python3.13_3.13.5.orig.tar.xz" in plan.python.source.urls[1]
+
+
+def test_full_release_number_is_accepted(recipes):
+    assert recipes.resolve("3.13.5", 25, "debian").python.version == "3.13.5"
+
+
+def test_source_date_epoch_is_midnight_utc_of_the_release_date(recipes):
+    assert recipes.resolve("3.13", 25, "debian").python.source_date_epoch == 1749600000  # 2025-06-11
+
+
+def test_a_non_official_sdk_warns_naming_the_official_pairing(recipes):
+    warnings = recipes.resolve("3.13", 25, "debian").warnings()
+    assert len(warnings) == 1 and "WASI SDK 24" in warnings[0] and "PEP 11" in warnings[0]
+
+
+@pytest.mark.parametrize("request_, expected", [
+    (("3.9",), "no recipe for CPython 3.9"),
+    (("3.13", 99), "not built with WASI SDK 99"),
+    (("3.13", 25, "homebrew"), "Provider 'homebrew' is unknown"),
+    (("3.13", 24, "release"), "WASI SDK 24 has no recipe"),
+    (("3.13.4", 25, "debian"), "not the release the 3.13 recipe pins (3.13.5)"),
+    (("3.13", "twenty-five", "debian"), "not a WASI SDK major version"),
+])
+def test_unsupported_requests_list_what_is_supported(recipes, request_, expected):
+    with pytest.raises(UserError) as error:
+        recipes.resolve(*request_)
+    assert expected in str(error.value)
+    assert "--python 3.13 --sdk 25 --provider debian" in str(error.value)
+
+
+def test_unsupported_target(recipes):
+    with pytest.raises(UserError, match="Target 'emscripten' is not supported"):
+        recipes.resolve("3.13", 25, "debian", target="emscripten")
+
+
+@pytest.fixture
+def recipe_copy(tmp_path):
+    root = tmp_path / "recipes"
+    shutil.copytree(RECIPES_DIR, root)
+    return root
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ('sha256 = "93e583f2', 'sha256 = "93E583F2', "key `source.sha256`: expected a sha256 (64 lowercase hex digits)"),
+    ('official_sdk = 24', 'official_sdk = "twenty-four"', "key `wasi.official_sdk`"),
+    ('line = "3.13"', 'line = "3.13"\nflavour = "spicy"', "unknown key `flavour`"),
+    ('version = "3.13.5"\n', '', "missing key `version`"),
+    ('"https://www.python.org/ftp', '"ftp://www.python.org/ftp', "expected an http:// or https:// URL"),
+    ('[source]', '[source', "is not valid TOML"),
+])
+def test_a_malformed_recipe_names_file_and_key(recipe_copy, old, new, expected):
+    path = recipe_copy / "cpython" / "3.13.toml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(UserError) as error:
+        Recipes(recipe_copy)
+    assert "3.13.toml" in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_host_tools_pin_the_wasmtime_the_containers_use():
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+    assert f"wasmtime=={Recipes().wasmtime.version}" in pyproject["project"]["dependencies"]
+
+
+def test_every_pin_names_where_its_hash_came_from(recipes):
+    plan = recipes.resolve("3.13", 25, "debian")
+    for pin in plan.inputs:
+        assert pin.sha256_sources, f"{pin.file} has no sha256_sources"

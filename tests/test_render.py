@@ -1,0 +1,64 @@
+"""Rendered Dockerfiles against golden files. After an intended change to a
+template, a recipe or a helper file, regenerate them with
+`UPDATE_GOLDEN=1 pytest tests/test_render.py` and review the diff."""
+
+import dataclasses
+import os
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from cpython_wasm import images
+from cpython_wasm.recipes import Recipes
+from cpython_wasm.render import render
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return Recipes().resolve("3.13", 25, "debian", arch="x86_64")
+
+
+def cached(pin):
+    return Path("/cache/sha256") / pin.sha256
+
+
+@pytest.mark.parametrize("image", ["native", "toolchain"])
+def test_rendered_dockerfiles_match_the_golden_files(plan, image):
+    spec = images.native_spec(plan) if image == "native" else images.toolchain_spec(plan, cached)
+    golden = GOLDEN / f"3.13-wasi_sdk-25-debian.{image}.Dockerfile"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(spec.dockerfile)
+    assert spec.dockerfile == golden.read_text()
+
+
+def test_image_tags_chain_through_from_lines(plan):
+    native = images.native_spec(plan)
+    toolchain = images.toolchain_spec(plan, cached)
+    assert f"FROM {images.base_tag(plan)}\n" in native.dockerfile
+    assert f"FROM {native.tag}\n" in toolchain.dockerfile
+    assert toolchain.tag == f"cpython-wasm/wasi-sdk-25-debian:{toolchain.identity}"
+
+
+def test_the_context_holds_only_declared_files(plan):
+    toolchain = images.toolchain_spec(plan, cached)
+    names = [name for name, _, _ in toolchain.files]
+    assert names == ["assemble-debian-wasi-sdk.sh", "build-zlib.sh",
+                     "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl"]
+    pinned = {pin.file: pin.sha256 for pin in plan.inputs}
+    for name, sha256, path in toolchain.files:
+        if name in pinned:
+            assert sha256 == pinned[name] and path == cached(next(p for p in plan.inputs if p.file == name))
+
+
+def test_a_changed_pin_changes_the_image_tag(plan):
+    other = plan.toolchain.model_copy(update={"packages": {**plan.toolchain.packages, "clang-19": "1:19.1.7-4"}})
+    changed = dataclasses.replace(plan, toolchain=other)
+    assert images.toolchain_spec(changed, cached).tag != images.toolchain_spec(plan, cached).tag
+
+
+def test_a_missing_template_value_is_an_error_not_an_empty_string():
+    with pytest.raises(jinja2.UndefinedError):
+        render("native.Dockerfile.j2", base_image="x")

@@ -1,0 +1,39 @@
+import pytest
+
+from cpython_wasm.store import Store, identity
+
+
+def test_identity_depends_on_content_not_key_order():
+    assert identity("x", {"a": 1, "b": [1, 2]}) == identity("x", {"b": [1, 2], "a": 1})
+    assert identity("x", {"a": 1}) != identity("x", {"a": 2})
+    assert identity("x", {"a": 1}) != identity("y", {"a": 1})
+
+
+def test_a_product_is_built_once_then_found(tmp_path):
+    store = Store(tmp_path / "store", tmp_path / "locks", tmp_path / "logs")
+    calls = []
+
+    def builder(directory, log_dir):
+        calls.append(directory)
+        (directory / "out.txt").write_text("made")
+
+    first = store.realise("thing", {"v": 1}, builder)
+    second = store.realise("thing", {"v": 1}, builder)
+    assert len(calls) == 1
+    assert not first.reused and second.reused
+    assert first.path == second.path
+    assert (first.path / "out.txt").read_text() == "made"
+    assert first.path.name == f"{first.identity}-thing"
+    assert first.path.with_name(first.path.name + ".json").is_file()
+
+
+def test_a_failed_builder_leaves_no_product(tmp_path):
+    store = Store(tmp_path / "store", tmp_path / "locks", tmp_path / "logs")
+
+    def failing(directory, log_dir):
+        (directory / "half.txt").write_text("half")
+        raise RuntimeError("compiler exploded")
+
+    with pytest.raises(RuntimeError):
+        store.realise("thing", {"v": 1}, failing)
+    assert [p.name for p in (tmp_path / "store").iterdir()] == []
