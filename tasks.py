@@ -14,12 +14,16 @@ SELECTION_HELP = {
     "sdk": "WASI SDK major version (default: the one PEP 11 assigns to this CPython)",
     "provider": "where the WASI SDK comes from: release (official tarball, default) or debian",
 }
+BASE_IMAGE_HELP = {
+    "base_image": "a registry image pinned by digest (NAME@sha256:...) instead of bootstrapping the base",
+}
 
 
 @task(
     iterable=["mirror", "configure_arg"],
     help={
         **SELECTION_HELP,
+        **BASE_IMAGE_HELP,
         "target": "wasi (the only target so far)",
         "mirror": "local directory of pinned files, tried before any URL (repeatable)",
         "debian_mirror": "Debian archive URL for the base image (e.g. a snapshot.debian.org URL)",
@@ -31,17 +35,17 @@ SELECTION_HELP = {
     },
 )
 def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None, debian_mirror=None,
-          configure_arg=None, cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
+          base_image=None, configure_arg=None, cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
     """Build CPython for WebAssembly in containers: dist/ tarball + lockfile, then a smoke run."""
     cli.run(cli.build, python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (),
-            debian_mirror=debian_mirror, configure_arg=configure_arg or (), cache_dir=cache_dir,
-            build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
+            debian_mirror=debian_mirror, base_image=base_image, configure_arg=configure_arg or (),
+            cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
 
 
-@task(help={**SELECTION_HELP, "image": "toolchain (default) or native"})
-def render(c, python="3.13", sdk=None, provider=None, image="toolchain"):
+@task(help={**SELECTION_HELP, **BASE_IMAGE_HELP, "image": "toolchain (default) or native"})
+def render(c, python="3.13", sdk=None, provider=None, image="toolchain", base_image=None):
     """Print the rendered Dockerfile of a build's image."""
-    cli.run(cli.render, python=python, sdk=sdk, provider=provider, image=image)
+    cli.run(cli.render, python=python, sdk=sdk, provider=provider, image=image, base_image=base_image)
 
 
 @task(help={**SELECTION_HELP, "artifact": "path of an artifact tarball (instead of the selection)",

@@ -27,11 +27,19 @@ from .executor import Bind, run_phase
 from .fetch import Fetcher
 from .lock import describe_image, describe_pin, lockfile_path, write_lock
 from .package import sha256_path, write_atomically
-from .paths import (CONTAINER_BUILD_PYTHON, CONTAINER_CROSS_BUILD, CONTAINER_OUTPUT, CONTAINER_SOURCE,
-                    CONTAINER_TOOLS, PACKAGE_DIR, Workspace, display_path)
+from .paths import (
+    CONTAINER_BUILD_PYTHON,
+    CONTAINER_CROSS_BUILD,
+    CONTAINER_OUTPUT,
+    CONTAINER_SOURCE,
+    CONTAINER_TOOLS,
+    PACKAGE_DIR,
+    Workspace,
+    display_path,
+)
 from .progress import Reporter
 from .recipes import Plan
-from .smoke import smoke
+from .smoke import smoke, summary
 from .store import Product, Store
 
 # CPython's --host-runner: how the build runs python.wasm inside the toolchain
@@ -83,7 +91,7 @@ class Build:
         tarball = package.path / f"{self.plan.artifact_name}.tar.gz"
         with self.reporter.phase("smoke", "python.wasm under wasmtime") as phase:
             report = smoke(tarball, self.plan.python.version)
-            phase.outcome = f"{report['implementation']} {report['version']} on {report['platform']}, zlib {report['zlib']}"
+            phase.outcome = summary(report)
         lock = self.lock(base, build_python, host, package)
         with self.reporter.phase("publish"):
             artifact = write_atomically(self.workspace.dist_dir / tarball.name, tarball)
@@ -120,9 +128,10 @@ class Build:
 
     def ensure_images(self) -> images.BaseImage:
         plan = self.plan
-        with self.reporter.phase("image base", f"Debian {plan.base.suite} from {plan.base.mirror}") as phase:
+        origin = plan.base.image or f"Debian {plan.base.suite} from {plan.base.mirror}"
+        with self.reporter.phase("image base", origin) as phase:
             base = images.ensure_base(self.client, plan, self.store)
-            phase.outcome = f"{'reused' if base.reused else 'imported'} {base.tag} (rootfs sha256 {base.rootfs_sha256[:16]}…)"
+            phase.outcome = f"{'reused' if base.reused else 'made'} {base.tag}"
         for spec in (self.native, self.toolchain):
             with self.reporter.phase(f"image {spec.name}") as phase:
                 reused = images.ensure_image(self.client, spec, self.store, plan.base.mirror)
@@ -148,33 +157,43 @@ class Build:
     def _helper(self, *args: str) -> list[str]:
         return ["python3", f"{CONTAINER_SOURCE}/{self.plan.python.wasi.helper}", *args]
 
+    def build_python_inputs(self) -> dict:
+        """What determines the build python: no WASI SDK, so every SDK and provider shares it."""
+        return {"source": self.plan.python.source.sha256, "image": self.native.tag,
+                "helper": self.plan.python.wasi.helper, "environment": self.environment}
+
     def build_python(self, source: Product) -> Product:
-        inputs = {"source": self.plan.python.source.sha256, "image": self.native.tag,
-                  "helper": self.plan.python.wasi.helper, "environment": self.environment}
         return self._stage(
             "build-python", f"build-python-{self.plan.python.version}", self.native.tag,
             {"configure-build-python": self._helper("configure-build-python"),
              "make-build-python": self._helper("make-build-python")},
-            [Bind(source.path, CONTAINER_SOURCE)], CONTAINER_BUILD_PYTHON, inputs,
+            [Bind(source.path, CONTAINER_SOURCE)], CONTAINER_BUILD_PYTHON, self.build_python_inputs(),
         )
 
-    def host(self, source: Product, build_python: Product) -> Product:
-        wasi = self.plan.python.wasi
-        configure_args = [*wasi.configure_host_args, *self.configure_args]
+    @property
+    def configure_host_args(self) -> list[str]:
+        return [*self.plan.python.wasi.configure_host_args, *self.configure_args]
+
+    def host_inputs(self, build_python_identity: str) -> dict:
         # The runner script is mounted but not part of the identity: it only runs
         # the finished python.wasm for wasi.py's final `--version` check, and does
         # not shape the output (its command line, which is recorded, does).
-        inputs = {"build_python": build_python.identity, "image": self.toolchain.tag,
-                  "helper": wasi.helper, "host_triple": wasi.host_triple, "configure_args": configure_args,
-                  "host_runner": HOST_RUNNER, "environment": self.environment}
+        wasi = self.plan.python.wasi
+        return {"build_python": build_python_identity, "image": self.toolchain.tag, "helper": wasi.helper,
+                "host_triple": wasi.host_triple, "configure_args": self.configure_host_args,
+                "host_runner": HOST_RUNNER, "environment": self.environment}
+
+    def host(self, source: Product, build_python: Product) -> Product:
+        wasi = self.plan.python.wasi
         return self._stage(
             "host", f"host-{self.plan.artifact_name}", self.toolchain.tag,
-            {"configure-host": self._helper("configure-host", "--host-runner", HOST_RUNNER, "--", *configure_args),
+            {"configure-host": self._helper("configure-host", "--host-runner", HOST_RUNNER, "--",
+                                            *self.configure_host_args),
              "make-host": self._helper("make-host")},
             [Bind(source.path, CONTAINER_SOURCE),
              Bind(build_python.path, CONTAINER_BUILD_PYTHON),
              Bind(PACKAGE_DIR / "runtime.py", f"{CONTAINER_TOOLS}/runtime.py")],
-            f"{CONTAINER_CROSS_BUILD}/{wasi.host_triple}", inputs,
+            f"{CONTAINER_CROSS_BUILD}/{wasi.host_triple}", self.host_inputs(build_python.identity),
         )
 
     def package(self, source: Product, build_python: Product, host: Product) -> Product:
@@ -207,7 +226,7 @@ class Build:
                 "python": plan.python.version, "target": plan.python.wasi.host_triple, "wasi_sdk": plan.sdk,
                 "provider": plan.provider, "official_pairing": plan.official, "host_arch": plan.arch,
                 "source_date_epoch": plan.python.source_date_epoch,
-                "configure_host_args": [*plan.python.wasi.configure_host_args, *self.configure_args],
+                "configure_host_args": self.configure_host_args,
             },
             "recipes": {display_path(path): sha256_path(path) for path in plan.recipe_paths.values()},
             "base": {"name": plan.base_name, "suite": plan.base.suite, "variant": plan.base.variant,

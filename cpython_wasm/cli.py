@@ -19,7 +19,7 @@ from .fetch import check_mirror_dirs
 from .paths import Workspace, display_path
 from .progress import Reporter
 from .recipes import Recipes
-from .smoke import smoke
+from .smoke import smoke, summary
 
 IMAGES = ("toolchain", "native")
 
@@ -37,13 +37,14 @@ def run(command, **options):
         raise invoke.Exit(code=130) from None
 
 
-def _plan(python, sdk, provider, target="wasi", debian_mirror=None):
-    return Recipes().resolve(python, sdk, provider, target).with_debian_mirror(debian_mirror)
+def _plan(python, sdk, provider, target="wasi", debian_mirror=None, base_image=None):
+    plan = Recipes().resolve(python, sdk, provider, target)
+    return plan.with_debian_mirror(debian_mirror).with_base_image(base_image)
 
 
 def build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mirror=(), debian_mirror=None,
-          configure_arg=(), cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
-    plan = _plan(python, sdk, provider, target, debian_mirror)
+          base_image=None, configure_arg=(), cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
+    plan = _plan(python, sdk, provider, target, debian_mirror, base_image)
     mirrors = check_mirror_dirs(mirror)
     workspace = Workspace.from_options(cache_dir, build_dir, dist_dir, lock_dir)
     reporter.info(f"[bold]Building CPython {plan.python.version} for {plan.python.wasi.host_triple}[/] with WASI SDK "
@@ -59,10 +60,10 @@ def build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mi
     return result
 
 
-def render(reporter: Reporter, python, sdk=None, provider=None, image="toolchain"):
+def render(reporter: Reporter, python, sdk=None, provider=None, image="toolchain", base_image=None):
     if image not in IMAGES:
         raise UserError(f"--image {image!r} is not an image of a build; choose one of: {', '.join(IMAGES)}.")
-    plan = _plan(python, sdk, provider)
+    plan = _plan(python, sdk, provider, base_image=base_image)
     cache = Workspace.from_options().cache_dir / "sha256"
     spec = images.native_spec(plan) if image == "native" else images.toolchain_spec(plan, lambda pin: cache / pin.sha256)
     reporter.info(f"# image {spec.tag}")
@@ -83,6 +84,6 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
         version = path.name.removeprefix("python-").split("-")[0]
     with reporter.phase("smoke", display_path(path)) as phase:
         report = smoke(path, version)
-        phase.outcome = f"{report['implementation']} {report['version']} on {report['platform']}, zlib {report['zlib']}"
+        phase.outcome = summary(report)
     return report
 

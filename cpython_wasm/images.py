@@ -82,7 +82,11 @@ def base_inputs(plan: Plan) -> dict:
 
 
 def base_tag(plan: Plan) -> str:
-    """Tagged with the identity of its root filesystem product, so the two are easy to match."""
+    """Tagged with the identity of its root filesystem product, so the two are easy to match.
+
+    A registry image pinned by digest is named by that reference itself."""
+    if plan.base.image:
+        return plan.base.image
     return f"{REPOSITORY}/base-{plan.base_name}:{identity(f'rootfs-{plan.base_name}', base_inputs(plan))}"
 
 
@@ -127,12 +131,14 @@ def image_exists(client, tag: str) -> bool:
 @dataclass(frozen=True)
 class BaseImage:
     tag: str
-    rootfs_sha256: str
+    rootfs_sha256: str | None  # None for a registry image (its digest is in the tag)
     reused: bool
 
 
 def ensure_base(client, plan: Plan, store: Store) -> BaseImage:
     """Import the base image, bootstrapping its root filesystem (a store product) if needed."""
+    if plan.base.image:
+        return _pull_pinned(client, plan.base.image)
     tag = base_tag(plan)
     repository, version = tag.rsplit(":", 1)
     with FileLock(store.locks_dir / f"image-{version}.lock"):
@@ -154,6 +160,20 @@ def ensure_base(client, plan: Plan, store: Store) -> BaseImage:
             changes=[f'LABEL {key}="{value}"' for key, value in labels.items()] + ['CMD ["/bin/bash"]'],
         )
     return BaseImage(tag, rootfs_sha256, reused=False)
+
+
+def _pull_pinned(client, reference: str) -> BaseImage:
+    """Pull a registry image by digest (the engine checks the content against it)."""
+    if image_exists(client, reference):
+        return BaseImage(reference, None, reused=True)
+    try:
+        client.images.pull(reference)
+    except docker.errors.APIError as error:
+        raise BuildError(
+            f"Pulling the base image {reference} failed: {error.explanation or error}. Check that the registry "
+            f"is reachable and still has that digest, or drop the image setting to bootstrap the base with mmdebstrap."
+        ) from None
+    return BaseImage(reference, None, reused=False)
 
 
 def _bootstrap(plan: Plan, directory: Path, log_dir: Path) -> None:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_PINNED_IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}")
 URL_SCHEMES = ("http", "https")
 
 
@@ -28,6 +29,14 @@ def check_url(value: str) -> str:
     return value
 
 
+def check_pinned_image(value: str) -> str:
+    if not _PINNED_IMAGE.fullmatch(value):
+        raise ValueError(
+            f"expected an image pinned by digest, like debian:trixie-slim@sha256:<64 hex digits>, got {value!r}"
+        )
+    return value
+
+
 def check_file_name(value: str) -> str:
     if not value or "/" in value or value in (".", ".."):
         raise ValueError(f"expected a plain file name (no '/'), got {value!r}")
@@ -37,6 +46,7 @@ def check_file_name(value: str) -> str:
 Sha256 = Annotated[str, AfterValidator(check_sha256)]
 Url = Annotated[str, AfterValidator(check_url)]
 FileName = Annotated[str, AfterValidator(check_file_name)]
+PinnedImage = Annotated[str, AfterValidator(check_pinned_image)]
 
 
 class Model(BaseModel):

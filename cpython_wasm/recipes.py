@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from .errors import UserError
 from .paths import RECIPES_DIR, display_path
-from .pins import Model, PinnedFile, check_url
+from .pins import Model, PinnedFile, PinnedImage, check_pinned_image, check_url
 
 PROVIDERS = ("release", "debian")  # of a WASI SDK; "release" is the official tarball
 TARGETS = ("wasi",)
@@ -87,7 +87,8 @@ class BaseRecipe(Model):
     components: tuple[str, ...]
     source_date_epoch: int
     apt_options: tuple[str, ...] = ()
-    image: str | None = None
+    # Instead of bootstrapping: an image from a registry, pinned by digest.
+    image: PinnedImage | None = None
     packages: dict[str, str]
 
 
@@ -196,6 +197,19 @@ class Plan:
                 f"http://deb.debian.org/debian or http://snapshot.debian.org/archive/debian/20251201T000000Z/."
             ) from None
         return dataclasses.replace(self, base=self.base.model_copy(update={"mirror": mirror}))
+
+    def with_base_image(self, image: str | None) -> "Plan":
+        """The same plan on a registry image pinned by digest instead of a bootstrapped root filesystem."""
+        if not image:
+            return self
+        try:
+            check_pinned_image(image)
+        except ValueError as error:
+            raise UserError(
+                f"--base-image: {error}. Only a digest names fixed content; find it with "
+                f"`docker buildx imagetools inspect IMAGE` or your registry's UI."
+            ) from None
+        return dataclasses.replace(self, base=self.base.model_copy(update={"image": image}))
 
     def warnings(self) -> list[str]:
         official = self.python.wasi.official_sdk

@@ -39,6 +39,10 @@ def check_report(report: dict, expected_version: str) -> list[str]:
     return problems
 
 
+def summary(report: dict) -> str:
+    return f"{report['implementation']} {report['version']} on {report['platform']}, zlib {report['zlib']}"
+
+
 def smoke(artifact: Path, expected_version: str) -> dict:
     """Run the smoke check on an artifact tarball; return python.wasm's report, or raise BuildError."""
     start = time.monotonic()

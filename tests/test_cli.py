@@ -3,9 +3,8 @@ a non-zero exit and no traceback."""
 
 import pytest
 
-from conftest import PROJECT_ROOT, invoke
-
 from cpython_wasm.recipes import host_arch
+from tests.helpers import PROJECT_ROOT, invoke
 
 
 def test_the_tasks_are_listed():

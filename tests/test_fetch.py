@@ -90,6 +90,10 @@ def test_everything_unreachable_lists_what_was_tried(tmp_path):
     assert cache_is_clean(tmp_path)
 
 
+# Announces the whole body, sends a sliver of it, hangs up.
+TRUNCATED = (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(DATA)) + DATA[:1000]
+
+
 @pytest.fixture
 def raw_server():
     """A server that sends a fixed HTTP response (possibly lying about its length) and hangs up."""
@@ -116,7 +120,7 @@ def raw_server():
 
 def test_a_truncated_body_is_retried_then_the_next_url_is_used(tmp_path, raw_server, httpserver):
     state, truncating_url = raw_server
-    state["response"] = (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(DATA)) + DATA[:1000]
+    state["response"] = TRUNCATED
     httpserver.expect_request("/thing").respond_with_data(DATA)
     path = Fetcher(tmp_path).fetch(pin(truncating_url, httpserver.url_for("/thing")))
     assert path.read_bytes() == DATA
@@ -126,7 +130,7 @@ def test_a_truncated_body_is_retried_then_the_next_url_is_used(tmp_path, raw_ser
 
 def test_a_truncated_body_alone_fails_clearly(tmp_path, raw_server):
     state, url = raw_server
-    state["response"] = (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(DATA)) + DATA[:1000]
+    state["response"] = TRUNCATED
     with pytest.raises(FetchError, match="broke off mid-transfer"):
         Fetcher(tmp_path).fetch(pin(url))
     assert not (tmp_path / "sha256" / SHA).exists()

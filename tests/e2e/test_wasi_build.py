@@ -1,65 +1,21 @@
-"""End to end: the README's build, for real, in Docker.
-
-One session-scoped build (CPython 3.13.5 × WASI SDK 25 × debian) is shared by
-every test here. It runs in a fresh build directory unless
-CPYTHON_WASM_TEST_BUILD_DIR names one to reuse (for quick local reruns);
-CI always starts from nothing. A missing Docker engine fails these tests, it
-never skips them.
-"""
+"""End to end: the README's build, for real, in Docker (see conftest.py)."""
 
 import hashlib
 import json
-import os
 import tarfile
 import zlib
-from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT_ROOT, invoke
-
 from cpython_wasm import images
-from cpython_wasm.archives import safe_extract
 from cpython_wasm.errors import BuildError
 from cpython_wasm.executor import run_phase
 from cpython_wasm.recipes import Recipes
 from cpython_wasm.runtime import run_wasi
+from tests.e2e.conftest import ARTIFACT, build_args
+from tests.helpers import PROJECT_ROOT, invoke, sha256
 
 pytestmark = pytest.mark.e2e
-
-SELECTION = ["--python", "3.13", "--sdk", "25", "--provider", "debian"]
-ARTIFACT = "python-3.13.5-wasi_sdk-25-debian"
-
-
-def sha256(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture(scope="session")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    build_dir = Path(os.environ.get("CPYTHON_WASM_TEST_BUILD_DIR") or root / "build").resolve()
-    return {"build": build_dir, "dist": root / "dist", "locks": root / "lockfiles"}
-
-
-def build_args(workspace, *extra):
-    return ["build", *SELECTION, "--build-dir", str(workspace["build"]), "--dist-dir", str(workspace["dist"]),
-            "--lock-dir", str(workspace["locks"]), *extra]
-
-
-@pytest.fixture(scope="session")
-def built(workspace):
-    result = invoke(*build_args(workspace), check=True)
-    artifact = workspace["dist"] / f"{ARTIFACT}.tar.gz"
-    lockfile = workspace["locks"] / f"{ARTIFACT}.json"
-    return {"result": result, "artifact": artifact, "lockfile": lockfile, "lock": json.loads(lockfile.read_text())}
-
-
-@pytest.fixture(scope="session")
-def unpacked(built, tmp_path_factory):
-    root = tmp_path_factory.mktemp("unpacked")
-    safe_extract(built["artifact"], root)
-    return root / ARTIFACT
 
 
 def test_the_build_writes_the_artifact_and_its_lockfile(built):

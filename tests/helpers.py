@@ -1,5 +1,6 @@
-"""Shared test helpers."""
+"""Helpers shared by the tests."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -20,3 +21,7 @@ def invoke(*args, env=None, check=False, timeout=3600) -> subprocess.CompletedPr
     if check and result.returncode != 0:
         pytest.fail(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr[-6000:]}")
     return result
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
