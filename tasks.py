@@ -1,8 +1,10 @@
 """invoke tasks: parse options, call cpython_wasm. No logic lives here.
 
-    invoke build --python 3.13 --sdk 25 --provider debian
-    invoke render --python 3.13 --sdk 25 --provider debian
-    invoke smoke --python 3.13 --sdk 25 --provider debian
+    invoke build  --python 3.13.5 --sdk 25 --provider debian
+    invoke render --python 3.13.5 --sdk 25 --provider debian
+    invoke smoke  --python 3.13.5 --sdk 25 --provider debian
+    invoke fetch  --python 3.13.5 --sdk 25 --provider debian --mirror DIR
+    invoke matrix [--json]
 """
 
 from invoke import task
@@ -10,10 +12,11 @@ from invoke import task
 from cpython_wasm import cli
 
 SELECTION_HELP = {
-    "python": "CPython line or release, e.g. 3.13 or 3.13.5",
+    "python": "CPython line (its newest pinned release) or release, e.g. 3.13 or 3.13.5",
     "sdk": "WASI SDK major version (default: the one PEP 11 assigns to this CPython)",
     "provider": "where the WASI SDK comes from: release (official tarball, default) or debian",
 }
+RECIPES_HELP = {"recipes": "a directory of recipes to use instead of this checkout's recipes/"}
 BASE_IMAGE_HELP = {
     "base_image": "a registry image pinned by digest (NAME@sha256:...) instead of bootstrapping the base",
 }
@@ -24,6 +27,7 @@ BASE_IMAGE_HELP = {
     help={
         **SELECTION_HELP,
         **BASE_IMAGE_HELP,
+        **RECIPES_HELP,
         "target": "wasi (the only target so far)",
         "mirror": "local directory of pinned files, tried before any URL (repeatable)",
         "debian_mirror": "Debian archive URL for the base image (e.g. a snapshot.debian.org URL)",
@@ -35,17 +39,19 @@ BASE_IMAGE_HELP = {
     },
 )
 def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None, debian_mirror=None,
-          base_image=None, configure_arg=None, cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
+          base_image=None, configure_arg=None, recipes=None, cache_dir=None, build_dir=None, dist_dir=None,
+          lock_dir=None):
     """Build CPython for WebAssembly in containers: dist/ tarball + lockfile, then a smoke run."""
     cli.run(cli.build, python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (),
             debian_mirror=debian_mirror, base_image=base_image, configure_arg=configure_arg or (),
-            cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
+            recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
 
 
-@task(help={**SELECTION_HELP, **BASE_IMAGE_HELP, "image": "toolchain (default) or native"})
-def render(c, python="3.13", sdk=None, provider=None, image="toolchain", base_image=None):
+@task(help={**SELECTION_HELP, **BASE_IMAGE_HELP, **RECIPES_HELP, "image": "toolchain (default) or native"})
+def render(c, python="3.13", sdk=None, provider=None, image="toolchain", base_image=None, recipes=None):
     """Print the rendered Dockerfile of a build's image."""
-    cli.run(cli.render, python=python, sdk=sdk, provider=provider, image=image, base_image=base_image)
+    cli.run(cli.render, python=python, sdk=sdk, provider=provider, image=image, base_image=base_image,
+            recipes=recipes)
 
 
 @task(help={**SELECTION_HELP, "artifact": "path of an artifact tarball (instead of the selection)",
@@ -53,3 +59,23 @@ def render(c, python="3.13", sdk=None, provider=None, image="toolchain", base_im
 def smoke(c, python="3.13", sdk=None, provider=None, artifact=None, dist_dir=None):
     """Run a built python.wasm under wasmtime: import sys, json, zlib; check platform and version."""
     cli.run(cli.smoke_run, python=python, sdk=sdk, provider=provider, artifact=artifact, dist_dir=dist_dir)
+
+
+@task(iterable=["mirror"], help={**SELECTION_HELP, **RECIPES_HELP,
+                                 "mirror": "the directory to fill (DIR/sha256/<hash>); created if missing",
+                                 "cache_dir": "download cache (default: the per-user cache directory)"})
+def fetch(c, python="3.13", sdk=None, provider=None, mirror=None, recipes=None, cache_dir=None):
+    """Download every input of a build into a mirror directory, for builds without network (--mirror DIR)."""
+    cli.run(cli.fetch, python=python, sdk=sdk, provider=provider, mirror=mirror or (), recipes=recipes,
+            cache_dir=cache_dir)
+
+
+@task(iterable=["mirror"], help={**RECIPES_HELP, "json": "print JSON (a build matrix for CI) instead of a table",
+                                 "check": "check whether each pairing's inputs can be had here (default: yes)",
+                                 "arch": "host architecture (default: this machine's)",
+                                 "mirror": "local directory of pinned files to count as available (repeatable)",
+                                 "cache_dir": "download cache (default: the per-user cache directory)"})
+def matrix(c, json=False, check=True, arch=None, mirror=None, recipes=None, cache_dir=None):
+    """List every supported CPython × WASI SDK × provider pairing, and which can be built here."""
+    cli.run(cli.matrix, as_json=json, check=check, arch=arch, mirror=mirror or (), recipes=recipes,
+            cache_dir=cache_dir)

@@ -69,6 +69,18 @@ def checked_members(tar: tarfile.TarFile, archive: Path, strip_components: int =
     return members
 
 
+def check_archive(archive: Path, strip_components: int = 0) -> int:
+    """Check every member of a tarball without unpacking it; return how many there are.
+
+    For archives unpacked elsewhere (inside an image build) by a tool that
+    applies the same `strip_components`."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            return len(checked_members(tar, archive, strip_components))
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise UnsafeArchive(f"{archive.name} could not be read as a tarball: {error}.") from None
+
+
 def safe_extract(archive: Path, destination: Path, strip_components: int = 0) -> None:
     """Unpack a tarball (any compression) into `destination` after checking every member."""
     destination.mkdir(parents=True, exist_ok=True)

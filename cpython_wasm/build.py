@@ -22,30 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import images
-from .archives import safe_extract
+from .archives import check_archive, safe_extract
+from .drivers import BUILD_PYTHON_PHASES, HOST_PHASES, driver_for
+from .errors import BuildError
 from .executor import Bind, run_phase
 from .fetch import Fetcher
 from .lock import describe_image, describe_pin, lockfile_path, write_lock
 from .package import sha256_path, write_atomically
-from .paths import (
-    CONTAINER_BUILD_PYTHON,
-    CONTAINER_CROSS_BUILD,
-    CONTAINER_OUTPUT,
-    CONTAINER_SOURCE,
-    CONTAINER_TOOLS,
-    PACKAGE_DIR,
-    Workspace,
-    display_path,
-)
+from .paths import CONTAINER_OUTPUT, CONTAINER_SOURCE, CONTAINER_TOOLS, PACKAGE_DIR, Workspace, display_path
 from .progress import Reporter
 from .recipes import Plan
 from .smoke import smoke, summary
 from .store import Product, Store
-
-# CPython's --host-runner: how the build runs python.wasm inside the toolchain
-# image (wasi.py fills in the {placeholders}).
-HOST_RUNNER = (f"python3 {CONTAINER_TOOLS}/runtime.py --dir {{HOST_DIR}}::{{GUEST_DIR}} "
-               f"--env {{ENV_VAR_NAME}}={{ENV_VAR_VALUE}}")
 
 
 @dataclass
@@ -66,7 +54,9 @@ class Build:
         self.plan = plan
         self.workspace = workspace
         self.reporter = reporter
+        self.driver = driver_for(plan.python.wasi.helper, plan.python.wasi.host_triple, plan.arch)
         self.configure_args = tuple(configure_args)
+        self.driver.check_configure_args(self.configure_host_args)
         self.client = client or images.connect()
         self.fetcher = Fetcher(workspace.cache_dir, mirrors, reporter)
         self.store = Store(workspace.store_dir, workspace.locks_dir, workspace.logs_dir)
@@ -77,20 +67,20 @@ class Build:
     def environment(self) -> dict[str, str]:
         # Derived from the recipe, never from the clock or git: clang uses it for
         # __DATE__/__TIME__, and wasi.py would otherwise ask git.
-        return {"SOURCE_DATE_EPOCH": str(self.plan.python.source_date_epoch)}
+        return {"SOURCE_DATE_EPOCH": str(self.plan.release.source_date_epoch)}
 
     def run(self) -> BuildResult:
         for warning in self.plan.warnings():
             self.reporter.warn(warning)
         files = self.fetch()
-        source = self.source(files[self.plan.python.source.sha256])
+        source = self.source(files[self.plan.release.source.sha256])
         base = self.ensure_images()
         build_python = self.build_python(source)
         host = self.host(source, build_python)
         package = self.package(source, build_python, host)
         tarball = package.path / f"{self.plan.artifact_name}.tar.gz"
         with self.reporter.phase("smoke", "python.wasm under wasmtime") as phase:
-            report = smoke(tarball, self.plan.python.version)
+            report = smoke(tarball, self.plan.release.version)
             phase.outcome = summary(report)
         lock = self.lock(base, build_python, host, package)
         with self.reporter.phase("publish"):
@@ -103,26 +93,31 @@ class Build:
             files = self.fetcher.fetch_all(self.plan.inputs)
             cached = sum(origin == "cache" for origin in self.fetcher.origins.values())
             phase.outcome = f"{cached} from the cache, {len(files) - cached} fetched and verified"
+        if self.plan.sdk_tarball:
+            # Unpacked by tar inside the image build: its members are checked here first.
+            with self.reporter.phase("check", self.plan.sdk_tarball.file) as phase:
+                members = check_archive(files[self.plan.sdk_tarball.sha256], strip_components=1)
+                phase.outcome = f"{members} members, none absolute, escaping or special"
         return files
 
     def source(self, tarball: Path) -> Product:
-        """The unpacked source, with the directories the container stages mount onto.
+        """The unpacked source, with what the build helper would create in it.
 
-        The source is mounted read-only, so what Tools/wasm/wasi.py would create in
-        it (the cross-build/ mount points and an empty Modules/Setup.local) is
-        created here, once.
+        The source is mounted read-only, so the helper's output directories (mount
+        points) and its Modules/Setup.local are created here, once.
         """
-        python = self.plan.python
-        inputs = {"source": python.source.sha256, "host_triple": python.wasi.host_triple}
+        release, driver = self.plan.release, self.driver
+        inputs = {"source": release.source.sha256, "mount_points": [driver.build_python_dir, driver.host_dir],
+                  "setup_local": driver.setup_local}
 
         def unpack(directory: Path, log_dir: Path) -> None:
             safe_extract(tarball, directory, strip_components=1)
-            for mount_point in ("build", python.wasi.host_triple):
-                (directory / "cross-build" / mount_point).mkdir(parents=True)
-            (directory / "Modules" / "Setup.local").write_text(f"# Generated by {python.wasi.helper}\n")
+            for mount_point in (driver.build_python_dir, driver.host_dir):
+                (directory / mount_point).mkdir(parents=True)
+            (directory / "Modules" / "Setup.local").write_text(driver.setup_local)
 
-        with self.reporter.phase("source", python.source.file) as phase:
-            product = self.store.realise(f"cpython-{python.version}-source", inputs, unpack)
+        with self.reporter.phase("source", release.source.file) as phase:
+            product = self.store.realise(f"cpython-{release.version}-source", inputs, unpack)
             phase.outcome = self._outcome(product)
         return product
 
@@ -139,61 +134,67 @@ class Build:
         return base
 
     def _stage(self, stage: str, product_name: str, image: str, phases: dict[str, list[str]], binds,
-               output_mount: str, inputs: dict) -> Product:
-        """Realise a product by running its phases in containers, its directory mounted at `output_mount`."""
+               output_mount: str, inputs: dict, expected: str, environment: dict[str, str] | None = None) -> Product:
+        """Realise a product by running its phases in containers, its directory mounted at `output_mount`.
+
+        `expected` is a file the phases must have made in it: a helper that wrote
+        its output elsewhere fails here, not in a later stage."""
 
         def build(directory: Path, log_dir: Path) -> None:
             for phase, command in phases.items():
                 with self.reporter.phase(stage if phase == stage else f"{stage}: {phase}"):
                     run_phase(self.client, image, phase, command,
                               [*binds, Bind(directory, output_mount, writable=True)],
-                              self.environment, log_dir / f"{phase}.log")
+                              environment or self.environment, log_dir / f"{phase}.log", workdir=CONTAINER_SOURCE)
+            if not (directory / expected).is_file():
+                raise BuildError(
+                    f"Stage {stage} finished but made no {expected} in {output_mount}; its logs are in "
+                    f"{display_path(log_dir)}. The build helper may write elsewhere for this version (see "
+                    f"cpython_wasm/drivers.py)."
+                )
 
         product = self.store.realise(product_name, inputs, build)
         if product.reused:
             self.reporter.info(f"[bold green]✓[/] [bold]{stage}[/]: {self._outcome(product)}")
         return product
 
-    def _helper(self, *args: str) -> list[str]:
-        return ["python3", f"{CONTAINER_SOURCE}/{self.plan.python.wasi.helper}", *args]
-
     def build_python_inputs(self) -> dict:
         """What determines the build python: no WASI SDK, so every SDK and provider shares it."""
-        return {"source": self.plan.python.source.sha256, "image": self.native.tag,
-                "helper": self.plan.python.wasi.helper, "environment": self.environment}
+        return {"source": self.plan.release.source.sha256, "image": self.native.tag,
+                "commands": [self.driver.command(phase) for phase in BUILD_PYTHON_PHASES],
+                "environment": self.environment}
 
     def build_python(self, source: Product) -> Product:
+        driver = self.driver
         return self._stage(
-            "build-python", f"build-python-{self.plan.python.version}", self.native.tag,
-            {"configure-build-python": self._helper("configure-build-python"),
-             "make-build-python": self._helper("make-build-python")},
-            [Bind(source.path, CONTAINER_SOURCE)], CONTAINER_BUILD_PYTHON, self.build_python_inputs(),
+            "build-python", f"build-python-{self.plan.release.version}", self.native.tag,
+            {phase: driver.command(phase) for phase in BUILD_PYTHON_PHASES},
+            [Bind(source.path, CONTAINER_SOURCE)], driver.path(driver.build_python_dir),
+            self.build_python_inputs(), expected="python",
         )
 
     @property
     def configure_host_args(self) -> list[str]:
         return [*self.plan.python.wasi.configure_host_args, *self.configure_args]
 
+    def host_commands(self) -> dict[str, list[str]]:
+        return {phase: self.driver.command(phase, self.configure_host_args) for phase in HOST_PHASES}
+
+    @property
+    def host_environment(self) -> dict[str, str]:
+        return {**self.plan.python.wasi.host_environment, **self.environment}
+
     def host_inputs(self, build_python_identity: str) -> dict:
-        # The runner script is mounted but not part of the identity: it only runs
-        # the finished python.wasm for wasi.py's final `--version` check, and does
-        # not shape the output (its command line, which is recorded, does).
-        wasi = self.plan.python.wasi
-        return {"build_python": build_python_identity, "image": self.toolchain.tag, "helper": wasi.helper,
-                "host_triple": wasi.host_triple, "configure_args": self.configure_host_args,
-                "host_runner": HOST_RUNNER, "environment": self.environment}
+        return {"build_python": build_python_identity, "image": self.toolchain.tag,
+                "commands": list(self.host_commands().values()), "environment": self.host_environment}
 
     def host(self, source: Product, build_python: Product) -> Product:
-        wasi = self.plan.python.wasi
+        driver = self.driver
         return self._stage(
-            "host", f"host-{self.plan.artifact_name}", self.toolchain.tag,
-            {"configure-host": self._helper("configure-host", "--host-runner", HOST_RUNNER, "--",
-                                            *self.configure_host_args),
-             "make-host": self._helper("make-host")},
-            [Bind(source.path, CONTAINER_SOURCE),
-             Bind(build_python.path, CONTAINER_BUILD_PYTHON),
-             Bind(PACKAGE_DIR / "runtime.py", f"{CONTAINER_TOOLS}/runtime.py")],
-            f"{CONTAINER_CROSS_BUILD}/{wasi.host_triple}", self.host_inputs(build_python.identity),
+            "host", f"host-{self.plan.artifact_name}", self.toolchain.tag, self.host_commands(),
+            [Bind(source.path, CONTAINER_SOURCE), Bind(build_python.path, driver.path(driver.build_python_dir))],
+            driver.path(driver.host_dir), self.host_inputs(build_python.identity), expected="python.wasm",
+            environment=self.host_environment,
         )
 
     def package(self, source: Product, build_python: Product, host: Product) -> Product:
@@ -202,17 +203,17 @@ class Build:
         inputs = {"host": host.identity, "build_python": build_python.identity, "image": self.native.tag,
                   "package.py": sha256_path(script), "artifact": plan.artifact_name,
                   "exclude": list(plan.python.package.exclude), "environment": self.environment}
-        host_build = f"{CONTAINER_CROSS_BUILD}/{plan.python.wasi.host_triple}"
+        driver = self.driver
         command = ["python3", f"{CONTAINER_TOOLS}/package.py", "--artifact", plan.artifact_name,
-                   "--line", plan.python.line, "--source", CONTAINER_SOURCE, "--host-build", host_build,
-                   "--build-python", f"{CONTAINER_BUILD_PYTHON}/python",
-                   "--mtime", str(plan.python.source_date_epoch), "--output", CONTAINER_OUTPUT,
+                   "--line", plan.python.line, "--source", CONTAINER_SOURCE,
+                   "--host-build", driver.path(driver.host_dir), "--build-python", driver.build_python,
+                   "--mtime", str(plan.release.source_date_epoch), "--output", CONTAINER_OUTPUT,
                    *(f"--exclude={name}" for name in plan.python.package.exclude)]
         return self._stage(
             "package", f"package-{plan.artifact_name}", self.native.tag, {"package": command},
-            [Bind(source.path, CONTAINER_SOURCE), Bind(build_python.path, CONTAINER_BUILD_PYTHON),
-             Bind(host.path, host_build), Bind(script, f"{CONTAINER_TOOLS}/package.py")],
-            CONTAINER_OUTPUT, inputs,
+            [Bind(source.path, CONTAINER_SOURCE), Bind(build_python.path, driver.path(driver.build_python_dir)),
+             Bind(host.path, driver.path(driver.host_dir)), Bind(script, f"{CONTAINER_TOOLS}/package.py")],
+            CONTAINER_OUTPUT, inputs, expected=f"{plan.artifact_name}.tar.gz",
         )
 
     def lock(self, base: images.BaseImage, build_python: Product, host: Product, package: Product) -> dict:
@@ -223,10 +224,11 @@ class Build:
         return {
             "artifact": plan.artifact_name,
             "build": {
-                "python": plan.python.version, "target": plan.python.wasi.host_triple, "wasi_sdk": plan.sdk,
+                "python": plan.release.version, "target": plan.python.wasi.host_triple, "wasi_sdk": plan.sdk,
                 "provider": plan.provider, "official_pairing": plan.official, "host_arch": plan.arch,
-                "source_date_epoch": plan.python.source_date_epoch,
+                "source_date_epoch": plan.release.source_date_epoch,
                 "configure_host_args": self.configure_host_args,
+                "host_environment": self.host_environment,
             },
             "recipes": {display_path(path): sha256_path(path) for path in plan.recipe_paths.values()},
             "base": {"name": plan.base_name, "suite": plan.base.suite, "variant": plan.base.variant,

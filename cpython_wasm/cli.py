@@ -5,20 +5,24 @@ on standard error and an exit status (see errors.py); anything else is a bug
 and keeps its traceback.
 """
 
+import json
 import sys
 from pathlib import Path
 
 import invoke
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from . import images
 from .build import Build
 from .errors import BuildError, FetchError, UserError
-from .fetch import check_mirror_dirs
-from .paths import Workspace, display_path
+from .fetch import Fetcher, check_mirror_dirs
+from .matrix import matrix_rows
+from .package import sha256_path, write_atomically
+from .paths import RECIPES_DIR, Workspace, display_path
 from .progress import Reporter
-from .recipes import Recipes
+from .recipes import Recipes, host_arch
 from .smoke import smoke, summary
 
 IMAGES = ("toolchain", "native")
@@ -37,17 +41,24 @@ def run(command, **options):
         raise invoke.Exit(code=130) from None
 
 
-def _plan(python, sdk, provider, target="wasi", debian_mirror=None, base_image=None):
-    plan = Recipes().resolve(python, sdk, provider, target)
+def _recipes(directory) -> Recipes:
+    if directory and not Path(directory).is_dir():
+        raise UserError(f"--recipes {directory!r} is not a directory. Pass a directory laid out like recipes/.")
+    return Recipes(Path(directory).resolve() if directory else RECIPES_DIR)
+
+
+def _plan(python, sdk, provider, target="wasi", debian_mirror=None, base_image=None, recipes=None):
+    plan = _recipes(recipes).resolve(python, sdk, provider, target)
     return plan.with_debian_mirror(debian_mirror).with_base_image(base_image)
 
 
 def build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mirror=(), debian_mirror=None,
-          base_image=None, configure_arg=(), cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
-    plan = _plan(python, sdk, provider, target, debian_mirror, base_image)
+          base_image=None, configure_arg=(), recipes=None, cache_dir=None, build_dir=None, dist_dir=None,
+          lock_dir=None):
+    plan = _plan(python, sdk, provider, target, debian_mirror, base_image, recipes)
     mirrors = check_mirror_dirs(mirror)
     workspace = Workspace.from_options(cache_dir, build_dir, dist_dir, lock_dir)
-    reporter.info(f"[bold]Building CPython {plan.python.version} for {plan.python.wasi.host_triple}[/] with WASI SDK "
+    reporter.info(f"[bold]Building CPython {plan.release.version} for {plan.python.wasi.host_triple}[/] with WASI SDK "
                   f"{plan.sdk} ({plan.provider}) → {plan.artifact_name}")
     result = Build(plan, workspace, reporter, mirrors, configure_arg).run()
     table = Table("phase", "seconds", title="Wall time per phase", title_justify="left")
@@ -60,15 +71,53 @@ def build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mi
     return result
 
 
-def render(reporter: Reporter, python, sdk=None, provider=None, image="toolchain", base_image=None):
+def render(reporter: Reporter, python, sdk=None, provider=None, image="toolchain", base_image=None, recipes=None):
     if image not in IMAGES:
         raise UserError(f"--image {image!r} is not an image of a build; choose one of: {', '.join(IMAGES)}.")
-    plan = _plan(python, sdk, provider, base_image=base_image)
-    cache = Workspace.from_options().cache_dir / "sha256"
-    spec = images.native_spec(plan) if image == "native" else images.toolchain_spec(plan, lambda pin: cache / pin.sha256)
+    plan = _plan(python, sdk, provider, base_image=base_image, recipes=recipes)
+    cached_path = Fetcher(Workspace.from_options().cache_dir).cached_path
+    spec = images.native_spec(plan) if image == "native" else images.toolchain_spec(plan, cached_path)
     reporter.info(f"# image {spec.tag}")
     sys.stdout.write(spec.dockerfile)
     return spec
+
+
+def fetch(reporter: Reporter, python, sdk=None, provider=None, mirror=(), recipes=None, cache_dir=None):
+    """Download every input of a build into a mirror directory, content-addressed (DIR/sha256/<hash>)."""
+    if len(mirror) != 1:
+        raise UserError("invoke fetch needs exactly one --mirror DIR: the directory to fill (it is created if missing).")
+    destination = Path(mirror[0]).expanduser().resolve()
+    plan = _plan(python, sdk, provider, recipes=recipes)
+    fetcher = Fetcher(Workspace.from_options(cache_dir=cache_dir).cache_dir, reporter=reporter)
+    with reporter.phase("fetch", f"{len(plan.inputs)} pinned inputs of {plan.artifact_name}") as phase:
+        for pin in plan.inputs:
+            target = destination / "sha256" / pin.sha256
+            if not target.is_file() or sha256_path(target) != pin.sha256:
+                write_atomically(target, fetcher.fetch(pin))
+        phase.outcome = f"in {display_path(destination)}"
+    for pin in plan.inputs:
+        reporter.info(f"  {pin.sha256}  {pin.file}")
+    return destination
+
+
+def matrix(reporter: Reporter, as_json=False, check=True, arch=None, mirror=(), recipes=None, cache_dir=None):
+    fetcher = Fetcher(Workspace.from_options(cache_dir=cache_dir).cache_dir, check_mirror_dirs(mirror)) if check else None
+    rows = matrix_rows(_recipes(recipes), arch or host_arch(), fetcher)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return rows
+    table = Table("python", "WASI SDK", "provider", "arch", "official", "buildable here",
+                  title="Supported builds (* the newest release of its line, what --python X.Y builds)",
+                  title_justify="left")
+    for row in rows:
+        buildable = {True: "yes", False: "no: " + ", ".join(row["missing"]), None: "not checked"}[row["buildable"]]
+        table.add_row(row["python"] + ("*" if row["latest"] else ""), str(row["sdk"]), row["provider"], row["arch"],
+                      "yes" if row["official"] else "", buildable)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:  # a log or a pipe: room for whole rows
+        console = Console(soft_wrap=False, width=200)
+    console.print(table)
+    return rows
 
 
 def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifact=None, dist_dir=None):
@@ -77,7 +126,7 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
     else:
         plan = _plan(python, sdk, provider)
         path = Workspace.from_options(dist_dir=dist_dir).dist_dir / f"{plan.artifact_name}.tar.gz"
-        version = plan.python.version
+        version = plan.release.version
     if not path.is_file():
         raise UserError(f"No artifact at {display_path(path)}. Build it first (`invoke build ...`) or pass --artifact PATH.")
     if version is None:  # an artifact given by path: expect the version its name carries

@@ -65,6 +65,23 @@ class Fetcher:
     def cached_path(self, pin: PinnedFile) -> Path:
         return self.cache_dir / "sha256" / pin.sha256
 
+    def locate(self, pin: PinnedFile) -> str | None:
+        """Where the pinned file can be had now, without fetching it: "cache", a mirror file, or a URL that
+        answers (the hash is only checked when it is fetched); None if nowhere."""
+        if self.cached_path(pin).is_file():
+            return "cache"
+        for mirror in self.mirrors:
+            for candidate in (mirror / "sha256" / pin.sha256, mirror / pin.file):
+                if candidate.is_file():
+                    return str(candidate)
+        for url in pin.urls:
+            try:
+                if self.session.head(url, timeout=TIMEOUT, allow_redirects=True).status_code == 200:
+                    return url
+            except requests.RequestException:
+                continue
+        return None
+
     def fetch_all(self, pins) -> dict[str, Path]:
         return {pin.sha256: self.fetch(pin) for pin in pins}
 

@@ -26,7 +26,7 @@ from filelock import FileLock
 
 from .errors import BuildError, UserError
 from .package import sha256_path, write_tar
-from .paths import CONTAINERS_DIR, WASI_SDK_PATH, display_path
+from .paths import CONTAINERS_DIR, PACKAGE_DIR, WASI_SDK_PATH, display_path
 from .recipes import Plan
 from .render import render
 from .store import Store, identity
@@ -72,13 +72,17 @@ class ImageSpec:
         return f"{REPOSITORY}/{self.name}:{self.identity}"
 
 
-def _helper_file(name: str) -> tuple[str, str, Path]:
-    path = CONTAINERS_DIR / "files" / name
+def _helper_file(name: str, directory: Path = CONTAINERS_DIR / "files") -> tuple[str, str, Path]:
+    path = directory / name
+    if not path.is_file():
+        raise UserError(f"containers/files/{name} does not exist; the recipes need it (a build script for each "
+                        f"sysroot library, named build-<library>.sh). Add it, or remove the library from the recipe.")
     return name, sha256_path(path), path
 
 
 def base_inputs(plan: Plan) -> dict:
-    return {"name": plan.base_name, **plan.base.model_dump(mode="json")}
+    """What the root filesystem depends on: not the native tools pinned beside it (those are the native image's)."""
+    return {"name": plan.base_name, **plan.base.model_dump(mode="json", exclude={"packages"})}
 
 
 def base_tag(plan: Plan) -> str:
@@ -94,7 +98,7 @@ def native_spec(plan: Plan) -> ImageSpec:
     dockerfile = render(
         "native.Dockerfile.j2",
         base_image=base_tag(plan), base_name=plan.base_name, suite=plan.base.suite,
-        packages=plan.base.packages, recipe_sha256=sha256_path(plan.recipe_paths["base"]),
+        packages=plan.base.packages,
     )
     return ImageSpec(f"native-{plan.base_name}", dockerfile, (_helper_file("dpkg-inventory.py"),))
 
@@ -102,22 +106,27 @@ def native_spec(plan: Plan) -> ImageSpec:
 def toolchain_spec(plan: Plan, cached_path) -> ImageSpec:
     """The WASI SDK image; `cached_path(pin)` says where a pinned input is (or will be) in the cache."""
     toolchain = plan.toolchain
-    zlib = toolchain.sysroot_libraries["zlib"]
-    wheel = plan.wasmtime_wheel
+
+    def pinned(pin):
+        return pin.file, pin.sha256, cached_path(pin)
+
+    if plan.provider == "debian":
+        values = {"llvm_major": toolchain.llvm_major, "version_file": toolchain.version_file,
+                  "packages": toolchain.packages}
+        files = [_helper_file("assemble-debian-wasi-sdk.sh")]
+    else:
+        values = {"sdk_tarball": plan.sdk_tarball.file}
+        files = [pinned(plan.sdk_tarball)]
+    for library in plan.libraries:
+        files += [_helper_file(f"build-{library.name}.sh"), pinned(library.source)]
+    files += [pinned(plan.wasmtime_wheel), _helper_file("runtime.py", PACKAGE_DIR)]
     dockerfile = render(
         f"wasi-sdk-{plan.provider}.Dockerfile.j2",
-        native_image=native_spec(plan).tag, sdk=plan.sdk, suite=plan.base.suite,
-        sdk_path=WASI_SDK_PATH, llvm_major=toolchain.llvm_major, version_file=toolchain.version_file,
-        packages=toolchain.packages, zlib=zlib, wasmtime_version=plan.wasmtime.version,
-        wasmtime_wheel=wheel.file, recipe_sha256=sha256_path(plan.recipe_paths["toolchain"]),
+        native_image=native_spec(plan).tag, sdk=plan.sdk, suite=plan.base.suite, sdk_path=WASI_SDK_PATH,
+        libraries=plan.libraries, wasmtime_version=plan.wasmtime.version, wasmtime_wheel=plan.wasmtime_wheel.file,
+        **values,
     )
-    files = (
-        _helper_file("assemble-debian-wasi-sdk.sh"),
-        _helper_file("build-zlib.sh"),
-        (zlib.file, zlib.sha256, cached_path(zlib)),
-        (wheel.file, wheel.sha256, cached_path(wheel)),
-    )
-    return ImageSpec(f"wasi-sdk-{plan.sdk}-{plan.provider}", dockerfile, files)
+    return ImageSpec(f"wasi-sdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))
 
 
 def image_exists(client, tag: str) -> bool:

@@ -103,11 +103,11 @@ def stage(args) -> Path:
     lib = root / "lib" / f"python{args.line}"
     lib.parent.mkdir(parents=True)
     shutil.copy2(args.host_build / "python.wasm", root / "python.wasm")
-    excluded = set(args.exclude)
+    excluded = {Path(name) for name in args.exclude}  # relative to Lib/, e.g. "test", "lib2to3/tests"
 
     def ignore(directory, names):
-        top = Path(directory) == args.source / "Lib"
-        return [n for n in names if n == "__pycache__" or (top and n in excluded)]
+        here = Path(directory).relative_to(args.source / "Lib")
+        return [n for n in names if n == "__pycache__" or here / n in excluded]
 
     shutil.copytree(args.source / "Lib", lib, ignore=ignore)
     # The sysconfig data of the wasm build (and build-details.json where the
@@ -169,7 +169,7 @@ def main(argv=None) -> None:
     parser.add_argument("--source", type=Path, required=True)
     parser.add_argument("--host-build", type=Path, required=True)
     parser.add_argument("--build-python", type=Path, required=True)
-    parser.add_argument("--exclude", action="append", default=[], help="top-level directory of Lib/ to leave out")
+    parser.add_argument("--exclude", action="append", default=[], help="a path in Lib/ to leave out (repeatable)")
     parser.add_argument("--mtime", type=int, required=True, help="SOURCE_DATE_EPOCH")
     parser.add_argument("--output", type=Path, required=True)
     package(parser.parse_args(argv))

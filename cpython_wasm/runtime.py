@@ -1,47 +1,51 @@
+#!/usr/bin/env python3
 """Running WASI programs with wasmtime's Python package (a library, no CLI).
 
 Used in two places, so it depends on nothing but the standard library and
 `wasmtime`:
 
-- inside the toolchain image, as CPython's `--host-runner`, with the same
-  command line as `wasmtime run`:
-      python3 runtime.py --dir HOST::GUEST --env NAME=VALUE module.wasm ARGS...
+- inside every toolchain image, installed as /usr/local/bin/wasmtime: the
+  subset of `wasmtime run` that CPython's build helpers use in their default
+  host runners (3.11 to 3.15), so each line is built with its own upstream
+  runner command line, unchanged:
+      wasmtime run [--dir HOST::GUEST] [--mapdir GUEST::HOST] [--env NAME=VALUE]
+                   [--wasm max-wasm-stack=N] [--wasi OPTION] [--argv0 NAME]
+                   [--config FILE.toml] [--] MODULE.wasm [ARGS...]
 - on the host, by `invoke smoke`, through `run_wasi()`.
 """
 
 import argparse
 import sys
 import threading
+import tomllib
 
 import wasmtime
 
-# CPython's own runner gives the guest 8 MiB of wasm stack (the size of a
-# Linux `ulimit -s`), enough for a pydebug build's deep recursion.
-MAX_WASM_STACK = 8 << 20
-# wasmtime refuses a max_wasm_stack larger than its async stack size, whose
-# setter the Python package does not expose.
-ASYNC_STACK = MAX_WASM_STACK + (1 << 20)
-# The wasm stack lives on the native stack of the thread that runs it: run in
-# a thread whose stack has room for it and for the host frames below.
-THREAD_STACK = MAX_WASM_STACK + (16 << 20)
+# CPython 3.13's runner gives the guest 8 MiB of wasm stack (the size of a
+# Linux `ulimit -s`); 3.14 asks for 16 MiB and 3.15 for 32 MiB.
+DEFAULT_WASM_STACK = 8 << 20
 
 
-def engine() -> wasmtime.Engine:
+def engine(max_wasm_stack: int) -> wasmtime.Engine:
     config = wasmtime.Config()
-    wasmtime._ffi.wasmtime_config_async_stack_size_set(config.ptr(), ASYNC_STACK)
-    config.max_wasm_stack = MAX_WASM_STACK
+    # wasmtime refuses a max_wasm_stack larger than its async stack size, whose
+    # setter the Python package does not expose.
+    wasmtime._ffi.wasmtime_config_async_stack_size_set(config.ptr(), max_wasm_stack + (1 << 20))
+    config.max_wasm_stack = max_wasm_stack
     config.cache = True  # compiled code is cached (~/.cache/wasmtime): later runs start fast
     return wasmtime.Engine(config)
 
 
-def run_wasi(module_path: str, args: list[str], *, dirs=(), env=None, stdout=None, stderr=None) -> int:
+def run_wasi(module_path: str, args: list[str], *, dirs=(), env=None, stdout=None, stderr=None,
+             argv0: str | None = None, max_wasm_stack: int = DEFAULT_WASM_STACK) -> int:
     """Run a WASI command module; return its exit status.
 
     dirs: (host path, guest path) pairs to preopen; env: the guest's whole
-    environment; stdout/stderr: files to write to (default: inherit ours).
+    environment; stdout/stderr: files to write to (default: inherit ours);
+    argv0: the guest's argv[0] (default: the module path).
     """
     wasi = wasmtime.WasiConfig()
-    wasi.argv = [module_path, *args]
+    wasi.argv = [argv0 or module_path, *args]
     wasi.env = sorted((env or {}).items())
     for host, guest in dirs:
         wasi.preopen_dir(str(host), guest)
@@ -59,7 +63,7 @@ def run_wasi(module_path: str, args: list[str], *, dirs=(), env=None, stdout=Non
 
     def run() -> None:
         try:
-            store = wasmtime.Store(engine())
+            store = wasmtime.Store(engine(max_wasm_stack))
             store.set_wasi(wasi)
             linker = wasmtime.Linker(store.engine)
             linker.define_wasi()
@@ -71,7 +75,9 @@ def run_wasi(module_path: str, args: list[str], *, dirs=(), env=None, stdout=Non
         except BaseException as error:  # handed to the calling thread
             outcome["error"] = error
 
-    previous = threading.stack_size(THREAD_STACK)
+    # The wasm stack lives on the native stack of the thread that runs it: run in
+    # a thread whose stack has room for it and for the host frames below.
+    previous = threading.stack_size(max_wasm_stack + (16 << 20))
     try:
         thread = threading.Thread(target=run, name="wasi")
         thread.start()
@@ -83,18 +89,44 @@ def run_wasi(module_path: str, args: list[str], *, dirs=(), env=None, stdout=Non
     return outcome["status"]
 
 
+def _pair(spec: str) -> tuple[str, str]:
+    first, separator, second = spec.partition("::")
+    return (first, second) if separator else (spec, spec)
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Run a WASI module with wasmtime (a subset of `wasmtime run`).")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "run":  # `wasmtime run ...` and `wasmtime ...` are the same
+        argv = argv[1:]
+    parser = argparse.ArgumentParser(prog="wasmtime run",
+                                     description="Run a WASI module with wasmtime (a subset of `wasmtime run`).")
     parser.add_argument("--dir", action="append", default=[], metavar="HOST::GUEST",
                         help="preopen a host directory as a guest directory")
+    parser.add_argument("--mapdir", action="append", default=[], metavar="GUEST::HOST",
+                        help="the older spelling of --dir, guest first")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="set a guest environment variable")
+    parser.add_argument("--wasm", action="append", default=[], metavar="OPTION",
+                        help="wasm option; only max-wasm-stack=N is used, others are accepted and ignored")
+    parser.add_argument("--wasi", action="append", default=[], metavar="OPTION", help="accepted and ignored")
+    parser.add_argument("--argv0", help="the guest's argv[0]")
+    parser.add_argument("--config", help="a wasmtime TOML configuration; [wasm] max-wasm-stack is used")
     parser.add_argument("module")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
-    dirs = [tuple(spec.split("::", 1)) if "::" in spec else (spec, spec) for spec in options.dir]
+
+    max_wasm_stack = DEFAULT_WASM_STACK
+    if options.config:
+        with open(options.config, "rb") as file:
+            max_wasm_stack = int(tomllib.load(file).get("wasm", {}).get("max-wasm-stack", max_wasm_stack))
+    for option in options.wasm:
+        name, _, value = option.partition("=")
+        if name == "max-wasm-stack":
+            max_wasm_stack = int(value)
+    dirs = [_pair(spec) for spec in options.dir] + [tuple(reversed(_pair(spec))) for spec in options.mapdir]
     env = dict(item.split("=", 1) for item in options.env)
+    args = options.args[1:] if options.args[:1] == ["--"] else options.args
     try:
-        return run_wasi(options.module, options.args, dirs=dirs, env=env)
+        return run_wasi(options.module, args, dirs=dirs, env=env, argv0=options.argv0, max_wasm_stack=max_wasm_stack)
     except wasmtime.Trap as trap:
         print(f"{options.module}: wasm trap: {trap}", file=sys.stderr)
         return 128 + 6  # as a native program killed by abort()

@@ -16,7 +16,7 @@ import json, sys, zlib
 data = b"cpython-wasm-recipes " * 4096
 print(json.dumps({
     "platform": sys.platform,
-    "version": "%d.%d.%d" % sys.version_info[:3],
+    "version": sys.version.split()[0],
     "implementation": sys.implementation.name,
     "zlib": zlib.ZLIB_RUNTIME_VERSION,
     "zlib_roundtrip": zlib.decompress(zlib.compress(data)) == data,

@@ -3,7 +3,7 @@ import tarfile
 
 import pytest
 
-from cpython_wasm.archives import UnsafeArchive, safe_extract
+from cpython_wasm.archives import UnsafeArchive, check_archive, safe_extract
 
 
 def make_tar(path, members):
@@ -65,3 +65,15 @@ def test_a_corrupt_archive_is_a_clear_error(tmp_path):
     archive.write_bytes(b"\x1f\x8b\x08\x00not really gzip")
     with pytest.raises(UnsafeArchive, match="could not be unpacked"):
         safe_extract(archive, tmp_path / "out")
+
+
+def test_check_archive_refuses_without_writing_anything(tmp_path):
+    good = make_tar(tmp_path / "sdk.tar.gz", [("wasi-sdk-25.0", "dir", None), ("wasi-sdk-25.0/bin", "dir", None),
+                                              ("wasi-sdk-25.0/bin/clang-19", "file", "elf"),
+                                              ("wasi-sdk-25.0/bin/clang", "symlink", "clang-19")])
+    assert check_archive(good, strip_components=1) == 3
+    bad = make_tar(tmp_path / "bad.tar.gz", [("wasi-sdk-25.0", "dir", None),
+                                             ("wasi-sdk-25.0/bin/clang", "symlink", "../../../usr/bin/evil")])
+    with pytest.raises(UnsafeArchive, match="points outside"):
+        check_archive(bad, strip_components=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tar.gz", "sdk.tar.gz"]

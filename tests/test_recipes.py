@@ -19,24 +19,39 @@ def test_the_first_slice_is_supported(recipes):
 
 
 def test_resolve_gives_the_artifact_name_and_pinned_inputs(recipes):
-    plan = recipes.resolve("3.13", 25, "debian", arch="x86_64")
+    plan = recipes.resolve("3.13.5", 25, "debian", arch="x86_64")
     assert plan.artifact_name == "python-3.13.5-wasi_sdk-25-debian"
-    assert plan.python.source.sha256 == "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
-    assert plan.python.source.size == 22856016
+    assert plan.release.source.sha256 == "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
+    assert plan.release.source.size == 22856016
     assert [pin.file for pin in plan.inputs] == [
         "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz",
         "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl"]
     # Two URLs for the same bytes: python.org first, Debian's copy second.
-    assert plan.python.source.urls[0].startswith("https://www.python.org/")
-    assert "python3.13_3.13.5.orig.tar.xz" in plan.python.source.urls[1]
+    assert plan.release.source.urls[0].startswith("https://www.python.org/")
+    assert "python3.13_3.13.5.orig.tar.xz" in plan.release.source.urls[1]
 
 
-def test_full_release_number_is_accepted(recipes):
-    assert recipes.resolve("3.13.5", 25, "debian").python.version == "3.13.5"
+def test_a_line_means_its_newest_final_release(recipes):
+    assert recipes.resolve("3.13", 25, "debian").release.version == "3.13.16"
+    assert recipes.resolve("3.15", 33, "debian").release.version == "3.15.0"  # not 3.15.0rc2
+    assert recipes.resolve("3.15.0rc2", 33, "debian").release.prerelease
+
+
+def test_the_official_pairing_is_the_default(recipes):
+    plan = recipes.resolve("3.14", arch="x86_64")
+    assert (plan.sdk, plan.provider, plan.official) == (24, "release", True)
+    assert plan.artifact_name == "python-3.14.8-wasi_sdk-24"
+    assert plan.sdk_tarball.file == "wasi-sdk-24.0-x86_64-linux.tar.gz"
+    assert plan.inputs[1] == plan.sdk_tarball
+
+
+def test_sdk_21_has_no_arm64_tarball(recipes):
+    with pytest.raises(UserError, match="no official tarball for aarch64"):
+        recipes.resolve("3.12", 21, "release", arch="aarch64")
 
 
 def test_source_date_epoch_is_midnight_utc_of_the_release_date(recipes):
-    assert recipes.resolve("3.13", 25, "debian").python.source_date_epoch == 1749600000  # 2025-06-11
+    assert recipes.resolve("3.13.5", 25, "debian").release.source_date_epoch == 1749600000  # 2025-06-11
 
 
 def test_a_non_official_sdk_warns_naming_the_official_pairing(recipes):
@@ -48,15 +63,18 @@ def test_a_non_official_sdk_warns_naming_the_official_pairing(recipes):
     (("3.9",), "no recipe for CPython 3.9"),
     (("3.13", 99), "not built with WASI SDK 99"),
     (("3.13", 25, "homebrew"), "Provider 'homebrew' is unknown"),
-    (("3.13", 24, "release"), "WASI SDK 24 has no recipe"),
-    (("3.13.4", 25, "debian"), "not the release the 3.13 recipe pins (3.13.5)"),
+    (("3.13", 26), "WASI SDK 26 is refused: CPython built with WASI SDK 26 or 27 hangs (wasi-libc issue 617)"),
+    (("3.14", 27, "release"), "WASI SDK 27 is refused"),
+    (("3.15", 25, "debian"), "CPython 3.15 is not built with WASI SDK 25"),
+    (("3.13.4", 25, "debian"), "CPython 3.13.4 is not pinned in the 3.13 recipe"),
     (("3.13", "twenty-five", "debian"), "not a WASI SDK major version"),
 ])
 def test_unsupported_requests_list_what_is_supported(recipes, request_, expected):
     with pytest.raises(UserError) as error:
         recipes.resolve(*request_)
     assert expected in str(error.value)
-    assert "--python 3.13 --sdk 25 --provider debian" in str(error.value)
+    latest = [c.options for c in recipes.combinations() if c.latest]
+    assert latest and all(options in str(error.value) for options in latest)
 
 
 def test_unsupported_target(recipes):
@@ -72,12 +90,15 @@ def recipe_copy(tmp_path):
 
 
 @pytest.mark.parametrize("old, new, expected", [
-    ('sha256 = "93e583f2', 'sha256 = "93E583F2', "key `source.sha256`: expected a sha256 (64 lowercase hex digits)"),
+    ('sha256 = "93e583f2', 'sha256 = "93E583F2',
+     "key `releases.0.source.sha256`: expected a sha256 (64 lowercase hex digits)"),
     ('official_sdk = 24', 'official_sdk = "twenty-four"', "key `wasi.official_sdk`"),
     ('line = "3.13"', 'line = "3.13"\nflavour = "spicy"', "unknown key `flavour`"),
-    ('version = "3.13.5"\n', '', "missing key `version`"),
+    ('version = "3.13.5"\n', '', "missing key `releases.0.version`"),
+    ('version = "3.13.5"\n', 'version = "3.13.5-final"\n', "expected a release number like 3.13.5"),
+    ('helper = "Tools/wasm/wasi.py"', 'helper = "build.sh"', "key `wasi.helper`"),
     ('"https://www.python.org/ftp', '"ftp://www.python.org/ftp', "expected an http:// or https:// URL"),
-    ('[source]', '[source', "is not valid TOML"),
+    ('[releases.source]', '[releases.source', "is not valid TOML"),
 ])
 def test_a_malformed_recipe_names_file_and_key(recipe_copy, old, new, expected):
     path = recipe_copy / "cpython" / "3.13.toml"

@@ -46,7 +46,8 @@ def test_the_context_holds_only_declared_files(plan):
     toolchain = images.toolchain_spec(plan, cached)
     names = [name for name, _, _ in toolchain.files]
     assert names == ["assemble-debian-wasi-sdk.sh", "build-zlib.sh",
-                     "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl"]
+                     "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl",
+                     "runtime.py"]
     pinned = {pin.file: pin.sha256 for pin in plan.inputs}
     for name, sha256, path in toolchain.files:
         if name in pinned:

@@ -1,7 +1,9 @@
-"""The end-to-end build shared by every e2e test.
+"""The end-to-end builds shared by the e2e tests.
 
-One session-scoped build (CPython 3.13.5 × WASI SDK 25 × debian), run the way
-a user runs it (`invoke build`). It runs in a fresh build directory unless
+Each selection (python, sdk, provider) is built at most once per session, the
+way a user builds it (`invoke build`), and every test that needs it shares the
+result; the store is shared too, so a build python is reused across SDKs as
+in real use. The store lives in a fresh directory unless
 CPYTHON_WASM_TEST_BUILD_DIR names one to reuse (for quick local reruns); CI
 always starts from nothing. A missing Docker engine fails these tests, it
 never skips them.
@@ -14,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from cpython_wasm.archives import safe_extract
+from cpython_wasm.recipes import Recipes
 from tests.helpers import invoke
 
-SELECTION = ["--python", "3.13", "--sdk", "25", "--provider", "debian"]
+SELECTION = ("3.13.5", 25, "debian")  # the README's quick start
 ARTIFACT = "python-3.13.5-wasi_sdk-25-debian"
 
 
@@ -24,20 +27,37 @@ ARTIFACT = "python-3.13.5-wasi_sdk-25-debian"
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     build_dir = Path(os.environ.get("CPYTHON_WASM_TEST_BUILD_DIR") or root / "build").resolve()
-    return {"build": build_dir, "dist": root / "dist", "locks": root / "lockfiles"}
+    return {"build": build_dir, "dist": root / "dist", "locks": root / "lockfiles", "root": root}
 
 
-def build_args(workspace, *extra):
-    return ["build", *SELECTION, "--build-dir", str(workspace["build"]), "--dist-dir", str(workspace["dist"]),
+def build_args(workspace, python, sdk, provider, *extra):
+    return ["build", "--python", python, "--sdk", str(sdk), "--provider", provider,
+            "--build-dir", str(workspace["build"]), "--dist-dir", str(workspace["dist"]),
             "--lock-dir", str(workspace["locks"]), *extra]
 
 
 @pytest.fixture(scope="session")
-def built(workspace):
-    result = invoke(*build_args(workspace), check=True)
-    artifact = workspace["dist"] / f"{ARTIFACT}.tar.gz"
-    lockfile = workspace["locks"] / f"{ARTIFACT}.json"
-    return {"result": result, "artifact": artifact, "lockfile": lockfile, "lock": json.loads(lockfile.read_text())}
+def build(workspace):
+    """build(python, sdk, provider, *extra options) -> {result, artifact, lockfile, lock}, once per session."""
+    done = {}
+
+    def run(python, sdk, provider, *extra, recipes=None):
+        key = (python, sdk, provider, extra, recipes)
+        if key not in done:
+            options = [*extra, *(["--recipes", str(recipes)] if recipes else [])]
+            result = invoke(*build_args(workspace, python, sdk, provider, *options), check=True)
+            name = Recipes(recipes or Recipes().root).resolve(python, sdk, provider).artifact_name
+            lockfile = workspace["locks"] / f"{name}.json"
+            done[key] = {"result": result, "artifact": workspace["dist"] / f"{name}.tar.gz",
+                         "lockfile": lockfile, "lock": json.loads(lockfile.read_text())}
+        return done[key]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def built(build):
+    return build(*SELECTION)
 
 
 @pytest.fixture(scope="session")
@@ -45,5 +65,3 @@ def unpacked(built, tmp_path_factory):
     root = tmp_path_factory.mktemp("unpacked")
     safe_extract(built["artifact"], root)
     return root / ARTIFACT
-
-

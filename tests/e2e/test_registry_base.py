@@ -17,6 +17,7 @@ from cpython_wasm import images
 from cpython_wasm.errors import BuildError
 from cpython_wasm.recipes import Recipes
 from cpython_wasm.store import Store
+from tests.e2e.conftest import SELECTION
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +67,7 @@ def test_a_base_image_pinned_by_digest_is_pulled_and_used(built, workspace, regi
     client.images.remove(f"{repository}:probe", force=True)
 
     reference = f"{repository}@{digest}"
-    plan = Recipes().resolve("3.13", 25, "debian").with_base_image(reference)
+    plan = Recipes().resolve(*SELECTION).with_base_image(reference)
     store = Store(tmp_path / "store", tmp_path / "locks", tmp_path / "logs")
     pulled = images.ensure_base(client, plan, store)
     assert (pulled.tag, pulled.rootfs_sha256, pulled.reused) == (reference, None, False)

@@ -1,10 +1,9 @@
 # Rendered from containers/native.Dockerfile.j2 by cpython-wasm-recipes; do not edit.
-FROM cpython-wasm/base-debian-trixie:5d5a97f00aa578f062af5359c3257751
+FROM cpython-wasm/base-debian-trixie:0494bbc965090d90a885a650c4799f93
 LABEL org.opencontainers.image.title="cpython-wasm native build tools (debian-trixie)" \
       org.opencontainers.image.description="Debian trixie with the pinned native tools that build CPython's build python" \
       org.opencontainers.image.vendor="cpython-wasm-recipes" \
-      io.github.cpython-wasm-recipes.recipe="recipes/base/debian-trixie.toml" \
-      io.github.cpython-wasm-recipes.recipe.sha256="f8f1dc721be2f79d5bb9d0dfdff99ebb025f8fe5281e3f39bcc58a8ed80956f9"
+      io.github.cpython-wasm-recipes.recipe="recipes/base/debian-trixie.toml"
 ARG DEBIAN_FRONTEND=noninteractive
 SHELL ["/bin/sh", "-eu", "-c"]
 COPY dpkg-inventory.py /usr/local/share/cpython-wasm/dpkg-inventory.py

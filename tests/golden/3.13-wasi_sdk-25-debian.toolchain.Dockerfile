@@ -1,10 +1,9 @@
 # Rendered from containers/wasi-sdk-debian.Dockerfile.j2 by cpython-wasm-recipes; do not edit.
-FROM cpython-wasm/native-debian-trixie:e181c657b5a68a43dbc9f17ce68ada13
+FROM cpython-wasm/native-debian-trixie:6c7e9b62aaf7a56302c443401d634b55
 LABEL org.opencontainers.image.title="cpython-wasm WASI SDK 25 (Debian trixie packages)" \
       org.opencontainers.image.description="25.0 (Debian trixie: clang 19.1.7, wasi-libc 0.0~git20241209.574b88d)" \
       org.opencontainers.image.vendor="cpython-wasm-recipes" \
-      io.github.cpython-wasm-recipes.recipe="recipes/toolchains/wasi-sdk/25.toml" \
-      io.github.cpython-wasm-recipes.recipe.sha256="c0490fe970d933f34aaad8d0bed7772e75401c95b2e8978ece3cb53df2861e03"
+      io.github.cpython-wasm-recipes.recipe="recipes/toolchains/wasi-sdk/25.toml"
 ARG DEBIAN_FRONTEND=noninteractive
 SHELL ["/bin/sh", "-eu", "-c"]
 RUN apt-get update \
@@ -19,14 +18,17 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY assemble-debian-wasi-sdk.sh /usr/local/share/cpython-wasm/
 RUN /usr/local/share/cpython-wasm/assemble-debian-wasi-sdk.sh /opt/wasi-sdk 19 "25.0 (Debian trixie: clang 19.1.7, wasi-libc 0.0~git20241209.574b88d)"
-# C libraries for the sysroot, from pinned source tarballs.
+# C libraries for the sysroot, each built from its pinned source tarball.
 COPY build-zlib.sh zlib_1.3.dfsg+really1.3.1.orig.tar.gz /tmp/sysroot-libraries/
 RUN /tmp/sysroot-libraries/build-zlib.sh /opt/wasi-sdk /tmp/sysroot-libraries/zlib_1.3.dfsg+really1.3.1.orig.tar.gz \
  && rm -rf /tmp/sysroot-libraries
-# wasmtime 50.0.1 from its verified wheel: a wheel is a zip of the package,
-# unpacked into Debian's site directory for local packages.
-COPY wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl /tmp/
+# The wasm runtime: wasmtime 50.0.1 from its verified wheel (a wheel is a zip of
+# the package, unpacked into Debian's site directory for local packages), and
+# cpython_wasm/runtime.py as the `wasmtime` command, the subset of `wasmtime run`
+# that CPython's build helpers use in their default host runners.
+COPY wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl runtime.py /tmp/
 RUN python3 -m zipfile -e /tmp/wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl "$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
- && rm /tmp/wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl \
- && python3 -c 'import wasmtime'
+ && install -m 755 /tmp/runtime.py /usr/local/bin/wasmtime \
+ && rm /tmp/wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl /tmp/runtime.py \
+ && wasmtime run --help > /dev/null
 ENV WASI_SDK_PATH=/opt/wasi-sdk

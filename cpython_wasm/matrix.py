@@ -1,0 +1,36 @@
+"""The support matrix: every pairing the recipes allow, and whether it can be built here.
+
+One row per pinned CPython release × allowed WASI SDK × provider, for one host
+architecture. `buildable` says whether every pinned input can be had now,
+from the cache, a mirror or a URL that answers; `missing` names those that
+cannot. The JSON form (`invoke matrix --json`) is what CI workflows use as
+their build matrix: each row's python, sdk and provider are `invoke build`'s
+options.
+"""
+
+from .errors import UserError
+from .fetch import Fetcher
+from .recipes import Recipes
+
+
+def matrix_rows(recipes: Recipes, arch: str, fetcher: Fetcher | None) -> list[dict]:
+    """The rows; with no fetcher, availability is not checked (buildable is None)."""
+    rows = []
+    for combination in recipes.combinations():
+        row = {
+            "python": combination.version, "line": combination.python, "sdk": combination.sdk,
+            "provider": combination.provider, "target": "wasi", "arch": arch, "official": combination.official,
+            "latest": combination.latest, "artifact": None, "buildable": None, "missing": [],
+        }
+        try:
+            plan = recipes.resolve(combination.version, combination.sdk, combination.provider, arch=arch)
+        except UserError as error:  # e.g. no official tarball for this architecture
+            row.update(buildable=False, missing=[str(error)])
+            rows.append(row)
+            continue
+        row["artifact"] = plan.artifact_name
+        if fetcher is not None:
+            row["missing"] = [pin.file for pin in plan.inputs if fetcher.locate(pin) is None]
+            row["buildable"] = not row["missing"]
+        rows.append(row)
+    return rows

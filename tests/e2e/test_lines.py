@@ -1,0 +1,23 @@
+"""Other CPython lines, SDKs and bases, end to end: each driven by its own upstream helper."""
+
+import pytest
+
+from cpython_wasm.recipes import Recipes
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("python, sdk, provider", [
+    ("3.13.15", 33, "debian"),  # Debian sid's clang 22 and wasi-libc 161b319 (= WASI SDK 33), Tools/wasm/wasi.py
+    ("3.11.2", 25, "debian"),  # Tools/wasm/wasm_build.py
+    ("3.15.0rc2", 33, "debian"),  # Platforms/WASI
+])
+def test_the_line_builds_and_its_python_wasm_runs(build, python, sdk, provider):
+    result = build(python, sdk, provider)
+    plan = Recipes().resolve(python, sdk, provider)
+    assert f"smoke python.wasm under wasmtime: cpython {python} on wasi" in result["result"].stderr
+    assert result["lock"]["build"]["python"] == python
+    packages = {p["name"]: p["version"] for p in result["lock"]["images"]["toolchain"]["packages"]}
+    for name, version in plan.toolchain.packages.items():
+        assert packages[name] == version
+    assert result["lock"]["base"]["suite"] == plan.base.suite
