@@ -5,6 +5,8 @@
     invoke smoke  --python 3.13.5 --sdk 25 --provider debian
     invoke fetch  --python 3.13.5 --sdk 25 --provider debian --mirror DIR
     invoke matrix [--json]
+    invoke verify  dist/python-3.13.5-wasi_sdk-25-debian.tar.gz [--lock LOCKFILE]
+    invoke rebuild --lock lockfiles/python-3.13.5-wasi_sdk-25-debian.json --check
 """
 
 from invoke import task
@@ -79,3 +81,27 @@ def matrix(c, json=False, check=True, arch=None, mirror=None, recipes=None, cach
     """List every supported CPython × WASI SDK × provider pairing, and which can be built here."""
     cli.run(cli.matrix, as_json=json, check=check, arch=arch, mirror=mirror or (), recipes=recipes,
             cache_dir=cache_dir)
+
+
+@task(help={"artifact": "the artifact tarball to verify",
+            "lock": "its lockfile (default: lockfiles/<artifact>.json when it exists)",
+            "sha256": "the artifact's expected sha256, when there is no lockfile",
+            "lock_dir": "where to look for the default lockfile (default: lockfiles/)"})
+def verify(c, artifact, lock=None, sha256=None, lock_dir=None):
+    """Prove an artifact is what its lockfile says, file by file. Exit 0 verified, 1 differs, 2 usage, 3 unsafe archive."""
+    cli.run(cli.verify, artifact=artifact, lock=lock, sha256=sha256, lock_dir=lock_dir)
+
+
+@task(iterable=["mirror"], help={
+    **RECIPES_HELP,
+    "lock": "the lockfile to rebuild",
+    "check": "exit 1 if anything differs from the lockfile (default: report only)",
+    "output": "the (new or empty) directory to rebuild in (default: build/rebuilds/<artifact>-<time>)",
+    "artifact": "the original artifact, for a per-file comparison (default: dist/<artifact>.tar.gz)",
+    "mirror": "local directory of pinned files, tried before any URL (repeatable)",
+    "cache_dir": "download cache (default: the per-user cache directory)",
+})
+def rebuild(c, lock, check=False, output=None, artifact=None, mirror=None, recipes=None, cache_dir=None):
+    """Build a lockfile again from scratch (fresh store, images, containers) and compare every hash with it."""
+    cli.run(cli.rebuild, lock=lock, check=check, output=output, artifact=artifact, mirror=mirror or (),
+            recipes=recipes, cache_dir=cache_dir)

@@ -9,7 +9,8 @@
                    (configure-host, make-host)
     package        python.wasm + compiled stdlib as a deterministic tarball
     smoke          the packaged python.wasm runs under wasmtime
-    publish        the tarball into dist/, the lockfile into lockfiles/
+    publish        into dist/: the tarball, its SLSA provenance and CycloneDX
+                   SBOM, SHA256SUMS; then the lockfile into lockfiles/
 
 Stages are store products named by the hash of their inputs, so an unchanged
 stage is found instead of rebuilt, and the build python, which depends on the
@@ -17,11 +18,12 @@ source and the native image only, is shared by every SDK and provider.
 Nothing is written to dist/ or lockfiles/ before every phase has succeeded.
 """
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import images
+from . import images, provenance, sbom
 from .archives import check_archive, safe_extract
 from .drivers import BUILD_PYTHON_PHASES, HOST_PHASES, driver_for
 from .errors import BuildError
@@ -34,6 +36,7 @@ from .progress import Reporter
 from .recipes import Plan
 from .smoke import smoke, summary
 from .store import Product, Store
+from .verify import record_checksums
 
 
 @dataclass
@@ -50,8 +53,11 @@ class Build:
     """One build of one plan; each method is one phase."""
 
     def __init__(self, plan: Plan, workspace: Workspace, reporter: Reporter, mirrors=(),
-                 configure_args=(), client=None):
+                 configure_args=(), client=None, fresh_images=False):
         self.plan = plan
+        # Bootstrap the base and build the images again even if their tags exist
+        # (a rebuild that checks them); the store decides the rest.
+        self.fresh_images = fresh_images
         self.workspace = workspace
         self.reporter = reporter
         self.driver = driver_for(plan.python.wasi.helper, plan.python.wasi.host_triple, plan.arch)
@@ -83,9 +89,14 @@ class Build:
             report = smoke(tarball, self.plan.release.version)
             phase.outcome = summary(report)
         lock = self.lock(base, build_python, host, package)
-        with self.reporter.phase("publish"):
-            artifact = write_atomically(self.workspace.dist_dir / tarball.name, tarball)
+        attestations = self.attest(lock)
+        with self.reporter.phase("publish") as phase:
+            dist = self.workspace.dist_dir
+            artifact = write_atomically(dist / tarball.name, tarball)
+            written = [write_atomically(dist / name, document) for name, document in attestations.items()]
+            record_checksums(dist, [artifact, *written])
             lockfile = write_lock(lockfile_path(self.workspace.lock_dir, self.plan.artifact_name), lock)
+            phase.outcome = f"{len(written) + 1} files and SHA256SUMS in {display_path(dist)}"
         return BuildResult(self.plan, artifact, lockfile, lock, report, dict(self.reporter.timings))
 
     def fetch(self) -> dict[str, Path]:
@@ -125,11 +136,11 @@ class Build:
         plan = self.plan
         origin = plan.base.image or f"Debian {plan.base.suite} from {plan.base.mirror}"
         with self.reporter.phase("image base", origin) as phase:
-            base = images.ensure_base(self.client, plan, self.store)
+            base = images.ensure_base(self.client, plan, self.store, fresh=self.fresh_images)
             phase.outcome = f"{'reused' if base.reused else 'made'} {base.tag}"
         for spec in (self.native, self.toolchain):
             with self.reporter.phase(f"image {spec.name}") as phase:
-                reused = images.ensure_image(self.client, spec, self.store, plan.base.mirror)
+                reused = images.ensure_image(self.client, spec, self.store, plan.base.mirror, fresh=self.fresh_images)
                 phase.outcome = f"{'reused' if reused else 'built'} {spec.tag}"
         return base
 
@@ -244,6 +255,15 @@ class Build:
                 "manifest.json": {"sha256": sha256_path(manifest), "size": manifest.stat().st_size},
             },
         }
+
+    def attest(self, lock: dict) -> dict[str, bytes]:
+        """The provenance statement and the SBOM, made from the lockfile; their hashes join its outputs."""
+        name = self.plan.artifact_name
+        documents = {provenance.provenance_name(name): provenance.encode(provenance.statement(lock)),
+                     sbom.sbom_name(name): sbom.encode(sbom.bom(self.plan, lock))}
+        for file_name, document in documents.items():
+            lock["outputs"][file_name] = {"sha256": hashlib.sha256(document).hexdigest(), "size": len(document)}
+        return documents
 
     def _outcome(self, product: Product) -> str:
         return f"{'reused' if product.reused else 'built'} {display_path(product.path)}"

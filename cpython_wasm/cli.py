@@ -5,6 +5,7 @@ on standard error and an exit status (see errors.py); anything else is a bug
 and keeps its traceback.
 """
 
+import datetime
 import json
 import sys
 from pathlib import Path
@@ -18,12 +19,15 @@ from . import images
 from .build import Build
 from .errors import BuildError, FetchError, UserError
 from .fetch import Fetcher, check_mirror_dirs
+from .lock import lockfile_path, read_lock
 from .matrix import matrix_rows
 from .package import sha256_path, write_atomically
 from .paths import RECIPES_DIR, Workspace, display_path
 from .progress import Reporter
+from .rebuild import rebuild as rebuild_lock
 from .recipes import Recipes, host_arch
 from .smoke import smoke, summary
+from .verify import verifier
 
 IMAGES = ("toolchain", "native")
 
@@ -136,3 +140,40 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
         phase.outcome = summary(report)
     return report
 
+
+
+def verify(reporter: Reporter, artifact, lock=None, sha256=None, lock_dir=None):
+    """Check an artifact against its lockfile and manifest (scripts/verify_artifact.py's checks); exit with its status."""
+    path = Path(artifact)
+    if not path.is_file():
+        raise UserError(f"No artifact at {display_path(path)}. Pass the path of a .tar.gz written by `invoke build`.")
+    name = verifier.artifact_name(str(path))
+    default = lockfile_path(Workspace.from_options(lock_dir=lock_dir).lock_dir, name)
+    lockfile = Path(lock) if lock else (default if default.is_file() and not sha256 else None)
+    if lockfile is None and not sha256:
+        reporter.warn(f"No lockfile for {name} ({display_path(default)} does not exist) and no --sha256: checking "
+                      f"the files against the artifact's own manifest only, which proves integrity, not origin.")
+    report = verifier.verify(str(path), read_lock(lockfile) if lockfile else None, sha256)
+    for _, message in report.problems:
+        sys.stdout.write(message + "\n")
+    if report.status != verifier.OK:
+        raise invoke.Exit(code=report.status)
+    against = f"the lockfile {display_path(lockfile)}" if lockfile else ("--sha256" if sha256 else "its manifest")
+    sys.stdout.write(f"verified: {display_path(path)} (every file matches its manifest; checked against {against})\n")
+    return report
+
+
+def rebuild(reporter: Reporter, lock, check=False, output=None, artifact=None, mirror=(), recipes=None,
+            cache_dir=None):
+    """Build a lockfile again from scratch in a fresh directory and compare everything with it."""
+    lockfile = Path(lock)
+    locked = read_lock(lockfile)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    rebuild_dir = Path(output) if output else Workspace.from_options().build_dir / "rebuilds" / f"{locked['artifact']}-{stamp}"
+    report = rebuild_lock(reporter, lockfile, rebuild_dir.resolve(), cache_dir, check_mirror_dirs(mirror), artifact,
+                          _recipes(recipes))
+    sys.stdout.write(report.as_text())
+    reporter.info(f"report    {report.rebuild_dir}/report.json")
+    if check and not report.identical:
+        raise invoke.Exit(code=1)
+    return report

@@ -144,8 +144,11 @@ class BaseImage:
     reused: bool
 
 
-def ensure_base(client, plan: Plan, store: Store) -> BaseImage:
-    """Import the base image, bootstrapping its root filesystem (a store product) if needed."""
+def ensure_base(client, plan: Plan, store: Store, fresh: bool = False) -> BaseImage:
+    """Import the base image, bootstrapping its root filesystem (a store product) if needed.
+
+    fresh: bootstrap (in this store) and import again even if the tag exists,
+    as a rebuild that checks the root filesystem's hash does."""
     if plan.base.image:
         return _pull_pinned(client, plan.base.image)
     tag = base_tag(plan)
@@ -153,7 +156,8 @@ def ensure_base(client, plan: Plan, store: Store) -> BaseImage:
     with FileLock(store.locks_dir / f"image-{version}.lock"):
         try:
             labels = client.images.get(tag).labels or {}
-            return BaseImage(tag, labels[f"{LABEL_PREFIX}.rootfs.sha256"], reused=True)
+            if not fresh:
+                return BaseImage(tag, labels[f"{LABEL_PREFIX}.rootfs.sha256"], reused=True)
         except (docker.errors.ImageNotFound, KeyError):
             pass
         product = store.realise(f"rootfs-{plan.base_name}", base_inputs(plan),
@@ -216,11 +220,14 @@ def _bootstrap(plan: Plan, directory: Path, log_dir: Path) -> None:
 _MISSING_VERSION = re.compile(r"E: Version '([^']+)' for '([^']+)' was not found")
 
 
-def ensure_image(client, spec: ImageSpec, store: Store, mirror: str) -> bool:
-    """Build the image unless its tag exists. Returns True if it was reused."""
+def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, fresh: bool = False) -> bool:
+    """Build the image unless its tag exists. Returns True if it was reused.
+
+    fresh: build it again, without the engine's layer cache, and move the tag
+    to the result (same inputs, so the same image if apt resolves the same)."""
     log = store.logs_dir / f"{spec.identity}-image-{spec.name}" / "docker-build.log"
     with FileLock(store.locks_dir / f"image-{spec.identity}.lock"):
-        if image_exists(client, spec.tag):
+        if not fresh and image_exists(client, spec.tag):
             return True
         context = io.BytesIO()
         write_tar(context, [("Dockerfile", spec.dockerfile.encode()),
@@ -231,7 +238,7 @@ def ensure_image(client, spec: ImageSpec, store: Store, mirror: str) -> bool:
         with open(log, "w", encoding="utf-8") as output:
             output.write(spec.dockerfile + "\n")
             stream = client.api.build(fileobj=context, custom_context=True, tag=spec.tag, rm=True,
-                                      forcerm=True, pull=False, decode=True)
+                                      forcerm=True, pull=False, nocache=fresh, decode=True)
             for chunk in stream:
                 if "error" in chunk:
                     error = chunk["error"].strip()

@@ -225,7 +225,8 @@ class Plan:
     release: Release
     sdk: int
     provider: str
-    toolchain: DebianWasiSdk | ReleaseWasiSdk
+    sdk_recipe: WasiSdkRecipe
+    toolchain: DebianWasiSdk | ReleaseWasiSdk  # the provider's part of sdk_recipe
     libraries: tuple[LibraryRecipe, ...]
     base_name: str
     base: BaseRecipe
@@ -400,7 +401,7 @@ class Recipes:
                             f"under recipes/base/.")
         recipe_paths["base"], base = self.bases[toolchain.base]
         return Plan(
-            python=recipe, release=release, sdk=sdk, provider=provider, toolchain=toolchain,
+            python=recipe, release=release, sdk=sdk, provider=provider, sdk_recipe=sdk_recipe, toolchain=toolchain,
             libraries=tuple(libraries), base_name=toolchain.base, base=base, wasmtime=self.wasmtime, arch=arch,
             recipe_paths=recipe_paths,
         )

@@ -6,10 +6,15 @@ directory is `<build>/store/<identity>-<name>`; if that directory exists, the
 product is found, not rebuilt. A product is built in a temporary directory and
 renamed into place only when its builder succeeds, so a store path is always
 complete. One lock per identity keeps two concurrent builds from racing.
+
+A product is readable by everyone, whatever the umask of the user who built
+it: containers read products as another user (see executor.py), and modes are
+part of what a build reproduces.
 """
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +64,10 @@ class Store:
             if temp.exists():
                 shutil.rmtree(temp)  # left by a build that was killed
             temp.mkdir()
+            temp.chmod(0o755)
             try:
                 builder(temp, self.log_dir(name, inputs))
+                normalise_modes(temp)
                 # What went into the product, next to it (not inside: the product's
                 # content is exactly what the builder made).
                 info = final.with_name(final.name + ".json")
@@ -70,3 +77,13 @@ class Store:
                 shutil.rmtree(temp, ignore_errors=True)
                 raise
         return Product(name, ident, final, reused=False)
+
+
+def normalise_modes(root: Path) -> None:
+    """Directories 0755, files 0644 or 0755 (if executable by their owner): the umask leaves no trace."""
+    for directory, _subdirectories, files in os.walk(root):
+        os.chmod(directory, 0o755)
+        for name in files:
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)

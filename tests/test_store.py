@@ -1,3 +1,6 @@
+import os
+import stat
+
 import pytest
 
 from cpython_wasm.store import Store, identity
@@ -37,3 +40,24 @@ def test_a_failed_builder_leaves_no_product(tmp_path):
     with pytest.raises(RuntimeError):
         store.realise("thing", {"v": 1}, failing)
     assert [p.name for p in (tmp_path / "store").iterdir()] == []
+
+
+def test_products_are_readable_by_everyone_whatever_the_umask(tmp_path):
+    """Containers read products as another user, and modes are reproduced: the umask must leave no trace."""
+    store = Store(tmp_path / "store", tmp_path / "locks", tmp_path / "logs")
+
+    def builder(directory, log_dir):
+        (directory / "sub").mkdir()
+        (directory / "sub" / "data.txt").write_text("data")
+        (directory / "tool").write_text("#!/bin/sh\n")
+        os.chmod(directory / "tool", 0o700)
+        (directory / "link").symlink_to("sub/data.txt")
+
+    previous = os.umask(0o077)
+    try:
+        product = store.realise("thing", {"v": 1}, builder)
+    finally:
+        os.umask(previous)
+    modes = {path.relative_to(product.path).as_posix(): stat.S_IMODE(path.lstat().st_mode)
+             for path in [product.path, *product.path.rglob("*")] if not path.is_symlink()}
+    assert modes == {".": 0o755, "sub": 0o755, "sub/data.txt": 0o644, "tool": 0o755}
