@@ -76,11 +76,12 @@ def fetch(c, python="3.13", sdk=None, provider=None, mirror=None, recipes=None, 
                                  "check": "check whether each pairing's inputs can be had here (default: yes)",
                                  "arch": "host architecture (default: this machine's)",
                                  "mirror": "local directory of pinned files to count as available (repeatable)",
-                                 "cache_dir": "download cache (default: the per-user cache directory)"})
-def matrix(c, json=False, check=True, arch=None, mirror=None, recipes=None, cache_dir=None):
+                                 "cache_dir": "download cache (default: the per-user cache directory)",
+                                 "only": "all (default), latest (each line's newest release) or official (PEP 11)"})
+def matrix(c, json=False, check=True, arch=None, mirror=None, recipes=None, cache_dir=None, only="all"):
     """List every supported CPython × WASI SDK × provider pairing, and which can be built here."""
     cli.run(cli.matrix, as_json=json, check=check, arch=arch, mirror=mirror or (), recipes=recipes,
-            cache_dir=cache_dir)
+            cache_dir=cache_dir, only=only)
 
 
 @task(help={"artifact": "the artifact tarball to verify",

@@ -7,6 +7,7 @@ and keeps its traceback.
 
 import datetime
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -72,7 +73,17 @@ def build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mi
     artifact = result.lock["outputs"][result.artifact.name]
     reporter.info(f"artifact  {display_path(result.artifact)}  ({artifact['size']:,} bytes, sha256 {artifact['sha256']})")
     reporter.info(f"lockfile  {display_path(result.lockfile)}")
+    write_step_outputs({"artifact": plan.artifact_name, "sha256": artifact["sha256"],
+                        "lockfile": display_path(result.lockfile)})
     return result
+
+
+def write_step_outputs(outputs: dict[str, str]) -> None:
+    """In a GitHub Actions step, publish `outputs` as the step's outputs (the workflows read them)."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if path:
+        with open(path, "a", encoding="utf-8") as file:
+            file.writelines(f"{name}={value}\n" for name, value in outputs.items())
 
 
 def render(reporter: Reporter, python, sdk=None, provider=None, image="toolchain", base_image=None, recipes=None):
@@ -104,9 +115,12 @@ def fetch(reporter: Reporter, python, sdk=None, provider=None, mirror=(), recipe
     return destination
 
 
-def matrix(reporter: Reporter, as_json=False, check=True, arch=None, mirror=(), recipes=None, cache_dir=None):
+def matrix(reporter: Reporter, as_json=False, check=True, arch=None, mirror=(), recipes=None, cache_dir=None,
+           only="all"):
     fetcher = Fetcher(Workspace.from_options(cache_dir=cache_dir).cache_dir, check_mirror_dirs(mirror)) if check else None
-    rows = matrix_rows(_recipes(recipes), arch or host_arch(), fetcher)
+    rows = matrix_rows(_recipes(recipes), arch or host_arch(), fetcher, only)
+    # In a GitHub Actions step: the rows that can be built, compact, for `fromJSON` (see .github/workflows/ci.yml).
+    write_step_outputs({"matrix": json.dumps([row for row in rows if row["buildable"] is not False], separators=(",", ":"))})
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return rows

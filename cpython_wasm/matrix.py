@@ -12,11 +12,20 @@ from .errors import UserError
 from .fetch import Fetcher
 from .recipes import Recipes
 
+SELECTIONS = {
+    "all": lambda combination: True,
+    "latest": lambda combination: combination.latest,  # what `--python X.Y` builds: CI's matrix
+    # PEP 11's pairing for the newest release of each line: what a release publishes.
+    "official": lambda combination: combination.official and combination.latest,
+}
 
-def matrix_rows(recipes: Recipes, arch: str, fetcher: Fetcher | None) -> list[dict]:
+
+def matrix_rows(recipes: Recipes, arch: str, fetcher: Fetcher | None, only: str = "all") -> list[dict]:
     """The rows; with no fetcher, availability is not checked (buildable is None)."""
+    if only not in SELECTIONS:
+        raise UserError(f"--only {only!r} is not a selection of the matrix; choose one of: {', '.join(SELECTIONS)}.")
     rows = []
-    for combination in recipes.combinations():
+    for combination in filter(SELECTIONS[only], recipes.combinations()):
         row = {
             "python": combination.version, "line": combination.python, "sdk": combination.sdk,
             "provider": combination.provider, "target": "wasi", "arch": arch, "official": combination.official,

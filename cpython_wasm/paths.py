@@ -8,6 +8,7 @@ records its build paths in `_sysconfigdata` and in debug info; building at one
 path everywhere keeps outputs independent of where the checkout is.
 """
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,8 @@ class Workspace:
 
         return cls(
             cache_dir=absolute(cache_dir, default_cache_dir()),
-            build_dir=absolute(build_dir, PROJECT_ROOT / "build"),
+            # CPYTHON_WASM_BUILD_DIR: a store shared by several checkouts (CI jobs, the workflow tests).
+            build_dir=absolute(build_dir or os.environ.get("CPYTHON_WASM_BUILD_DIR"), PROJECT_ROOT / "build"),
             dist_dir=absolute(dist_dir, PROJECT_ROOT / "dist"),
             lock_dir=absolute(lock_dir, PROJECT_ROOT / "lockfiles"),
         )
