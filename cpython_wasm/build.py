@@ -29,7 +29,7 @@ from .drivers import BUILD_PYTHON_PHASES, HOST_PHASES, driver_for
 from .errors import BuildError
 from .executor import Bind, run_phase
 from .fetch import Fetcher
-from .lock import describe_image, describe_pin, lockfile_path, write_lock
+from .lock import describe_image, describe_pin, describe_recipes, lockfile_path, write_lock
 from .package import sha256_path, write_atomically
 from .paths import CONTAINER_OUTPUT, CONTAINER_SOURCE, CONTAINER_TOOLS, PACKAGE_DIR, Workspace, display_path
 from .progress import Reporter
@@ -241,7 +241,7 @@ class Build:
                 "configure_host_args": self.configure_host_args,
                 "host_environment": self.host_environment,
             },
-            "recipes": {display_path(path): sha256_path(path) for path in plan.recipe_paths.values()},
+            "recipes": describe_recipes(plan),
             "base": {"name": plan.base_name, "suite": plan.base.suite, "variant": plan.base.variant,
                      "mirror": plan.base.mirror, "source_date_epoch": plan.base.source_date_epoch,
                      "rootfs_sha256": base.rootfs_sha256, "image": base.tag},

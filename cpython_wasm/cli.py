@@ -5,7 +5,6 @@ on standard error and an exit status (see errors.py); anything else is a bug
 and keeps its traceback.
 """
 
-import datetime
 import json
 import os
 import sys
@@ -180,12 +179,8 @@ def verify(reporter: Reporter, artifact, lock=None, sha256=None, lock_dir=None):
 def rebuild(reporter: Reporter, lock, check=False, output=None, artifact=None, mirror=(), recipes=None,
             cache_dir=None):
     """Build a lockfile again from scratch in a fresh directory and compare everything with it."""
-    lockfile = Path(lock)
-    locked = read_lock(lockfile)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    rebuild_dir = Path(output) if output else Workspace.from_options().build_dir / "rebuilds" / f"{locked['artifact']}-{stamp}"
-    report = rebuild_lock(reporter, lockfile, rebuild_dir.resolve(), cache_dir, check_mirror_dirs(mirror), artifact,
-                          _recipes(recipes))
+    report = rebuild_lock(reporter, Path(lock), Path(output).resolve() if output else None, cache_dir,
+                          check_mirror_dirs(mirror), artifact, _recipes(recipes))
     sys.stdout.write(report.as_text())
     reporter.info(f"report    {report.rebuild_dir}/report.json")
     if check and not report.identical:

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from .errors import UserError
-from .package import write_atomically
+from .package import sha256_path, write_atomically
 from .paths import display_path
 
 LOCKFILE_VERSION = 1
@@ -34,6 +34,11 @@ def lockfile_path(lock_dir: Path, artifact_name: str) -> Path:
 
 def describe_pin(pin) -> dict:
     return {"name": pin.file, "sha256": pin.sha256, "size": pin.size, "urls": list(pin.urls)}
+
+
+def describe_recipes(plan) -> dict[str, str]:
+    """sha256 of each recipe file a plan was resolved from, by its path as users read it."""
+    return {display_path(path): sha256_path(path) for path in plan.recipe_paths.values()}
 
 
 def describe_image(spec, packages: list[dict]) -> dict:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .build import Build
 from .errors import UserError
-from .lock import read_lock
+from .lock import describe_recipes, read_lock
 from .package import sha256_path, write_atomically
 from .paths import Workspace, display_path
 from .progress import Reporter
@@ -122,7 +122,7 @@ def plan_from_lock(lock: dict, recipes: Recipes, lockfile: Path) -> tuple[Plan, 
     plan = recipes.resolve(build["python"], build["wasi_sdk"], build["provider"], "wasi", build["host_arch"])
     base = lock["base"]
     plan = plan.with_base_image(base["image"]) if base["rootfs_sha256"] is None else plan.with_debian_mirror(base["mirror"])
-    current = {display_path(path): sha256_path(path) for path in plan.recipe_paths.values()}
+    current = describe_recipes(plan)
     changed = sorted(name for name in current.keys() | lock["recipes"].keys()
                      if current.get(name) != lock["recipes"].get(name))
     if changed:
@@ -136,18 +136,21 @@ def plan_from_lock(lock: dict, recipes: Recipes, lockfile: Path) -> tuple[Plan, 
     return plan, locked_args[len(recipe_args):]
 
 
-def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path, cache_dir=None, mirrors=(), artifact=None,
-            recipes: Recipes | None = None, client=None) -> RebuildReport:
+def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None, cache_dir=None, mirrors=(),
+            artifact=None, recipes: Recipes | None = None, client=None) -> RebuildReport:
+    """Rebuild `lockfile` in `rebuild_dir` (default: build/rebuilds/<artifact>-<UTC time>) and compare."""
     lock = read_lock(lockfile)
     plan, configure_args = plan_from_lock(lock, recipes or Recipes(), lockfile)
+    now = datetime.datetime.now(datetime.UTC)
+    if rebuild_dir is None:
+        rebuild_dir = Workspace.from_options().build_dir / "rebuilds" / f"{lock['artifact']}-{now:%Y%m%dT%H%M%SZ}"
     if rebuild_dir.exists() and any(rebuild_dir.iterdir()):
         raise UserError(f"{display_path(rebuild_dir)} is not empty; a rebuild starts from an empty directory. "
                         f"Pass another --output or remove it.")
-    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     workspace = Workspace.from_options(cache_dir, rebuild_dir / "build", rebuild_dir / "dist", rebuild_dir / "lockfiles")
     reporter.info(f"[bold]Rebuilding {lock['artifact']}[/] from {display_path(lockfile)} in {display_path(rebuild_dir)}")
     result = Build(plan, workspace, reporter, mirrors, configure_args, client=client, fresh_images=True).run()
-    report = RebuildReport(display_path(lockfile), display_path(rebuild_dir), started,
+    report = RebuildReport(display_path(lockfile), display_path(rebuild_dir), now.isoformat(timespec="seconds"),
                            compare(lock, read_lock(result.lockfile)))
     original = _original_artifact(lock, lockfile, artifact, result.artifact.name)
     if report.lock_differences and original:
@@ -161,10 +164,9 @@ def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path, cache_dir=Non
 
 def _original_artifact(lock: dict, lockfile: Path, artifact, name: str) -> Path | None:
     """The original artifact, if we have a copy whose sha256 is the locked one: given, or in dist/ beside lockfiles/."""
-    expected = lock["outputs"][name]["sha256"]
-    for candidate in ([Path(artifact)] if artifact else [lockfile.resolve().parent.parent / "dist" / name]):
-        if candidate.is_file() and sha256_path(candidate) == expected:
-            return candidate
+    candidate = Path(artifact) if artifact else lockfile.resolve().parent.parent / "dist" / name
+    if candidate.is_file() and sha256_path(candidate) == lock["outputs"][name]["sha256"]:
+        return candidate
     return None
 
 

@@ -10,6 +10,8 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INVOKE = Path(sys.executable).with_name("invoke")
+# The README build's lockfile, as committed: real data for tests that need no build.
+COMMITTED_LOCKFILE = PROJECT_ROOT / "lockfiles" / "python-3.13.5-wasi_sdk-25-debian.json"
 
 
 def run(command, env=None, check=False, timeout=3600) -> subprocess.CompletedProcess:

@@ -9,17 +9,9 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from cpython_wasm import provenance, sbom
-from cpython_wasm.lock import read_lock
 from cpython_wasm.recipes import Recipes
 from cpython_wasm.verify import record_checksums
-from tests.helpers import PROJECT_ROOT, sha256
-
-LOCKFILE = PROJECT_ROOT / "lockfiles" / "python-3.13.5-wasi_sdk-25-debian.json"
-
-
-@pytest.fixture
-def lock():
-    return read_lock(LOCKFILE)
+from tests.helpers import sha256
 
 
 @pytest.fixture

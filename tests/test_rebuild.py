@@ -6,18 +6,10 @@ import json
 import pytest
 
 from cpython_wasm.errors import UserError
-from cpython_wasm.lock import read_lock
 from cpython_wasm.rebuild import Difference, RebuildReport, compare, compare_artifacts, flatten, plan_from_lock
 from cpython_wasm.recipes import Recipes
-from tests.helpers import PROJECT_ROOT, invoke
+from tests.helpers import COMMITTED_LOCKFILE, invoke
 from tests.synthetic import FILES, NAME, TAMPERED, pack
-
-LOCKFILE = PROJECT_ROOT / "lockfiles" / "python-3.13.5-wasi_sdk-25-debian.json"
-
-
-@pytest.fixture
-def lock():
-    return read_lock(LOCKFILE)
 
 
 def test_flatten_names_packages_and_inputs_by_name(lock):
@@ -60,7 +52,7 @@ def test_compare_artifacts_names_each_differing_file_with_both_hashes(tmp_path):
 
 def test_the_plan_and_extra_configure_arguments_come_from_the_lockfile(lock):
     lock["build"]["configure_host_args"] = ["--with-pydebug"]
-    plan, extra = plan_from_lock(lock, Recipes(), LOCKFILE)
+    plan, extra = plan_from_lock(lock, Recipes(), COMMITTED_LOCKFILE)
     assert (plan.release.version, plan.sdk, plan.provider, plan.artifact_name) == ("3.13.5", 25, "debian", lock["artifact"])
     assert extra == ["--with-pydebug"]
     assert plan.base.mirror == lock["base"]["mirror"]
@@ -69,7 +61,7 @@ def test_the_plan_and_extra_configure_arguments_come_from_the_lockfile(lock):
 def test_a_lockfile_from_other_recipes_is_refused(lock):
     lock["recipes"]["recipes/cpython/3.13.toml"] = "0" * 64
     with pytest.raises(UserError, match=r"recipes/cpython/3.13.toml differ.*git log -1"):
-        plan_from_lock(lock, Recipes(), LOCKFILE)
+        plan_from_lock(lock, Recipes(), COMMITTED_LOCKFILE)
 
 
 def test_invoke_rebuild_refuses_other_recipes_before_building_anything(lock, tmp_path):
@@ -89,3 +81,4 @@ def test_invoke_rebuild_refuses_an_unreadable_lockfile(tmp_path):
     result = invoke("rebuild", "--lock", lockfile)
     assert result.returncode == 2
     assert "cannot be read as JSON" in result.stderr and "Traceback" not in result.stderr
+
