@@ -82,3 +82,18 @@ def test_invoke_rebuild_refuses_an_unreadable_lockfile(tmp_path):
     assert result.returncode == 2
     assert "cannot be read as JSON" in result.stderr and "Traceback" not in result.stderr
 
+
+def test_a_lockfile_from_another_architecture_is_refused(lock):
+    lock["build"]["host_arch"] = "riscv64"
+    with pytest.raises(UserError, match=r"built on riscv64; this machine is .*Rebuild it on an riscv64 machine"):
+        plan_from_lock(lock, Recipes(), COMMITTED_LOCKFILE)
+
+
+def test_invoke_rebuild_refuses_a_directory_that_is_not_empty(tmp_path):
+    output = tmp_path / "rebuild"
+    output.mkdir()
+    (output / "kept.txt").write_text("mine")
+    result = invoke("rebuild", "--lock", COMMITTED_LOCKFILE, "--output", output)
+    assert result.returncode == 2, result.stderr
+    assert "is not empty" in result.stderr and "Traceback" not in result.stderr
+    assert [path.name for path in output.iterdir()] == ["kept.txt"]

@@ -262,6 +262,13 @@ def test_a_missing_artifact_is_a_usage_error(verify, artifact):
     assert len(outcome.lines) == 1 and outcome.lines[0].startswith(f"cannot read {missing}: "), outcome
 
 
+def test_invoke_verify_names_a_missing_artifact(artifact):
+    missing = artifact.tmp / "nowhere" / artifact.tarball.name
+    result = invoke("verify", str(missing), timeout=300)
+    assert result.returncode == USAGE
+    assert f"No artifact at {missing}" in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("text", ['{"lockfile_version": 1, "artifact":', None], ids=["invalid-json", "missing"])
 def test_an_unreadable_lockfile_is_a_usage_error(artifact, tmp_path, text):
     lockfile = tmp_path / "broken.json"

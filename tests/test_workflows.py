@@ -169,3 +169,9 @@ def test_the_readme_shows_how_to_use_the_workflows():
     section = readme.split("## Use from GitHub Actions", 1)[1].split("\n## ", 1)[0]
     for workflow in REUSABLE:
         assert f"/.github/workflows/{workflow}@" in section
+
+
+def test_invoke_matrix_refuses_an_unknown_selection():
+    result = invoke("matrix", "--json", "--no-check", "--only", "newest")
+    assert result.returncode == 2
+    assert "--only 'newest' is not a selection" in result.stderr and "all, latest, official" in result.stderr
