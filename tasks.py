@@ -3,6 +3,8 @@
     invoke build  --python 3.13.5 --sdk 25 --provider debian
     invoke render --python 3.13.5 --sdk 25 --provider debian
     invoke smoke  --python 3.13.5 --sdk 25 --provider debian
+    invoke build  --python 3.13.5 --target emscripten --sdk 3.1.69 --provider debian
+    invoke smoke  --python 3.13.5 --target emscripten --sdk 3.1.69 --provider debian --browser
     invoke fetch  --python 3.13.5 --sdk 25 --provider debian --mirror DIR
     invoke matrix [--json]
     invoke verify  dist/python-3.13.5-wasi_sdk-25-debian.tar.gz [--lock LOCKFILE]
@@ -15,8 +17,10 @@ from cpython_wasm import cli
 
 SELECTION_HELP = {
     "python": "CPython line (its newest pinned release) or release, e.g. 3.13 or 3.13.5",
-    "sdk": "WASI SDK major version (default: the one PEP 11 assigns to this CPython)",
-    "provider": "where the WASI SDK comes from: release (official tarball, default) or debian",
+    "target": "wasi (default) or emscripten",
+    "sdk": "the toolchain's release: a WASI SDK major version (e.g. 25) or an emsdk version (e.g. 3.1.69); "
+           "default: the one PEP 11 assigns to this CPython",
+    "provider": "where the toolchain comes from: release (official tarball, default) or debian",
 }
 RECIPES_HELP = {"recipes": "a directory of recipes to use instead of this checkout's recipes/"}
 BASE_IMAGE_HELP = {
@@ -30,7 +34,6 @@ BASE_IMAGE_HELP = {
         **SELECTION_HELP,
         **BASE_IMAGE_HELP,
         **RECIPES_HELP,
-        "target": "wasi (the only target so far)",
         "mirror": "local directory of pinned files, tried before any URL (repeatable)",
         "debian_mirror": "Debian archive URL for the base image (e.g. a snapshot.debian.org URL)",
         "configure_arg": "extra argument for the host `configure` (repeatable; recorded in the lockfile)",
@@ -50,26 +53,31 @@ def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None,
 
 
 @task(help={**SELECTION_HELP, **BASE_IMAGE_HELP, **RECIPES_HELP, "image": "toolchain (default) or native"})
-def render(c, python="3.13", sdk=None, provider=None, image="toolchain", base_image=None, recipes=None):
+def render(c, python="3.13", sdk=None, provider=None, target="wasi", image="toolchain", base_image=None,
+           recipes=None):
     """Print the rendered Dockerfile of a build's image."""
-    cli.run(cli.render, python=python, sdk=sdk, provider=provider, image=image, base_image=base_image,
-            recipes=recipes)
+    cli.run(cli.render, python=python, sdk=sdk, provider=provider, target=target, image=image,
+            base_image=base_image, recipes=recipes)
 
 
 @task(help={**SELECTION_HELP, "artifact": "path of an artifact tarball (instead of the selection)",
-            "dist_dir": "where to look for the artifact (default: dist/)"})
-def smoke(c, python="3.13", sdk=None, provider=None, artifact=None, dist_dir=None):
-    """Run a built python.wasm under wasmtime: import sys, json, zlib; check platform and version."""
-    cli.run(cli.smoke_run, python=python, sdk=sdk, provider=provider, artifact=artifact, dist_dir=dist_dir)
+            "dist_dir": "where to look for the artifact (default: dist/)",
+            "lock_dir": "where to look for its lockfile (default: lockfiles/)",
+            "browser": "Emscripten: also run it in headless Chromium (Debian's), from a page served on loopback"})
+def smoke(c, python="3.13", sdk=None, provider=None, target="wasi", artifact=None, dist_dir=None, lock_dir=None,
+          browser=False):
+    """Run a built interpreter on its runtime (wasmtime or Node): import sys, json, zlib; check platform, version."""
+    cli.run(cli.smoke_run, python=python, sdk=sdk, provider=provider, target=target, artifact=artifact,
+            dist_dir=dist_dir, lock_dir=lock_dir, browser=browser)
 
 
 @task(iterable=["mirror"], help={**SELECTION_HELP, **RECIPES_HELP,
                                  "mirror": "the directory to fill (DIR/sha256/<hash>); created if missing",
                                  "cache_dir": "download cache (default: the per-user cache directory)"})
-def fetch(c, python="3.13", sdk=None, provider=None, mirror=None, recipes=None, cache_dir=None):
+def fetch(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None, recipes=None, cache_dir=None):
     """Download every input of a build into a mirror directory, for builds without network (--mirror DIR)."""
-    cli.run(cli.fetch, python=python, sdk=sdk, provider=provider, mirror=mirror or (), recipes=recipes,
-            cache_dir=cache_dir)
+    cli.run(cli.fetch, python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (),
+            recipes=recipes, cache_dir=cache_dir)
 
 
 @task(iterable=["mirror"], help={**RECIPES_HELP, "json": "print JSON (a build matrix for CI) instead of a table",

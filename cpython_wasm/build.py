@@ -8,7 +8,8 @@
     host           stage two: python.wasm cross-compiled with it
                    (configure-host, make-host)
     package        python.wasm + compiled stdlib as a deterministic tarball
-    smoke          the packaged python.wasm runs under wasmtime
+    smoke          the packaged interpreter runs: python.wasm under wasmtime,
+                   or python.js under the toolchain image's Node
     publish        into dist/: the tarball, its SLSA provenance and CycloneDX
                    SBOM, SHA256SUMS; then the lockfile into lockfiles/
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from . import images, provenance, sbom
 from .archives import check_archive, safe_extract
-from .drivers import BUILD_PYTHON_PHASES, HOST_PHASES, driver_for
+from .drivers import BUILD_PYTHON_PHASES, HOST_PHASES, plan_driver
 from .errors import BuildError
 from .executor import Bind, run_phase
 from .fetch import Fetcher
@@ -34,7 +35,7 @@ from .package import sha256_path, write_atomically
 from .paths import CONTAINER_OUTPUT, CONTAINER_SOURCE, CONTAINER_TOOLS, PACKAGE_DIR, Workspace, display_path
 from .progress import Reporter
 from .recipes import Plan
-from .smoke import smoke, summary
+from .smoke import RUNTIMES, smoke, summary
 from .store import Product, Store
 from .verify import record_checksums
 
@@ -60,7 +61,7 @@ class Build:
         self.fresh_images = fresh_images
         self.workspace = workspace
         self.reporter = reporter
-        self.driver = driver_for(plan.python.wasi.helper, plan.python.wasi.host_triple, plan.arch)
+        self.driver = plan_driver(plan)
         self.configure_args = tuple(configure_args)
         self.driver.check_configure_args(self.configure_host_args)
         self.client = client or images.connect()
@@ -85,8 +86,9 @@ class Build:
         host = self.host(source, build_python)
         package = self.package(source, build_python, host)
         tarball = package.path / f"{self.plan.artifact_name}.tar.gz"
-        with self.reporter.phase("smoke", "python.wasm under wasmtime") as phase:
-            report = smoke(tarball, self.plan.release.version)
+        with self.reporter.phase("smoke", RUNTIMES[self.plan.target]) as phase:
+            node = (self.client, self.toolchain.tag, self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log")
+            report = smoke(tarball, self.plan.release.version, self.plan.target, node)
             phase.outcome = summary(report)
         lock = self.lock(base, build_python, host, package)
         attestations = self.attest(lock)
@@ -156,7 +158,8 @@ class Build:
                 with self.reporter.phase(stage if phase == stage else f"{stage}: {phase}"):
                     run_phase(self.client, image, phase, command,
                               [*binds, Bind(directory, output_mount, writable=True)],
-                              environment or self.environment, log_dir / f"{phase}.log", workdir=CONTAINER_SOURCE)
+                              environment or self.environment, log_dir / f"{phase}.log",
+                              workdir=self.driver.workdir(phase))
             if not (directory / expected).is_file():
                 raise BuildError(
                     f"Stage {stage} finished but made no {expected} in {output_mount}; its logs are in "
@@ -186,14 +189,25 @@ class Build:
 
     @property
     def configure_host_args(self) -> list[str]:
-        return [*self.plan.python.wasi.configure_host_args, *self.configure_args]
+        return [*self.plan.support.configure_host_args, *self.configure_args]
 
     def host_commands(self) -> dict[str, list[str]]:
         return {phase: self.driver.command(phase, self.configure_host_args) for phase in HOST_PHASES}
 
     @property
+    def toolchain_environment(self) -> dict[str, str]:
+        """Where emcc keeps its cache of system libraries: never written in the image.
+
+        A frozen cache that the toolchain ships prebuilt is only read; otherwise
+        emcc builds what it needs into the host product's directory."""
+        if self.plan.target != "emscripten" or getattr(self.plan.toolchain, "frozen_cache", False):
+            return {}
+        return {"EM_CACHE": self.driver.path(f"{self.driver.host_dir}/emscripten-cache")}
+
+    @property
     def host_environment(self) -> dict[str, str]:
-        return {**self.plan.python.wasi.host_environment, **self.environment}
+        return {**self.plan.support.host_environment, **self.driver.host_environment, **self.toolchain_environment,
+                **self.environment}
 
     def host_inputs(self, build_python_identity: str) -> dict:
         return {"build_python": build_python_identity, "image": self.toolchain.tag,
@@ -216,7 +230,7 @@ class Build:
                   "exclude": list(plan.python.package.exclude), "environment": self.environment}
         driver = self.driver
         command = ["python3", f"{CONTAINER_TOOLS}/package.py", "--artifact", plan.artifact_name,
-                   "--line", plan.python.line, "--source", CONTAINER_SOURCE,
+                   "--line", plan.python.line, "--target", plan.target, "--source", CONTAINER_SOURCE,
                    "--host-build", driver.path(driver.host_dir), "--build-python", driver.build_python,
                    "--mtime", str(plan.release.source_date_epoch), "--output", CONTAINER_OUTPUT,
                    *(f"--exclude={name}" for name in plan.python.package.exclude)]
@@ -235,7 +249,8 @@ class Build:
         return {
             "artifact": plan.artifact_name,
             "build": {
-                "python": plan.release.version, "target": plan.python.wasi.host_triple, "wasi_sdk": plan.sdk,
+                "python": plan.release.version, "target": plan.support.host_triple,
+                ("wasi_sdk" if plan.target == "wasi" else "emsdk"): plan.sdk,
                 "provider": plan.provider, "official_pairing": plan.official, "host_arch": plan.arch,
                 "source_date_epoch": plan.release.source_date_epoch,
                 "configure_host_args": self.configure_host_args,

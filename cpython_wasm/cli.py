@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import images
+from .browser import browser_smoke
 from .build import Build
 from .errors import BuildError, FetchError, UserError
 from .fetch import Fetcher, check_mirror_dirs
@@ -26,7 +27,7 @@ from .paths import RECIPES_DIR, Workspace, display_path
 from .progress import Reporter
 from .rebuild import rebuild as rebuild_lock
 from .recipes import Recipes, host_arch
-from .smoke import smoke, summary
+from .smoke import RUNTIMES, smoke, summary
 from .verify import verifier
 
 IMAGES = ("toolchain", "native")
@@ -62,8 +63,8 @@ def build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mi
     plan = _plan(python, sdk, provider, target, debian_mirror, base_image, recipes)
     mirrors = check_mirror_dirs(mirror)
     workspace = Workspace.from_options(cache_dir, build_dir, dist_dir, lock_dir)
-    reporter.info(f"[bold]Building CPython {plan.release.version} for {plan.python.wasi.host_triple}[/] with WASI SDK "
-                  f"{plan.sdk} ({plan.provider}) → {plan.artifact_name}")
+    reporter.info(f"[bold]Building CPython {plan.release.version} for {plan.support.host_triple}[/] with "
+                  f"{plan.sdk_title} ({plan.provider}) → {plan.artifact_name}")
     result = Build(plan, workspace, reporter, mirrors, configure_arg).run()
     table = Table("phase", "seconds", title="Wall time per phase", title_justify="left")
     for name, seconds in result.timings.items():
@@ -85,10 +86,11 @@ def write_step_outputs(outputs: dict[str, str]) -> None:
             file.writelines(f"{name}={value}\n" for name, value in outputs.items())
 
 
-def render(reporter: Reporter, python, sdk=None, provider=None, image="toolchain", base_image=None, recipes=None):
+def render(reporter: Reporter, python, sdk=None, provider=None, image="toolchain", base_image=None, recipes=None,
+           target="wasi"):
     if image not in IMAGES:
         raise UserError(f"--image {image!r} is not an image of a build; choose one of: {', '.join(IMAGES)}.")
-    plan = _plan(python, sdk, provider, base_image=base_image, recipes=recipes)
+    plan = _plan(python, sdk, provider, target, base_image=base_image, recipes=recipes)
     cached_path = Fetcher(Workspace.from_options().cache_dir).cached_path
     spec = images.native_spec(plan) if image == "native" else images.toolchain_spec(plan, cached_path)
     reporter.info(f"# image {spec.tag}")
@@ -96,12 +98,13 @@ def render(reporter: Reporter, python, sdk=None, provider=None, image="toolchain
     return spec
 
 
-def fetch(reporter: Reporter, python, sdk=None, provider=None, mirror=(), recipes=None, cache_dir=None):
+def fetch(reporter: Reporter, python, sdk=None, provider=None, mirror=(), recipes=None, cache_dir=None,
+          target="wasi"):
     """Download every input of a build into a mirror directory, content-addressed (DIR/sha256/<hash>)."""
     if len(mirror) != 1:
         raise UserError("invoke fetch needs exactly one --mirror DIR: the directory to fill (it is created if missing).")
     destination = Path(mirror[0]).expanduser().resolve()
-    plan = _plan(python, sdk, provider, recipes=recipes)
+    plan = _plan(python, sdk, provider, target, recipes=recipes)
     fetcher = Fetcher(Workspace.from_options(cache_dir=cache_dir).cache_dir, reporter=reporter)
     with reporter.phase("fetch", f"{len(plan.inputs)} pinned inputs of {plan.artifact_name}") as phase:
         for pin in plan.inputs:
@@ -123,12 +126,13 @@ def matrix(reporter: Reporter, as_json=False, check=True, arch=None, mirror=(), 
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
         return rows
-    table = Table("python", "WASI SDK", "provider", "arch", "official", "buildable here",
+    table = Table("python", "target", "toolchain", "provider", "arch", "official", "buildable here",
                   title="Supported builds (* the newest release of its line, what --python X.Y builds)",
                   title_justify="left")
     for row in rows:
         buildable = {True: "yes", False: "no: " + ", ".join(row["missing"]), None: "not checked"}[row["buildable"]]
-        table.add_row(row["python"] + ("*" if row["latest"] else ""), str(row["sdk"]), row["provider"], row["arch"],
+        toolchain = f"{'WASI SDK' if row['target'] == 'wasi' else 'emsdk'} {row['sdk']}"
+        table.add_row(row["python"] + ("*" if row["latest"] else ""), row["target"], toolchain, row["provider"], row["arch"],
                       "yes" if row["official"] else "", buildable)
     console = Console(soft_wrap=False)
     if not console.is_terminal:  # a log or a pipe: room for whole rows
@@ -137,22 +141,37 @@ def matrix(reporter: Reporter, as_json=False, check=True, arch=None, mirror=(), 
     return rows
 
 
-def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifact=None, dist_dir=None):
+def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifact=None, dist_dir=None,
+              target="wasi", browser=False, lock_dir=None):
+    """Smoke-run a built artifact on its runtime; an Emscripten one also in Chromium with `browser`."""
     if artifact:
         path, version = Path(artifact), None
     else:
-        plan = _plan(python, sdk, provider)
+        plan = _plan(python, sdk, provider, target)
         path = Workspace.from_options(dist_dir=dist_dir).dist_dir / f"{plan.artifact_name}.tar.gz"
         version = plan.release.version
     if not path.is_file():
         raise UserError(f"No artifact at {display_path(path)}. Build it first (`invoke build ...`) or pass --artifact PATH.")
+    name = verifier.artifact_name(str(path))
     if version is None:  # an artifact given by path: expect the version its name carries
-        version = path.name.removeprefix("python-").split("-")[0]
-    with reporter.phase("smoke", display_path(path)) as phase:
-        report = smoke(path, version)
+        version = name.removeprefix("python-").split("-")[0]
+    target = "emscripten" if "-emscripten-" in name else "wasi"
+    if browser and target != "emscripten":
+        raise UserError(f"--browser runs an Emscripten artifact in Chromium; {path.name} is built for WASI.")
+    node = None
+    if target == "emscripten":
+        # The Node of the image that built it, as the lockfile names it.
+        workspace = Workspace.from_options(dist_dir=dist_dir, lock_dir=lock_dir)
+        lock = read_lock(lockfile_path(workspace.lock_dir, name))
+        node = (images.connect(), lock["images"]["toolchain"]["tag"], workspace.logs_dir / f"smoke-{name}.log")
+    with reporter.phase("smoke", f"{display_path(path)}: {RUNTIMES[target]}") as phase:
+        report = smoke(path, version, target, node)
         phase.outcome = summary(report)
+    if browser:
+        with reporter.phase("smoke", f"{display_path(path)} in Chromium") as phase:
+            report = {"node": report, "browser": browser_smoke(path, version)}
+            phase.outcome = summary(report["browser"])
     return report
-
 
 
 def verify(reporter: Reporter, artifact, lock=None, sha256=None, lock_dir=None):

@@ -1,4 +1,4 @@
-"""Drivers: how each generation of CPython's own WASI build helper is run.
+"""Drivers: how each generation of CPython's own build helpers is run.
 
 A recipe names its line's helper; the build runs that helper's own
 subcommands, one container phase each, so the result is what upstream's
@@ -14,6 +14,13 @@ Every helper runs the finished python.wasm through its default host runner,
 `wasmtime run ...`: the toolchain images install our wasmtime-py runner as
 `wasmtime` (runtime.py), so no helper needs a --host-runner of ours.
 
+For Emscripten, 3.11-3.13 have no helper that builds offline with a given
+toolchain; they are built as Tools/wasm/README.md documents: `emconfigure
+configure` and `emmake make` in cross-build/<host triple>, with the
+config.site the release ships. Their build python is the line's WASI
+helper's, with the very same commands, so it is one store product shared by
+both targets.
+
 The source is mounted read-only: what the helpers would create in it, the
 output directories (mount points here) and Modules/Setup.local, is created
 when the source is unpacked, with each helper's own marker text.
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 
 from .errors import UserError
 from .paths import CONTAINER_SOURCE
+from .recipes import Plan
 
 # BUILD_GNU_TYPE of Debian's python3, which runs the helpers; 3.14+ name the
 # build python's directory after it.
@@ -50,6 +58,14 @@ class Driver:
         extra = ["--", *configure_args] if configure_args and phase == "configure-host" else []
         return ["python3", self.path(self.helper), *self.subcommands[phase], *extra]
 
+    def workdir(self, phase: str) -> str:
+        return CONTAINER_SOURCE
+
+    @property
+    def host_environment(self) -> dict[str, str]:
+        """What the host phases need in their environment, for this way of building."""
+        return {}
+
     def check_configure_args(self, configure_args) -> None:
         if configure_args and not self.takes_configure_args:
             raise UserError(
@@ -60,6 +76,69 @@ class Driver:
 
 BUILD_PYTHON_PHASES = ("configure-build-python", "make-build-python")
 HOST_PHASES = ("configure-host", "make-host")
+
+
+@dataclass(frozen=True)
+class EmscriptenConfigureDriver(Driver):
+    """Emscripten for 3.11-3.13: configure and make, as Tools/wasm/README.md documents.
+
+    `helper` and `subcommands` are the line's WASI helper's, for the build python only."""
+
+    build_triple: str = ""
+    host_triple: str = ""
+
+    def command(self, phase: str, configure_args=()) -> list[str]:
+        if phase in BUILD_PYTHON_PHASES:
+            return super().command(phase)
+        if phase == "configure-host":
+            return ["env", f"CONFIG_SITE={self.path('Tools/wasm/config.site-wasm32-emscripten')}",
+                    "emconfigure", self.path("configure"), f"--host={self.host_triple}",
+                    f"--build={self.build_triple}", f"--with-build-python={self.build_python}", *configure_args]
+        if phase == "make-host":
+            # The job count is the machine's, not part of the command: products do not depend on it.
+            return ["sh", "-c", 'exec emmake make -j"$(nproc)"']
+        raise KeyError(phase)
+
+    def workdir(self, phase: str) -> str:
+        return self.path(self.host_dir) if phase in HOST_PHASES else CONTAINER_SOURCE
+
+    @property
+    def host_environment(self) -> dict[str, str]:
+        # make runs Tools/wasm/wasm_assets.py with the build python, which
+        # compiles the standard library next to the read-only source by default.
+        return {"PYTHONPYCACHEPREFIX": self.path(f"{self.host_dir}/pycache")}
+
+
+def build_triple(helper: str, arch: str) -> str:
+    if arch not in BUILD_TRIPLES:
+        raise UserError(f"{helper} names its build directory after the build triple, unknown for {arch!r} "
+                        f"(known: {', '.join(BUILD_TRIPLES)}); add it to BUILD_TRIPLES in cpython_wasm/drivers.py.")
+    return BUILD_TRIPLES[arch]
+
+
+# Helpers the recipes name that no driver runs yet, and why: `invoke matrix` says so.
+NOT_DRIVEN = {
+    "Platforms/emscripten": "cpython-wasm-recipes does not drive yet: it downloads libffi and mpdecimal during "
+                            "the build, compiles with emscripten's bzip2 port (fetched from GitHub while compiling) "
+                            "and runs Node through nvm, none of which works in a stage without network",
+}
+
+
+def plan_driver(plan: Plan) -> Driver:
+    """The driver of a plan's line and target."""
+    wasi = driver_for(plan.python.wasi.helper, plan.python.wasi.host_triple, plan.arch)
+    if plan.target == "wasi":
+        return wasi
+    helper, host_triple = plan.support.helper, plan.support.host_triple
+    if helper == "configure":
+        return EmscriptenConfigureDriver(
+            wasi.helper, wasi.build_python_dir, f"cross-build/{host_triple}", wasi.setup_local, wasi.subcommands,
+            build_triple=build_triple(helper, plan.arch), host_triple=host_triple,
+        )
+    raise UserError(
+        f"CPython {plan.python.line} is built for Emscripten by its own helper, {helper}, which "
+        f"{NOT_DRIVEN[helper]}. Build a line whose [emscripten] helper is \"configure\" (`invoke matrix` lists them)."
+    )
 
 
 def driver_for(helper: str, host_triple: str, arch: str) -> Driver:
@@ -75,10 +154,7 @@ def driver_for(helper: str, host_triple: str, arch: str) -> Driver:
         return Driver(helper, "cross-build/build", f"cross-build/{host_triple}",
                       setup_local="# Generated by Tools/wasm/wasi.py\n", subcommands=same_names)
     if helper in ("Tools/wasm/wasi", "Platforms/WASI"):
-        if arch not in BUILD_TRIPLES:
-            raise UserError(f"{helper} names its build directory after the build triple, unknown for {arch!r} "
-                            f"(known: {', '.join(BUILD_TRIPLES)}); add it to BUILD_TRIPLES in cpython_wasm/drivers.py.")
-        return Driver(helper, f"cross-build/{BUILD_TRIPLES[arch]}", f"cross-build/{host_triple}",
+        return Driver(helper, f"cross-build/{build_triple(helper, arch)}", f"cross-build/{host_triple}",
                       setup_local=f"# Generated by {helper} .\n# Required to statically build extension modules.",
                       subcommands=same_names)
     raise UserError(f"No driver for the build helper {helper!r}.")

@@ -3,6 +3,7 @@
     base       mmdebstrap of a Debian suite (SOURCE_DATE_EPOCH fixed), `docker import`ed
     native     base + pinned native tools (containers/native.Dockerfile.j2)
     toolchain  native + a WASI SDK (containers/wasi-sdk-<provider>.Dockerfile.j2)
+               or Emscripten (containers/emsdk-<provider>.Dockerfile.j2)
 
 Every image is tagged with the hash of what made it: for the base, its
 recipe; for the others, the rendered Dockerfile and the sha256 of every file
@@ -26,7 +27,7 @@ from filelock import FileLock
 
 from .errors import BuildError, UserError
 from .package import sha256_path, write_tar
-from .paths import CONTAINERS_DIR, PACKAGE_DIR, WASI_SDK_PATH, display_path
+from .paths import CONTAINERS_DIR, EMSCRIPTEN_PREFIX, EMSDK_PATH, PACKAGE_DIR, WASI_SDK_PATH, display_path
 from .recipes import Plan
 from .render import render
 from .store import Store, identity
@@ -104,22 +105,28 @@ def native_spec(plan: Plan) -> ImageSpec:
 
 
 def toolchain_spec(plan: Plan, cached_path) -> ImageSpec:
-    """The WASI SDK image; `cached_path(pin)` says where a pinned input is (or will be) in the cache."""
+    """The toolchain image; `cached_path(pin)` says where a pinned input is (or will be) in the cache."""
+    if plan.target == "emscripten":
+        return _emscripten_spec(plan, cached_path)
+    return _wasi_sdk_spec(plan, cached_path)
+
+
+def _pinned(pin, cached_path) -> tuple[str, str, Path]:
+    return pin.file, pin.sha256, cached_path(pin)
+
+
+def _wasi_sdk_spec(plan: Plan, cached_path) -> ImageSpec:
     toolchain = plan.toolchain
-
-    def pinned(pin):
-        return pin.file, pin.sha256, cached_path(pin)
-
     if plan.provider == "debian":
         values = {"llvm_major": toolchain.llvm_major, "version_file": toolchain.version_file,
                   "packages": toolchain.packages}
         files = [_helper_file("assemble-debian-wasi-sdk.sh")]
     else:
         values = {"sdk_tarball": plan.sdk_tarball.file}
-        files = [pinned(plan.sdk_tarball)]
+        files = [_pinned(plan.sdk_tarball, cached_path)]
     for library in plan.libraries:
-        files += [_helper_file(f"build-{library.name}.sh"), pinned(library.source)]
-    files += [pinned(plan.wasmtime_wheel), _helper_file("runtime.py", PACKAGE_DIR)]
+        files += [_helper_file(f"build-{library.name}.sh"), _pinned(library.source, cached_path)]
+    files += [_pinned(plan.wasmtime_wheel, cached_path), _helper_file("runtime.py", PACKAGE_DIR)]
     dockerfile = render(
         f"wasi-sdk-{plan.provider}.Dockerfile.j2",
         native_image=native_spec(plan).tag, sdk=plan.sdk, suite=plan.base.suite, sdk_path=WASI_SDK_PATH,
@@ -127,6 +134,20 @@ def toolchain_spec(plan: Plan, cached_path) -> ImageSpec:
         **values,
     )
     return ImageSpec(f"wasi-sdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))
+
+
+def _emscripten_spec(plan: Plan, cached_path) -> ImageSpec:
+    files = [_pinned(plan.sdk_tarball, cached_path)] if plan.sdk_tarball else []
+    files += [_helper_file("emscripten-build-library.sh"),
+              *(_pinned(library.source, cached_path) for library in plan.libraries)]
+    dockerfile = render(
+        f"emsdk-{plan.provider}.Dockerfile.j2",
+        native_image=native_spec(plan).tag, sdk=plan.sdk, suite=plan.base.suite, packages=plan.toolchain.packages,
+        sdk_tarball=plan.sdk_tarball.file if plan.sdk_tarball else None, emsdk_path=EMSDK_PATH,
+        frozen_cache=getattr(plan.toolchain, "frozen_cache", False), libraries=plan.libraries,
+        prefix=EMSCRIPTEN_PREFIX,
+    )
+    return ImageSpec(f"emsdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))
 
 
 def image_exists(client, tag: str) -> bool:

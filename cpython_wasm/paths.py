@@ -70,3 +70,5 @@ CONTAINER_SOURCE = "/cpython"  # the unpacked CPython source, read-only (build d
 CONTAINER_TOOLS = "/opt/cpython-wasm"  # our in-container helper (package.py), read-only
 CONTAINER_OUTPUT = "/out"  # where the packaging phase writes
 WASI_SDK_PATH = "/opt/wasi-sdk"  # the SDK directory inside the toolchain image
+EMSDK_PATH = "/opt/emsdk"  # emsdk's prebuilt toolchain (provider release) inside the toolchain image
+EMSCRIPTEN_PREFIX = "/opt/emscripten-prefix"  # C libraries compiled with emcc, inside the toolchain image

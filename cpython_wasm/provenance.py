@@ -79,7 +79,8 @@ def statement(lock: dict) -> dict:
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
                 "externalParameters": {
-                    "python": build["python"], "target": build["target"], "wasi_sdk": build["wasi_sdk"],
+                    "python": build["python"], "target": build["target"],
+                    **{key: build[key] for key in ("wasi_sdk", "emsdk") if key in build},
                     "provider": build["provider"], "configure_host_args": build["configure_host_args"],
                     "recipes": lock["recipes"],
                 },

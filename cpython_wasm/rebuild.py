@@ -119,7 +119,8 @@ def plan_from_lock(lock: dict, recipes: Recipes, lockfile: Path) -> tuple[Plan, 
     if build["host_arch"] != host_arch():
         raise UserError(f"Lockfile {display_path(lockfile)} was built on {build['host_arch']}; this machine is "
                         f"{host_arch()}. Rebuild it on an {build['host_arch']} machine.")
-    plan = recipes.resolve(build["python"], build["wasi_sdk"], build["provider"], "wasi", build["host_arch"])
+    target, sdk = ("emscripten", build["emsdk"]) if "emsdk" in build else ("wasi", build["wasi_sdk"])
+    plan = recipes.resolve(build["python"], sdk, build["provider"], target, build["host_arch"])
     base = lock["base"]
     plan = plan.with_base_image(base["image"]) if base["rootfs_sha256"] is None else plan.with_debian_mirror(base["mirror"])
     current = describe_recipes(plan)
@@ -131,7 +132,7 @@ def plan_from_lock(lock: dict, recipes: Recipes, lockfile: Path) -> tuple[Plan, 
             f"the sha256 it records), so a rebuild here would not test that lockfile. Check out the commit that wrote "
             f"it (`git log -1 -- {display_path(lockfile)}`) and rebuild from there, or build anew with `invoke build`."
         )
-    recipe_args = list(plan.python.wasi.configure_host_args)
+    recipe_args = list(plan.support.configure_host_args)
     locked_args = build["configure_host_args"]
     return plan, locked_args[len(recipe_args):]
 

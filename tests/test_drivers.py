@@ -2,8 +2,9 @@
 
 import pytest
 
-from cpython_wasm.drivers import driver_for
+from cpython_wasm.drivers import driver_for, plan_driver
 from cpython_wasm.errors import UserError
+from cpython_wasm.recipes import Recipes
 
 
 def test_wasi_py_of_3_13():
@@ -35,3 +36,32 @@ def test_wasm_build_py_of_3_11_and_3_12():
     driver.check_configure_args([])
     with pytest.raises(UserError, match="passes no extra arguments to configure"):
         driver.check_configure_args(["--with-pydebug"])
+
+
+def test_emscripten_of_3_13_is_configure_and_make_with_the_wasi_build_python():
+    recipes = Recipes()
+    plan = recipes.resolve("3.13.5", "3.1.69", "debian", target="emscripten", arch="x86_64")
+    driver, wasi = plan_driver(plan), plan_driver(recipes.resolve("3.13.5", 25, "debian", arch="x86_64"))
+    # Stage one is the WASI helper's, command for command: one build python for both targets.
+    for phase in ("configure-build-python", "make-build-python"):
+        assert driver.command(phase) == wasi.command(phase)
+    assert (driver.build_python_dir, driver.setup_local) == (wasi.build_python_dir, wasi.setup_local)
+    assert driver.host_dir == "cross-build/wasm32-unknown-emscripten"
+    assert driver.command("configure-host", ["--with-pydebug"]) == [
+        "env", "CONFIG_SITE=/cpython/Tools/wasm/config.site-wasm32-emscripten", "emconfigure", "/cpython/configure",
+        "--host=wasm32-unknown-emscripten", "--build=x86_64-pc-linux-gnu",
+        "--with-build-python=/cpython/cross-build/build/python", "--with-pydebug"]
+    # Out of tree, in the host product's directory; the job count is not part of the command.
+    assert driver.workdir("configure-host") == driver.workdir("make-host") == "/cpython/cross-build/wasm32-unknown-emscripten"
+    assert driver.workdir("make-build-python") == "/cpython"
+    assert "nproc" in driver.command("make-host")[-1]
+    # make compiles the standard library with the build python: its .pyc go to the host product, not the source.
+    assert driver.host_environment == {"PYTHONPYCACHEPREFIX": "/cpython/cross-build/wasm32-unknown-emscripten/pycache"}
+    assert wasi.host_environment == {}
+
+
+def test_3_14_and_later_emscripten_helpers_are_refused_with_the_reason():
+    plan = Recipes().resolve("3.14", None, "release", target="emscripten", arch="x86_64")
+    assert plan.sdk == "4.0.12" and plan.official
+    with pytest.raises(UserError, match="Platforms/emscripten, which cpython-wasm-recipes does not drive yet"):
+        plan_driver(plan)

@@ -1,10 +1,22 @@
 import hashlib
+import io
+import json
 import os
 import tarfile
+import time
+import zipfile
 
 import pytest
 
-from cpython_wasm.package import manifest_of, tree_entries, write_atomically, write_tar_gz
+from cpython_wasm.package import (
+    EMSCRIPTEN_FILES,
+    main,
+    manifest_of,
+    normalise_preloaded_zips,
+    tree_entries,
+    write_atomically,
+    write_tar_gz,
+)
 
 
 def make_tree(root, mode, mtime):
@@ -57,3 +69,73 @@ def test_atomic_writes_replace_whole_files_and_leave_no_temp(tmp_path):
     write_atomically(target, source)
     assert target.read_bytes() == b"new" * 1000
     assert [p.name for p in target.parent.iterdir()] == ["a.tar.gz"]
+
+
+def stdlib_zip(mtime: int) -> bytes:
+    """A zip like Tools/wasm/wasm_assets.py's, its entries stamped with the time of the build."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in ("os.pyc", "json/__init__.pyc"):
+            info = zipfile.ZipInfo(name, time.gmtime(mtime)[:6])
+            archive.writestr(info, name.encode() * 100, zipfile.ZIP_DEFLATED)
+        archive.comment = b"stdlib"
+    return buffer.getvalue()
+
+
+def preload(directory, archive: bytes, landmark=b"# os.py\n"):
+    """python.data holding a landmark file and the zip, and python.js's table of them, as the file packager writes."""
+    (directory / "python.data").write_bytes(landmark + archive)
+    (directory / "python.js").write_bytes(
+        b'loadPackage({files:[{filename:"/usr/local/lib/python3.13/os.py",start:0,end:%d},'
+        b'{filename:"/usr/local/lib/python313.zip",start:%d,end:%d}],remote_package_size:%d})'
+        % (len(landmark), len(landmark), len(landmark) + len(archive), len(landmark) + len(archive)))
+
+
+def test_the_preloaded_stdlib_zip_gets_the_release_time_whatever_the_build_time(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for directory, built in ((one, 1_800_000_000), (two, 1_900_000_000)):
+        directory.mkdir()
+        preload(directory, stdlib_zip(built))
+        assert normalise_preloaded_zips(directory / "python.js", directory / "python.data", 1749600000) == 1
+    assert (one / "python.data").read_bytes() == (two / "python.data").read_bytes()
+    data = (one / "python.data").read_bytes()
+    assert data.startswith(b"# os.py\n")
+    with zipfile.ZipFile(io.BytesIO(data[len(b"# os.py\n"):])) as archive:
+        assert archive.testzip() is None and archive.comment == b"stdlib"
+        assert {info.date_time for info in archive.infolist()} == {(2025, 6, 11, 0, 0, 0)}
+        assert archive.read("os.pyc") == b"os.pyc" * 100
+
+
+def test_a_loader_without_a_preloaded_zip_is_refused(tmp_path):
+    (tmp_path / "python.js").write_text("no table here")
+    (tmp_path / "python.data").write_bytes(b"")
+    with pytest.raises(ValueError, match="names no preloaded .zip file"):
+        normalise_preloaded_zips(tmp_path / "python.js", tmp_path / "python.data", 0)
+
+
+def test_an_emscripten_package_holds_the_link_outputs_and_nothing_else_of_the_build(tmp_path):
+    build = tmp_path / "cross-build" / "wasm32-unknown-emscripten"
+    build.mkdir(parents=True)
+    for name in EMSCRIPTEN_FILES:
+        (build / name).write_bytes(name.encode())
+    preload(build, stdlib_zip(2_000_000_000))
+    (build / "libpython3.13.a").write_bytes(b"not packaged")
+    (build / "emscripten-cache").mkdir()
+    output = tmp_path / "out"
+    output.mkdir()
+    main(["--artifact", "python-3.13.5-emscripten-3.1.69-debian", "--line", "3.13", "--target", "emscripten",
+          "--source", str(tmp_path), "--host-build", str(build), "--build-python", "/nonexistent/python",
+          "--mtime", "1749600000", "--output", str(output)])
+    with tarfile.open(output / "python-3.13.5-emscripten-3.1.69-debian.tar.gz") as tar:
+        names = sorted(member.name.split("/", 1)[1] for member in tar.getmembers() if "/" in member.name)
+    assert names == sorted([*EMSCRIPTEN_FILES, "manifest.json"])
+    assert sorted(json.loads((output / "manifest.json").read_text())["files"]) == sorted(EMSCRIPTEN_FILES)
+
+
+def test_a_missing_link_output_fails_the_package(tmp_path):
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "python.js").write_text("")
+    with pytest.raises(FileNotFoundError, match="python.wasm"):
+        main(["--artifact", "a", "--line", "3.13", "--target", "emscripten", "--source", str(tmp_path),
+              "--host-build", str(tmp_path / "build"), "--build-python", "/x", "--mtime", "0",
+              "--output", str(tmp_path)])

@@ -1,3 +1,4 @@
+import re
 import shutil
 import tomllib
 
@@ -78,8 +79,39 @@ def test_unsupported_requests_list_what_is_supported(recipes, request_, expected
 
 
 def test_unsupported_target(recipes):
-    with pytest.raises(UserError, match="Target 'emscripten' is not supported"):
-        recipes.resolve("3.13", 25, "debian", target="emscripten")
+    with pytest.raises(UserError, match="Target 'wasm64' is not supported"):
+        recipes.resolve("3.13", 25, "debian", target="wasm64")
+
+
+def test_an_emscripten_plan_names_emsdk_and_fetches_no_wasmtime(recipes):
+    plan = recipes.resolve("3.13.5", "3.1.69", "debian", target="emscripten", arch="x86_64")
+    assert plan.artifact_name == "python-3.13.5-emscripten-3.1.69-debian"
+    assert (plan.target, plan.sdk, plan.support.host_triple) == ("emscripten", "3.1.69", "wasm32-unknown-emscripten")
+    assert [pin.file for pin in plan.inputs] == [
+        "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz"]
+    assert "wasmtime" not in plan.recipe_paths and "library:bzip2" in plan.recipe_paths
+    assert plan.toolchain.frozen_cache and plan.toolchain.packages["emscripten"] == "3.1.69+dfsg-3"
+    # Emscripten is not a supported platform of 3.13: no official pairing, and the build says so.
+    assert not plan.official
+    assert "no official emscripten toolchain" in plan.warnings()[0]
+
+
+@pytest.mark.parametrize("request_, expected", [
+    (("3.13", None, "debian"), "CPython 3.13 has no official emsdk for emscripten; pass --sdk"),
+    (("3.13", "4.0.99", "debian"), "CPython 3.13 is not built with emsdk 4.0.99 (its recipe allows 3.1.69)"),
+    (("3.13", "latest", "debian"), "emsdk 'latest' is not an emsdk version"),
+    (("3.13", 25, "debian"), "emsdk '25' is not an emsdk version"),
+])
+def test_unsupported_emscripten_requests(recipes, request_, expected):
+    with pytest.raises(UserError, match=re.escape(expected)):
+        recipes.resolve(*request_, target="emscripten")
+
+
+def test_combinations_list_both_targets_and_emscripten_options_name_the_target(recipes):
+    emscripten = [c for c in recipes.combinations() if c.target == "emscripten"]
+    assert emscripten and all(isinstance(c.sdk, str) for c in emscripten)
+    assert all(isinstance(c.sdk, int) for c in recipes.combinations() if c.target == "wasi")
+    assert "--python 3.13.5 --target emscripten --sdk 3.1.69 --provider debian" in [c.options for c in emscripten]
 
 
 @pytest.fixture

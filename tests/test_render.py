@@ -34,6 +34,23 @@ def test_rendered_dockerfiles_match_the_golden_files(plan, image):
     assert spec.dockerfile == golden.read_text()
 
 
+@pytest.mark.parametrize("provider", ["debian", "release"])
+def test_rendered_emscripten_dockerfiles_match_the_golden_files(provider):
+    plan = Recipes().resolve("3.13.5", "3.1.69", provider, "emscripten", arch="x86_64")
+    spec = images.toolchain_spec(plan, cached)
+    golden = GOLDEN / f"3.13-emscripten-3.1.69-{provider}.toolchain.Dockerfile"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(spec.dockerfile)
+    assert spec.dockerfile == golden.read_text()
+    assert spec.tag.startswith(f"cpython-wasm/emsdk-3.1.69-{provider}:")
+    names = [name for name, _, _ in spec.files]
+    archive = ["emscripten-3.1.69-wasm-binaries-x86_64.tar.xz"] if provider == "release" else []
+    assert names == [*archive, "emscripten-build-library.sh", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz",
+                     "bzip2_1.0.8.orig.tar.gz"]
+    # Debian's prebuilt cache is frozen: never written, not even while the image is built.
+    assert ("ENV EM_FROZEN_CACHE=1" in spec.dockerfile) == (provider == "debian")
+
+
 def test_image_tags_chain_through_from_lines(plan):
     native = images.native_spec(plan)
     toolchain = images.toolchain_spec(plan, cached)

@@ -59,10 +59,12 @@ def test_zizmor_passes_offline():
 def test_hadolint_passes_on_every_rendered_dockerfile(tmp_path):
     recipes, dockerfiles = Recipes(), {}
     for combination in recipes.combinations():
-        plan = recipes.resolve(combination.version, combination.sdk, combination.provider, arch="x86_64")
+        plan = recipes.resolve(combination.version, combination.sdk, combination.provider, combination.target,
+                               arch="x86_64")
         for spec in (images.native_spec(plan), images.toolchain_spec(plan, lambda pin: None)):
             dockerfiles[spec.name] = spec.dockerfile
-    assert len(dockerfiles) >= 8  # native per base, toolchain per SDK × provider
+    assert len(dockerfiles) >= 9  # native per base, toolchain per SDK × provider
+    assert any(name.startswith("emsdk-") for name in dockerfiles)
     for name, dockerfile in sorted(dockerfiles.items()):
         path = tmp_path / f"{name}.Dockerfile"
         path.write_text(dockerfile)

@@ -30,23 +30,23 @@ def workspace(tmp_path_factory):
     return {"build": build_dir, "dist": root / "dist", "locks": root / "lockfiles", "root": root}
 
 
-def build_args(workspace, python, sdk, provider, *extra):
-    return ["build", "--python", python, "--sdk", str(sdk), "--provider", provider,
+def build_args(workspace, python, sdk, provider, *extra, target="wasi"):
+    return ["build", "--python", python, "--target", target, "--sdk", str(sdk), "--provider", provider,
             "--build-dir", str(workspace["build"]), "--dist-dir", str(workspace["dist"]),
             "--lock-dir", str(workspace["locks"]), *extra]
 
 
 @pytest.fixture(scope="session")
 def build(workspace):
-    """build(python, sdk, provider, *extra options) -> {result, artifact, lockfile, lock}, once per session."""
+    """build(python, sdk, provider, *extra options, target=) -> {result, artifact, lockfile, lock}, once per session."""
     done = {}
 
-    def run(python, sdk, provider, *extra, recipes=None):
-        key = (python, sdk, provider, extra, recipes)
+    def run(python, sdk, provider, *extra, recipes=None, target="wasi"):
+        key = (python, sdk, provider, extra, recipes, target)
         if key not in done:
             options = [*extra, *(["--recipes", str(recipes)] if recipes else [])]
-            result = invoke(*build_args(workspace, python, sdk, provider, *options), check=True)
-            name = Recipes(recipes or Recipes().root).resolve(python, sdk, provider).artifact_name
+            result = invoke(*build_args(workspace, python, sdk, provider, *options, target=target), check=True)
+            name = Recipes(recipes or Recipes().root).resolve(python, sdk, provider, target).artifact_name
             lockfile = workspace["locks"] / f"{name}.json"
             done[key] = {"result": result, "artifact": workspace["dist"] / f"{name}.tar.gz",
                          "lockfile": lockfile, "lock": json.loads(lockfile.read_text())}

@@ -6,23 +6,16 @@ served on loopback, pinned by its own hash in a copy of the recipes, and then
 downloaded, verified, checked, unpacked and built with, as an official one is.
 """
 
-import functools
-import http.server
-import shutil
 import tarfile
-import threading
-import tomllib
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import tomli_w
 
 from cpython_wasm import images
 from cpython_wasm.executor import Bind, run_phase
-from cpython_wasm.recipes import RECIPES_DIR, host_arch
+from cpython_wasm.recipes import host_arch
 from tests.e2e.conftest import SELECTION, build_args
-from tests.helpers import invoke, sha256
+from tests.helpers import invoke, pinned_recipes, served, sha256
 
 pytestmark = pytest.mark.e2e
 
@@ -30,29 +23,9 @@ PYTHON, SDK, _ = SELECTION
 SDK_NAME = f"wasi-sdk-{SDK}.0-{ {'x86_64': 'x86_64', 'aarch64': 'arm64'}[host_arch()] }-linux"
 
 
-@contextmanager
-def served(directory: Path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-
-
 def recipes_pinning(tmp_path: Path, tarball: Path, url: str) -> Path:
     """A copy of recipes/ whose SDK recipe pins `tarball` (at `url`) for this architecture."""
-    root = tmp_path / "recipes"
-    shutil.copytree(RECIPES_DIR, root)
-    path = root / "toolchains" / "wasi-sdk" / f"{SDK}.toml"
-    recipe = tomllib.loads(path.read_text())
-    recipe["providers"]["release"]["tarballs"][host_arch()] = {
-        "file": tarball.name, "sha256": sha256(tarball), "size": tarball.stat().st_size, "urls": [url],
-        "sha256_sources": ["assembled by tests/e2e/assemble-release-sdk.sh"],
-    }
-    path.write_text(tomli_w.dumps(recipe))
-    return root
+    return pinned_recipes(tmp_path, f"toolchains/wasi-sdk/{SDK}.toml", tarball, url, "tests/e2e/assemble-release-sdk.sh")
 
 
 @pytest.fixture(scope="module")

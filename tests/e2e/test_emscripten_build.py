@@ -1,0 +1,86 @@
+"""End to end: CPython for Emscripten with Debian's emscripten, run under Node and in Chromium.
+
+The build is `invoke build --target emscripten` as a user runs it, after the
+README's WASI build of the same release in the same store: its build python
+is the WASI build's, reused.
+"""
+
+import json
+
+import pytest
+
+from cpython_wasm.archives import safe_extract
+from cpython_wasm.browser import browser_smoke
+from cpython_wasm.recipes import Recipes
+from tests.helpers import invoke, sha256
+
+pytestmark = pytest.mark.e2e
+
+PYTHON, EMSDK, PROVIDER = "3.13.5", "3.1.69", "debian"
+ARTIFACT = f"python-{PYTHON}-emscripten-{EMSDK}-{PROVIDER}"
+FILES = {"python.js", "python.wasm", "python.data", "python.html", "python.worker.js"}
+
+
+@pytest.fixture(scope="module")
+def emscripten(build, built):
+    """The Emscripten build; `built` (the WASI build of the same release) comes first on purpose."""
+    return build(PYTHON, EMSDK, PROVIDER, target="emscripten")
+
+
+def test_the_build_writes_an_artifact_that_ran_under_node(emscripten):
+    lock, log = emscripten["lock"], emscripten["result"].stderr
+    assert emscripten["artifact"].name == f"{ARTIFACT}.tar.gz"
+    assert lock["outputs"][f"{ARTIFACT}.tar.gz"]["sha256"] == sha256(emscripten["artifact"])
+    assert lock["build"] == {
+        "python": PYTHON, "target": "wasm32-unknown-emscripten", "emsdk": EMSDK, "provider": PROVIDER,
+        "official_pairing": False, "host_arch": lock["build"]["host_arch"], "source_date_epoch": 1749600000,
+        "configure_host_args": list(Recipes().resolve(PYTHON, EMSDK, PROVIDER, "emscripten").support.configure_host_args),
+        "host_environment": {"PYTHONPYCACHEPREFIX": "/cpython/cross-build/wasm32-unknown-emscripten/pycache",
+                             "SOURCE_DATE_EPOCH": "1749600000"},
+    }
+    assert "no official emscripten toolchain" in log
+    assert f"smoke python.js under Node: cpython {PYTHON} on emscripten, zlib 1.3.1" in log
+    # Stage one is shared with the WASI build of the same release.
+    assert "✓ build-python: reused" in log
+
+
+def test_the_toolchain_is_debians_emscripten_and_the_libraries_are_pinned(emscripten):
+    lock = emscripten["lock"]
+    packages = {p["name"]: p for p in lock["images"]["toolchain"]["packages"]}
+    assert packages["emscripten"]["version"] == "3.1.69+dfsg-3"
+    assert packages["nodejs"]["version"].startswith("20.")
+    assert {i["name"] for i in lock["inputs"]} == {
+        "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz"}
+    assert "emscripten-build-library.sh" in lock["images"]["toolchain"]["context"]
+
+
+def test_the_artifact_holds_the_loader_the_module_and_the_preloaded_stdlib(emscripten, tmp_path):
+    safe_extract(emscripten["artifact"], tmp_path)
+    root = tmp_path / ARTIFACT
+    assert {p.name for p in root.iterdir()} == FILES | {"manifest.json"}
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert set(manifest["files"]) == FILES
+    assert manifest["files"]["python.wasm"] == emscripten["lock"]["outputs"]["python.wasm"]
+    assert (root / "python.wasm").read_bytes()[:4] == b"\0asm"
+    # The standard library travels in python.data, as a zip file (Tools/wasm/wasm_assets.py).
+    assert b"python313.zip" in (root / "python.js").read_bytes()
+    assert (root / "python.data").stat().st_size > 2_000_000
+
+
+def test_invoke_smoke_runs_it_under_node_and_in_chromium(emscripten, workspace):
+    result = invoke("smoke", "--python", PYTHON, "--target", "emscripten", "--sdk", EMSDK, "--provider", PROVIDER,
+                    "--dist-dir", workspace["dist"], "--lock-dir", workspace["locks"], "--browser", check=True)
+    assert f"python.js under Node: cpython {PYTHON} on emscripten" in result.stderr
+    assert f"in Chromium: cpython {PYTHON} on emscripten, zlib 1.3.1" in result.stderr
+
+
+def test_in_chromium_the_page_reads_what_python_printed(emscripten):
+    report = browser_smoke(emscripten["artifact"], PYTHON)
+    assert report["platform"] == "emscripten" and report["version"] == PYTHON
+    assert report["zlib_roundtrip"] and report["json_roundtrip"]
+    assert "HeadlessChrome" in report["browser"]
+
+
+def test_the_artifact_verifies_against_its_lockfile(emscripten):
+    result = invoke("verify", emscripten["artifact"], "--lock", emscripten["lockfile"], check=True)
+    assert "verified" in result.stdout

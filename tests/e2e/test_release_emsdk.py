@@ -1,0 +1,78 @@
+"""The `release` provider of Emscripten (emsdk's prebuilt archive), against a local HTTP server.
+
+storage.googleapis.com is unreachable here, so a stand-in archive with the
+layout of emsdk's wasm-binaries archive is assembled from Debian's emscripten
+(tests/e2e/assemble-release-emsdk.sh), served on loopback, pinned by its own
+hash in a copy of the recipes, and then downloaded, verified, checked and
+unpacked into a toolchain image, as an official one is. The image then
+compiles a C program with emcc, without network, and Node runs it.
+
+The rest of a build (configure, make, package, smoke) does not depend on the
+provider and is the Debian provider's (test_emscripten_build.py).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from cpython_wasm import images
+from cpython_wasm.build import Build
+from cpython_wasm.executor import Bind, run_phase
+from cpython_wasm.paths import Workspace
+from cpython_wasm.progress import Reporter
+from cpython_wasm.recipes import Recipes, host_arch
+from tests.e2e.test_emscripten_build import EMSDK, PYTHON
+from tests.helpers import pinned_recipes, served, sha256
+
+pytestmark = pytest.mark.e2e
+
+ARCHIVE = f"emscripten-{EMSDK}-wasm-binaries-{host_arch()}.tar.xz"
+HELLO = r"""
+#include <stdio.h>
+#include <zlib.h>
+int main(void) { printf("hello from emcc, zlib %s\n", zlibVersion()); return 0; }
+"""
+
+
+@pytest.fixture(scope="module")
+def stand_in_emsdk(build, tmp_path_factory):
+    """The stand-in archive, assembled in the Debian emscripten image (no network)."""
+    debian = build(PYTHON, EMSDK, "debian", target="emscripten")
+    directory = tmp_path_factory.mktemp("served-emsdk")
+    run_phase(images.connect(), debian["lock"]["images"]["toolchain"]["tag"], "assemble-release-emsdk",
+              ["/assemble.sh", "19", f"/out/{ARCHIVE}"],
+              [Bind(directory, "/out", writable=True),
+               Bind(Path(__file__).with_name("assemble-release-emsdk.sh"), "/assemble.sh")],
+              {}, directory.parent / "assemble-emsdk.log")
+    return directory / ARCHIVE
+
+
+def test_an_emsdk_style_archive_is_downloaded_verified_unpacked_and_compiles(stand_in_emsdk, workspace, tmp_path):
+    with served(stand_in_emsdk.parent) as base_url:
+        url = f"{base_url}/{stand_in_emsdk.name}"
+        recipes = pinned_recipes(tmp_path, f"toolchains/emsdk/{EMSDK}.toml", stand_in_emsdk, url,
+                                 "tests/e2e/assemble-release-emsdk.sh")
+        plan = Recipes(recipes).resolve(PYTHON, EMSDK, "release", "emscripten")
+        # The e2e store (base and native images are shared), an empty download cache.
+        build = Build(plan, Workspace(tmp_path / "cache", workspace["build"], tmp_path / "dist", tmp_path / "locks"),
+                      Reporter())
+        files = build.fetch()
+    assert build.fetcher.origins[plan.sdk_tarball.sha256] != "cache"
+    assert sha256(files[plan.sdk_tarball.sha256]) == sha256(stand_in_emsdk)
+    build.ensure_images()
+    assert build.toolchain.tag.startswith(f"cpython-wasm/emsdk-{EMSDK}-release:")
+    packages = {p["name"] for p in images.read_inventory(build.client, build.toolchain.tag)}
+    assert "nodejs" in packages and "emscripten" not in packages  # the toolchain is the archive's
+
+    # Compile with the unpacked emcc and the image's zlib, without network; the
+    # system libraries go to a cache in the work directory (none ships in the archive).
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "hello.c").write_text(HELLO)
+    log = tmp_path / "hello.log"
+    run_phase(build.client, build.toolchain.tag, "hello", [
+        "sh", "-c", "emcc -O2 hello.c -I/opt/emscripten-prefix/include -L/opt/emscripten-prefix/lib -lz -o hello.js"
+                    " && node hello.js"],
+        [Bind(work, "/work", writable=True)], {"EM_CACHE": "/work/emscripten-cache"}, log, workdir="/work")
+    assert "hello from emcc, zlib 1.3.1" in log.read_text()
+    assert (work / "emscripten-cache" / "sysroot").is_dir()
