@@ -9,9 +9,10 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from cpython_wasm import provenance, sbom
+from cpython_wasm.lock import read_lock
 from cpython_wasm.recipes import Recipes
 from cpython_wasm.verify import record_checksums
-from tests.helpers import sha256
+from tests.helpers import PROJECT_ROOT, sha256
 
 
 @pytest.fixture
@@ -108,3 +109,19 @@ def test_sha256sums_is_what_sha256sum_checks_and_keeps_other_artifacts(tmp_path)
     (tmp_path / "b.tar.gz").unlink()  # a removed artifact leaves the list
     record_checksums(tmp_path, [tmp_path / "a.tar.gz"])
     assert (tmp_path / "SHA256SUMS").read_text() == f"{sha256(tmp_path / 'a.tar.gz')}  a.tar.gz\n"
+
+
+def test_the_emscripten_sbom_and_provenance_name_emscripten():
+    lock = read_lock(PROJECT_ROOT / "lockfiles" / "python-3.13.5-emscripten-3.1.69-debian.json")
+    plan = Recipes().resolve("3.13.5", "3.1.69", "debian", "emscripten", arch=lock["build"]["host_arch"])
+    text = sbom.encode(sbom.bom(plan, lock)).decode()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    document = json.loads(text)
+    components = {c["name"]: c for c in document["components"]}
+    assert set(components) == {"python.wasm", "cpython", "zlib", "bzip2", "emscripten"}
+    assert components["emscripten"]["version"] == plan.toolchain.packages["emscripten"]
+    tools = {t["name"]: t["version"] for t in document["metadata"]["tools"]["components"]}
+    assert tools == plan.toolchain.packages  # Node included; no wasmtime
+    parameters = provenance.statement(lock)["predicate"]["buildDefinition"]["externalParameters"]
+    assert (parameters["emsdk"], parameters["target"]) == ("3.1.69", "wasm32-unknown-emscripten")
+    assert "wasi_sdk" not in parameters
