@@ -59,7 +59,7 @@ def played(built, workspace, tmp_path_factory):
     call = workflow.pop(True, None) or workflow["on"]
     row = next(r for r in json.loads(subprocess.run([INVOKE, "matrix", "--json", "--no-check"], cwd=PROJECT_ROOT,
                                                     capture_output=True, text=True, check=True).stdout)
-               if (r["python"], r["sdk"], r["provider"]) == SELECTION)
+               if (r["python"], r["sdk"], r["provider"], r["target"]) == (*map(str, SELECTION), "wasi"))
     inputs = {name: row.get(name, spec.get("default")) for name, spec in call["workflow_call"]["inputs"].items()}
     context = {"inputs": inputs, "steps": {}}
     root = tmp_path_factory.mktemp("runner")
