@@ -34,7 +34,7 @@ from .lock import describe_image, describe_pin, describe_recipes, lockfile_path,
 from .package import sha256_path, write_atomically
 from .paths import CONTAINER_OUTPUT, CONTAINER_SOURCE, CONTAINER_TOOLS, PACKAGE_DIR, Workspace, display_path
 from .progress import Reporter
-from .recipes import Plan
+from .recipes import TOOLCHAINS, Plan
 from .smoke import RUNTIMES, smoke, summary
 from .store import Product, Store
 from .verify import record_checksums
@@ -200,7 +200,7 @@ class Build:
 
         A frozen cache that the toolchain ships prebuilt is only read; otherwise
         emcc builds what it needs into the host product's directory."""
-        if self.plan.target != "emscripten" or getattr(self.plan.toolchain, "frozen_cache", False):
+        if self.plan.target != "emscripten" or self.plan.frozen_cache:
             return {}
         return {"EM_CACHE": self.driver.path(f"{self.driver.host_dir}/emscripten-cache")}
 
@@ -250,7 +250,7 @@ class Build:
             "artifact": plan.artifact_name,
             "build": {
                 "python": plan.release.version, "target": plan.support.host_triple,
-                ("wasi_sdk" if plan.target == "wasi" else "emsdk"): plan.sdk,
+                TOOLCHAINS[plan.target].lock_key: plan.sdk,
                 "provider": plan.provider, "official_pairing": plan.official, "host_arch": plan.arch,
                 "source_date_epoch": plan.release.source_date_epoch,
                 "configure_host_args": self.configure_host_args,

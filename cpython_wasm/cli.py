@@ -26,7 +26,7 @@ from .package import sha256_path, write_atomically
 from .paths import RECIPES_DIR, Workspace, display_path
 from .progress import Reporter
 from .rebuild import rebuild as rebuild_lock
-from .recipes import Recipes, host_arch
+from .recipes import TOOLCHAINS, Recipes, host_arch
 from .smoke import RUNTIMES, smoke, summary
 from .verify import verifier
 
@@ -131,7 +131,7 @@ def matrix(reporter: Reporter, as_json=False, check=True, arch=None, mirror=(), 
                   title_justify="left")
     for row in rows:
         buildable = {True: "yes", False: "no: " + ", ".join(row["missing"]), None: "not checked"}[row["buildable"]]
-        toolchain = f"{'WASI SDK' if row['target'] == 'wasi' else 'emsdk'} {row['sdk']}"
+        toolchain = f"{TOOLCHAINS[row['target']].title} {row['sdk']}"
         table.add_row(row["python"] + ("*" if row["latest"] else ""), row["target"], toolchain, row["provider"], row["arch"],
                       "yes" if row["official"] else "", buildable)
     console = Console(soft_wrap=False)

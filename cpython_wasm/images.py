@@ -144,7 +144,7 @@ def _emscripten_spec(plan: Plan, cached_path) -> ImageSpec:
         f"emsdk-{plan.provider}.Dockerfile.j2",
         native_image=native_spec(plan).tag, sdk=plan.sdk, suite=plan.base.suite, packages=plan.toolchain.packages,
         sdk_tarball=plan.sdk_tarball.file if plan.sdk_tarball else None, emsdk_path=EMSDK_PATH,
-        frozen_cache=getattr(plan.toolchain, "frozen_cache", False), libraries=plan.libraries,
+        frozen_cache=plan.frozen_cache, libraries=plan.libraries,
         prefix=EMSCRIPTEN_PREFIX,
     )
     return ImageSpec(f"emsdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))

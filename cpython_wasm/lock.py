@@ -24,6 +24,7 @@ from pathlib import Path
 from .errors import UserError
 from .package import sha256_path, write_atomically
 from .paths import display_path
+from .recipes import TOOLCHAINS
 
 LOCKFILE_VERSION = 1
 
@@ -39,6 +40,11 @@ def describe_pin(pin) -> dict:
 def describe_recipes(plan) -> dict[str, str]:
     """sha256 of each recipe file a plan was resolved from, by its path as users read it."""
     return {display_path(path): sha256_path(path) for path in plan.recipe_paths.values()}
+
+
+def locked_toolchain(build: dict) -> tuple[str, int | str]:
+    """The target and toolchain release a lockfile's `build` names (its wasi_sdk or emsdk key)."""
+    return next((target, build[kind.lock_key]) for target, kind in TOOLCHAINS.items() if kind.lock_key in build)
 
 
 def describe_image(spec, packages: list[dict]) -> dict:

@@ -1,9 +1,10 @@
 """The support matrix: every pairing the recipes allow, and whether it can be built here.
 
 One row per pinned CPython release × target × allowed toolchain release (WASI
-SDK, or emsdk for Emscripten) × provider, for one host architecture. `buildable` says whether every pinned input can be had now,
-from the cache, a mirror or a URL that answers; `missing` names those that
-cannot. The JSON form (`invoke matrix --json`) is what CI workflows use as
+SDK, or emsdk for Emscripten) × provider, for one host architecture.
+`buildable` says whether every pinned input can be had now, from the cache, a
+mirror or a URL that answers; `missing` names those that cannot (or why the
+pairing cannot be built at all). The JSON form (`invoke matrix --json`) is what CI workflows use as
 their build matrix: each row's python, target, sdk and provider are `invoke
 build`'s options.
 """

@@ -23,6 +23,9 @@ attestation action or sigstore signs.
 import json
 from importlib.metadata import version
 
+from .lock import locked_toolchain
+from .recipes import TOOLCHAINS
+
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 # URIs naming this project's build process and builder (SLSA asks for stable
@@ -70,6 +73,7 @@ def resolved_dependencies(lock: dict) -> list[dict]:
 
 def statement(lock: dict) -> dict:
     build = lock["build"]
+    target, sdk = locked_toolchain(build)
     artifact = f"{lock['artifact']}.tar.gz"
     return {
         "_type": STATEMENT_TYPE,
@@ -80,7 +84,7 @@ def statement(lock: dict) -> dict:
                 "buildType": BUILD_TYPE,
                 "externalParameters": {
                     "python": build["python"], "target": build["target"],
-                    **{key: build[key] for key in ("wasi_sdk", "emsdk") if key in build},
+                    TOOLCHAINS[target].lock_key: sdk,
                     "provider": build["provider"], "configure_host_args": build["configure_host_args"],
                     "recipes": lock["recipes"],
                 },

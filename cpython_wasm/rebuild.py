@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .build import Build
 from .errors import UserError
-from .lock import describe_recipes, read_lock
+from .lock import describe_recipes, locked_toolchain, read_lock
 from .package import sha256_path, write_atomically
 from .paths import Workspace, display_path
 from .progress import Reporter
@@ -119,7 +119,7 @@ def plan_from_lock(lock: dict, recipes: Recipes, lockfile: Path) -> tuple[Plan, 
     if build["host_arch"] != host_arch():
         raise UserError(f"Lockfile {display_path(lockfile)} was built on {build['host_arch']}; this machine is "
                         f"{host_arch()}. Rebuild it on an {build['host_arch']} machine.")
-    target, sdk = ("emscripten", build["emsdk"]) if "emsdk" in build else ("wasi", build["wasi_sdk"])
+    target, sdk = locked_toolchain(build)
     plan = recipes.resolve(build["python"], sdk, build["provider"], target, build["host_arch"])
     base = lock["base"]
     plan = plan.with_base_image(base["image"]) if base["rootfs_sha256"] is None else plan.with_debian_mirror(base["mirror"])

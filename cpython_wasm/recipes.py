@@ -19,7 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import ValidationError, field_validator
 
@@ -262,8 +262,16 @@ def host_arch() -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
 
 
-# The toolchain of each target: where its recipes live, and what it is called.
-TOOLCHAINS = {"wasi": ("toolchains/wasi-sdk", "WASI SDK"), "emscripten": ("toolchains/emsdk", "emsdk")}
+class ToolchainKind(NamedTuple):
+    """The toolchain of a target: where its recipes live, what it is called, and its key in a lockfile's build."""
+
+    directory: str
+    title: str
+    lock_key: str
+
+
+TOOLCHAINS = {"wasi": ToolchainKind("toolchains/wasi-sdk", "WASI SDK", "wasi_sdk"),
+              "emscripten": ToolchainKind("toolchains/emsdk", "emsdk", "emsdk")}
 
 
 @dataclass(frozen=True)
@@ -309,7 +317,7 @@ class Plan:
 
     @property
     def sdk_title(self) -> str:
-        return f"{TOOLCHAINS[self.target][1]} {self.sdk}"
+        return f"{TOOLCHAINS[self.target].title} {self.sdk}"
 
     @property
     def official(self) -> bool:
@@ -320,6 +328,11 @@ class Plan:
         toolchain = f"wasi_sdk-{self.sdk}" if self.target == "wasi" else f"emscripten-{self.sdk}"
         name = f"python-{self.release.version}-{toolchain}"
         return name if self.provider == "release" else f"{name}-{self.provider}"
+
+    @property
+    def frozen_cache(self) -> bool:
+        """Whether emcc's cache of system libraries ships prebuilt in the toolchain, to be only read."""
+        return self.target == "emscripten" and getattr(self.toolchain, "frozen_cache", False)
 
     @property
     def wasmtime_wheel(self) -> PinnedFile:
@@ -370,7 +383,7 @@ class Plan:
             return [f"CPython {self.python.line} has no official {self.target} toolchain (PEP 11 does not support "
                     f"the platform for this line); this build uses {self.sdk_title}."]
         return [
-            f"CPython {self.python.line} is officially built with {TOOLCHAINS[self.target][1]} {official} "
+            f"CPython {self.python.line} is officially built with {TOOLCHAINS[self.target].title} {official} "
             f"(PEP 11); this build uses {self.sdk_title}."
         ]
 
@@ -385,8 +398,8 @@ class Recipes:
                             f"Pass a directory laid out like this checkout's recipes/.")
         self.cpython = self._load_all("cpython", CPythonLine, key=lambda recipe: recipe.line)
         self.toolchains = {
-            "wasi": self._load_all(TOOLCHAINS["wasi"][0], WasiSdkRecipe, key=lambda recipe: str(recipe.sdk)),
-            "emscripten": self._load_all(TOOLCHAINS["emscripten"][0], EmsdkRecipe, key=lambda recipe: recipe.emsdk),
+            "wasi": self._load_all(TOOLCHAINS["wasi"].directory, WasiSdkRecipe, key=lambda recipe: str(recipe.sdk)),
+            "emscripten": self._load_all(TOOLCHAINS["emscripten"].directory, EmsdkRecipe, key=lambda recipe: recipe.emsdk),
         }
         self.libraries = self._load_all("libraries", LibraryRecipe, key=lambda recipe: recipe.name)
         self.bases = self._load_all("base", BaseRecipe, key=None)
@@ -436,7 +449,7 @@ class Recipes:
 
     def _sdk(self, target: str, support: TargetSupport, line: str, sdk) -> int | str:
         """The requested toolchain release in its recipe's type (an int for WASI SDKs), checked against the line."""
-        kind = TOOLCHAINS[target][1]
+        kind = TOOLCHAINS[target].title
         if sdk is None:
             if support.official_sdk is None:
                 raise self._unsupported(f"CPython {line} has no official {kind} for {target}; pass --sdk "
@@ -469,7 +482,7 @@ class Recipes:
         if support is None:
             raise self._unsupported(f"The CPython {line} recipe has no [{target}] table: this line is not built "
                                     f"for {target}.")
-        kind = TOOLCHAINS[target][1]
+        kind = TOOLCHAINS[target].title
         sdk = self._sdk(target, support, line, sdk)
         sdk_path, sdk_recipe = self.toolchains[target].get(str(sdk), (None, None))
         if sdk_recipe is not None and sdk_recipe.refused:
@@ -481,7 +494,7 @@ class Recipes:
             allowed = ", ".join(map(str, support.sdks))
             raise self._unsupported(f"CPython {line} is not built with {kind} {sdk} (its recipe allows {allowed}).")
         if sdk_recipe is None:
-            raise self._unsupported(f"{kind} {sdk} has no recipe under recipes/{TOOLCHAINS[target][0]}/.")
+            raise self._unsupported(f"{kind} {sdk} has no recipe under recipes/{TOOLCHAINS[target].directory}/.")
         toolchain = getattr(sdk_recipe.providers, provider)
         if toolchain is None:
             raise self._unsupported(f"{kind} {sdk} has no {provider!r} provider in its recipe.")

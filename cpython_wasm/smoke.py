@@ -52,33 +52,37 @@ def summary(report: dict) -> str:
     return f"{report['implementation']} {report['version']} on {report['platform']}, zlib {report['zlib']}"
 
 
-def parse_report(output: str, what: str) -> dict:
-    """The report: the last line the smoke code printed."""
+def parse_report(output: str, what: str, errors: str = "") -> dict:
+    """The report: the last line the smoke code printed (`errors`: its error output, if kept apart)."""
     try:
         return json.loads(output.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise BuildError(f"Smoke run of {what} printed no report; its output: {output[-2000:]!r}") from None
+        raise BuildError(f"Smoke run of {what} printed no report; its output: {output[-2000:]!r}"
+                         + (f"; errors: {errors[-2000:]!r}" if errors else "")) from None
 
 
-def _run_wasi(unpacked: Path, temp: Path, artifact: Path) -> str:
+def _run_wasi(unpacked: Path, temp: Path, artifact: Path) -> tuple[str, str]:
+    """python.wasm under wasmtime; its output and error output."""
     stdout, stderr = temp / "stdout", temp / "stderr"
     status = run_wasi(str(unpacked / "python.wasm"), ["-c", SMOKE_CODE], dirs=[(unpacked, "/")],
                       env={"PYTHONHOME": "/"}, stdout=stdout, stderr=stderr)
+    errors = stderr.read_text(errors="replace")
     if status != 0:
-        errors = stderr.read_text(errors="replace")
         raise BuildError(
             f"Smoke run of {display_path(artifact)} failed: python.wasm exited with status {status}. "
             f"Its error output:\n{errors.strip()[-2000:]}"
         )
-    return stdout.read_text(errors="replace")
+    return stdout.read_text(errors="replace"), errors
 
 
-def _run_node(unpacked: Path, temp: Path, node: tuple) -> str:
-    """python.js under Node in `image`, the artifact mounted read-only; run_phase raises if it fails."""
+def _run_node(unpacked: Path, node: tuple) -> tuple[str, str]:
+    """python.js under Node in `image`, the artifact mounted read-only; run_phase raises if it fails.
+
+    The container's log holds both outputs."""
     client, image, log = node
     run_phase(client, image, "smoke", ["node", "/artifact/python.js", "-c", SMOKE_CODE],
               [Bind(unpacked, "/artifact")], {}, log, workdir="/artifact")
-    return log.read_text(errors="replace")
+    return log.read_text(errors="replace"), ""
 
 
 def smoke(artifact: Path, expected_version: str, target: str = "wasi", node: tuple | None = None) -> dict:
@@ -91,8 +95,8 @@ def smoke(artifact: Path, expected_version: str, target: str = "wasi", node: tup
         unpacked = temp / "artifact"
         safe_extract(artifact, unpacked, strip_components=1)
         normalise_modes(unpacked)  # the container's user reads it, whatever the umask
-        output = _run_wasi(unpacked, temp, artifact) if target == "wasi" else _run_node(unpacked, temp, node)
-    report = parse_report(output, display_path(artifact))
+        output, errors = _run_wasi(unpacked, temp, artifact) if target == "wasi" else _run_node(unpacked, node)
+    report = parse_report(output, display_path(artifact), errors)
     problems = check_report(report, expected_version, target)
     if problems:
         raise BuildError(f"Smoke run of {display_path(artifact)} found problems: {'; '.join(problems)}. Report: {report}")

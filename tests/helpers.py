@@ -1,15 +1,11 @@
 """Helpers shared by the tests."""
 
-import functools
 import hashlib
-import http.server
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import tomllib
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,19 +37,6 @@ def invoke(*args, env=None, check=False, timeout=3600) -> subprocess.CompletedPr
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-@contextmanager
-def served(directory: Path):
-    """`directory` over HTTP on 127.0.0.1 (a free port), for the duration; yields the base URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def pinned_recipes(tmp_path: Path, toolchain_recipe: str, tarball: Path, url: str, made_by: str) -> Path:

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from cpython_wasm import images
+from cpython_wasm.browser import served
 from cpython_wasm.build import Build
 from cpython_wasm.executor import Bind, run_phase
 from cpython_wasm.paths import Workspace
 from cpython_wasm.progress import Reporter
 from cpython_wasm.recipes import Recipes, host_arch
 from tests.e2e.test_emscripten_build import EMSDK, PYTHON
-from tests.helpers import pinned_recipes, served, sha256
+from tests.helpers import pinned_recipes, sha256
 
 pytestmark = pytest.mark.e2e
 

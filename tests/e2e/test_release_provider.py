@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from cpython_wasm import images
+from cpython_wasm.browser import served
 from cpython_wasm.executor import Bind, run_phase
 from cpython_wasm.recipes import host_arch
 from tests.e2e.conftest import SELECTION, build_args
-from tests.helpers import invoke, pinned_recipes, served, sha256
+from tests.helpers import invoke, pinned_recipes, sha256
 
 pytestmark = pytest.mark.e2e
 
