@@ -3,8 +3,11 @@ a non-zero exit and no traceback."""
 
 import pytest
 
+from cpython_wasm import browser
+from cpython_wasm.errors import UserError
 from cpython_wasm.recipes import host_arch
 from tests.helpers import PROJECT_ROOT, invoke
+from tests.synthetic import FILES, NAME, pack
 
 
 def test_the_tasks_are_listed():
@@ -61,3 +64,26 @@ def test_smoke_without_an_artifact_says_how_to_get_one(tmp_path):
     result = invoke("smoke", "--python", "3.13", "--sdk", "25", "--provider", "debian", "--dist-dir", str(tmp_path))
     assert result.returncode == 2
     assert "No artifact at" in result.stderr and "invoke build" in result.stderr
+
+
+def test_smoke_in_the_browser_is_for_emscripten_artifacts_only(tmp_path):
+    pack(tmp_path, FILES)
+    result = invoke("smoke", "--artifact", tmp_path / "dist" / f"{NAME}.tar.gz", "--browser")
+    assert result.returncode == 2
+    assert "--browser runs an Emscripten artifact in Chromium" in result.stderr and "built for WASI" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_smoke_of_an_emscripten_artifact_needs_its_lockfile(tmp_path):
+    artifact = tmp_path / "python-3.13.5-emscripten-3.1.69-debian.tar.gz"
+    artifact.write_bytes(b"")
+    result = invoke("smoke", "--artifact", artifact, "--lock-dir", tmp_path / "lockfiles")
+    assert result.returncode == 2
+    assert "python-3.13.5-emscripten-3.1.69-debian.json does not exist" in result.stderr
+
+
+def test_the_browser_smoke_run_says_when_chromium_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "no-chromium"))
+    with pytest.raises(UserError, match="Chromium is not installed at .*apt-get install chromium"):
+        browser.run_in_chromium(tmp_path, "pass")
+    assert not (tmp_path / "smoke.html").exists()  # nothing written before the check
