@@ -239,6 +239,9 @@ def _bootstrap(plan: Plan, directory: Path, log_dir: Path) -> None:
 
 
 _MISSING_VERSION = re.compile(r"E: Version '([^']+)' for '([^']+)' was not found")
+# The engine wraps each chunk a build step writes to stderr in colour codes, so
+# a message that arrives in pieces ("E:", " ", "Version ...") has codes inside it.
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, fresh: bool = False) -> bool:
@@ -265,7 +268,7 @@ def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, fresh: bool
                     error = chunk["error"].strip()
                     output.write(f"ERROR: {error}\n")
                 elif "stream" in chunk:
-                    output.write(chunk["stream"])
+                    output.write(_COLOUR.sub("", chunk["stream"]))
                 elif "status" in chunk:
                     output.write(chunk["status"] + "\n")
         if error is not None:
