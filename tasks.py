@@ -3,6 +3,8 @@
     invoke build  --python 3.13.5 --sdk 25 --provider debian
     invoke render --python 3.13.5 --sdk 25 --provider debian
     invoke smoke  --python 3.13.5 --sdk 25 --provider debian
+    invoke test   --python 3.13.5 --sdk 25 --provider debian [--suite fast|full]
+    invoke bench  --python 3.13.5 --sdk 25 --provider debian
     invoke build  --python 3.13.5 --target emscripten --sdk 3.1.69 --provider debian
     invoke smoke  --python 3.13.5 --target emscripten --sdk 3.1.69 --provider debian --browser
     invoke fetch  --python 3.13.5 --sdk 25 --provider debian --mirror DIR
@@ -28,21 +30,20 @@ BASE_IMAGE_HELP = {
 }
 
 
-@task(
-    iterable=["mirror", "configure_arg"],
-    help={
-        **SELECTION_HELP,
-        **BASE_IMAGE_HELP,
-        **RECIPES_HELP,
-        "mirror": "local directory of pinned files, tried before any URL (repeatable)",
-        "debian_mirror": "Debian archive URL for the base image (e.g. a snapshot.debian.org URL)",
-        "configure_arg": "extra argument for the host `configure` (repeatable; recorded in the lockfile)",
-        "cache_dir": "download cache (default: the per-user cache directory)",
-        "build_dir": "store of intermediate products and logs (default: build/)",
-        "dist_dir": "where the artifact goes (default: dist/)",
-        "lock_dir": "where the lockfile goes (default: lockfiles/)",
-    },
-)
+BUILD_HELP = {
+    **BASE_IMAGE_HELP,
+    **RECIPES_HELP,
+    "mirror": "local directory of pinned files, tried before any URL (repeatable)",
+    "debian_mirror": "Debian archive URL for the base image (e.g. a snapshot.debian.org URL)",
+    "configure_arg": "extra argument for the host `configure` (repeatable; recorded in the lockfile)",
+    "cache_dir": "download cache (default: the per-user cache directory)",
+    "build_dir": "store of intermediate products and logs (default: build/)",
+    "dist_dir": "where the artifact goes (default: dist/)",
+    "lock_dir": "where the lockfile goes (default: lockfiles/)",
+}
+
+
+@task(iterable=["mirror", "configure_arg"], help={**SELECTION_HELP, **BUILD_HELP})
 def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None, debian_mirror=None,
           base_image=None, configure_arg=None, recipes=None, cache_dir=None, build_dir=None, dist_dir=None,
           lock_dir=None):
@@ -50,6 +51,38 @@ def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None,
     cli.run(cli.build, python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (),
             debian_mirror=debian_mirror, base_image=base_image, configure_arg=configure_arg or (),
             recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
+
+
+@task(iterable=["mirror", "configure_arg"], help={
+    **SELECTION_HELP, **BUILD_HELP,
+    "suite": "which tests (recipes/tests.toml): fast (default; what CI runs on every change) or full (every test)",
+    "jobs": "test workers running at once (default: one per core)",
+})
+def test(c, python="3.13", sdk=None, provider=None, target="wasi", suite="fast", jobs=None, mirror=None,
+         debian_mirror=None, base_image=None, configure_arg=None, recipes=None, cache_dir=None, build_dir=None,
+         dist_dir=None, lock_dir=None):
+    """Run CPython's test suite on the built artifact under its runtime (building it first if needed)."""
+    cli.run(cli.test, suite=suite, jobs=jobs, python=python, sdk=sdk, provider=provider, target=target,
+            mirror=mirror or (), debian_mirror=debian_mirror, base_image=base_image, configure_arg=configure_arg or (),
+            recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
+
+
+@task(iterable=["mirror", "configure_arg"], help={
+    **SELECTION_HELP, **BUILD_HELP,
+    "rounds": "rounds of the speed workloads, native and wasm interleaved (default: 7)",
+    "values": "timed runs of each workload per process (default: 5)",
+    "startup_runs": "runs of each startup measurement (default: 20)",
+    "output": "where the JSON, the chart and the pyperf files go (default: bench/results/)",
+    "check": "exit 1 if a target is missed",
+})
+def bench(c, python="3.13", sdk=None, provider=None, target="wasi", rounds=7, values=5, startup_runs=20, output=None,
+          check=False, mirror=None, debian_mirror=None, base_image=None, configure_arg=None, recipes=None,
+          cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
+    """Benchmark the built artifact against native CPython: speed, startup, size, build time (JSON and a chart)."""
+    cli.run(cli.bench, rounds=rounds, values=values, startup_runs=startup_runs, output=output, check=check,
+            python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (), debian_mirror=debian_mirror,
+            base_image=base_image, configure_arg=configure_arg or (), recipes=recipes, cache_dir=cache_dir,
+            build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
 
 
 @task(help={**SELECTION_HELP, **BASE_IMAGE_HELP, **RECIPES_HELP, "image": "toolchain (default) or native"})

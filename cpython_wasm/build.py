@@ -7,10 +7,11 @@
                    (configure-build-python, make-build-python)
     host           stage two: python.wasm cross-compiled with it
                    (configure-host, make-host)
-    package        python.wasm + compiled stdlib as a deterministic tarball
+    package        python.wasm + compiled stdlib as a deterministic tarball, and
+                   the debug artifact (python.wasm's DWARF, the stdlib's sources)
     smoke          the packaged interpreter runs: python.wasm under wasmtime,
                    or python.js under the toolchain image's Node
-    publish        into dist/: the tarball, its SLSA provenance and CycloneDX
+    publish        into dist/: the tarballs, the SLSA provenance and CycloneDX
                    SBOM, SHA256SUMS; then the lockfile into lockfiles/
 
 Stages are store products named by the hash of their inputs, so an unchanged
@@ -21,6 +22,7 @@ Nothing is written to dist/ or lockfiles/ before every phase has succeeded.
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,14 +32,36 @@ from .drivers import BUILD_PYTHON_PHASES, HOST_PHASES, plan_driver
 from .errors import BuildError
 from .executor import Bind, run_phase
 from .fetch import Fetcher
-from .lock import describe_image, describe_pin, describe_recipes, lockfile_path, write_lock
+from .lock import describe_image, describe_pin, describe_recipes, lockfile_path, with_test_results, write_lock
 from .package import sha256_path, write_atomically
 from .paths import CONTAINER_OUTPUT, CONTAINER_SOURCE, CONTAINER_TOOLS, PACKAGE_DIR, Workspace, display_path
 from .progress import Reporter
 from .recipes import TOOLCHAINS, Plan
 from .smoke import RUNTIMES, smoke, summary
-from .store import Product, Store
+from .store import Product, Store, record_timings
 from .verify import record_checksums
+
+
+@dataclass(frozen=True)
+class Products:
+    """What the phases up to packaging made (or found in the store)."""
+
+    base: images.BaseImage
+    source: Product
+    build_python: Product
+    host: Product
+    package: Product
+    tarball: Path  # the artifact, inside the package product
+
+    @property
+    def debug_tarball(self) -> Path | None:
+        """The debug artifact (python.debug.wasm, the stdlib's sources), where python.wasm had DWARF to split off."""
+        path = self.tarball.with_name(self.tarball.name.replace(".tar.gz", ".debug.tar.gz"))
+        return path if path.is_file() else None
+
+    @property
+    def tarballs(self) -> list[Path]:
+        return [self.tarball, *filter(None, [self.debug_tarball])]
 
 
 @dataclass
@@ -69,6 +93,7 @@ class Build:
         self.store = Store(workspace.store_dir, workspace.locks_dir, workspace.logs_dir)
         self.native = images.native_spec(plan)
         self.toolchain = images.toolchain_spec(plan, self.fetcher.cached_path)
+        self._products: Products | None = None
 
     @property
     def environment(self) -> dict[str, str]:
@@ -76,7 +101,13 @@ class Build:
         # __DATE__/__TIME__, and wasi.py would otherwise ask git.
         return {"SOURCE_DATE_EPOCH": str(self.plan.release.source_date_epoch)}
 
-    def run(self) -> BuildResult:
+    def products(self) -> Products:
+        """Every phase up to packaging (once per Build); what `invoke test` and `invoke bench` start from."""
+        if self._products is None:
+            self._products = self._realise()
+        return self._products
+
+    def _realise(self) -> Products:
         for warning in self.plan.warnings():
             self.reporter.warn(warning)
         files = self.fetch()
@@ -85,21 +116,29 @@ class Build:
         build_python = self.build_python(source)
         host = self.host(source, build_python)
         package = self.package(source, build_python, host)
-        tarball = package.path / f"{self.plan.artifact_name}.tar.gz"
+        return Products(base, source, build_python, host, package, package.path / f"{self.plan.artifact_name}.tar.gz")
+
+    def run(self) -> BuildResult:
+        start = time.monotonic()
+        products = self.products()
         with self.reporter.phase("smoke", RUNTIMES[self.plan.target]) as phase:
             node = (self.client, self.toolchain.tag, self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log")
-            report = smoke(tarball, self.plan.release.version, self.plan.target, node)
+            report = smoke(products.tarball, self.plan.release.version, self.plan.target, node)
             phase.outcome = summary(report)
-        lock = self.lock(base, build_python, host, package)
+        lock = self.lock(products)
         attestations = self.attest(lock)
         with self.reporter.phase("publish") as phase:
             dist = self.workspace.dist_dir
-            artifact = write_atomically(dist / tarball.name, tarball)
-            written = [write_atomically(dist / name, document) for name, document in attestations.items()]
+            artifact, *debug = [write_atomically(dist / tarball.name, tarball) for tarball in products.tarballs]
+            written = [*debug, *(write_atomically(dist / name, document) for name, document in attestations.items())]
             record_checksums(dist, [artifact, *written])
-            lockfile = write_lock(lockfile_path(self.workspace.lock_dir, self.plan.artifact_name), lock)
+            lockfile = lockfile_path(self.workspace.lock_dir, self.plan.artifact_name)
+            write_lock(lockfile, with_test_results(lock, lockfile))
             phase.outcome = f"{len(written) + 1} files and SHA256SUMS in {display_path(dist)}"
-        return BuildResult(self.plan, artifact, lockfile, lock, report, dict(self.reporter.timings))
+        timings = dict(self.reporter.timings)
+        # The last build of this artifact, phase by phase (a no-op build finds everything: `invoke bench`).
+        record_timings(self.workspace.logs_dir / "builds" / self.plan.artifact_name, timings, time.monotonic() - start)
+        return BuildResult(self.plan, artifact, lockfile, lock, report, timings)
 
     def fetch(self) -> dict[str, Path]:
         with self.reporter.phase("fetch", f"{len(self.plan.inputs)} pinned inputs") as phase:
@@ -154,18 +193,22 @@ class Build:
         its output elsewhere fails here, not in a later stage."""
 
         def build(directory: Path, log_dir: Path) -> None:
+            timings = {}
             for phase, command in phases.items():
+                start = time.monotonic()
                 with self.reporter.phase(stage if phase == stage else f"{stage}: {phase}"):
                     run_phase(self.client, image, phase, command,
                               [*binds, Bind(directory, output_mount, writable=True)],
                               environment or self.environment, log_dir / f"{phase}.log",
                               workdir=self.driver.workdir(phase))
+                timings[phase] = time.monotonic() - start
             if not (directory / expected).is_file():
                 raise BuildError(
                     f"Stage {stage} finished but made no {expected} in {output_mount}; its logs are in "
                     f"{display_path(log_dir)}. The build helper may write elsewhere for this version (see "
                     f"cpython_wasm/drivers.py)."
                 )
+            return timings  # kept with the product's logs (store.TIMINGS)
 
         product = self.store.realise(product_name, inputs, build)
         if product.reused:
@@ -241,9 +284,8 @@ class Build:
             CONTAINER_OUTPUT, inputs, expected=f"{plan.artifact_name}.tar.gz",
         )
 
-    def lock(self, base: images.BaseImage, build_python: Product, host: Product, package: Product) -> dict:
-        plan = self.plan
-        tarball = package.path / f"{plan.artifact_name}.tar.gz"
+    def lock(self, products: Products) -> dict:
+        plan, base, package = self.plan, products.base, products.package
         manifest = package.path / "manifest.json"
         wasm = _manifest_entry(manifest, "python.wasm")
         return {
@@ -263,9 +305,10 @@ class Build:
             "images": {"native": describe_image(self.native, images.read_inventory(self.client, self.native.tag)),
                        "toolchain": describe_image(self.toolchain, images.read_inventory(self.client, self.toolchain.tag))},
             "inputs": [describe_pin(pin) for pin in plan.inputs],
-            "products": {"build-python": build_python.identity, "host": host.identity, "package": package.identity},
+            "products": {"build-python": products.build_python.identity, "host": products.host.identity,
+                         "package": package.identity},
             "outputs": {
-                tarball.name: {"sha256": sha256_path(tarball), "size": tarball.stat().st_size},
+                **{path.name: {"sha256": sha256_path(path), "size": path.stat().st_size} for path in products.tarballs},
                 "python.wasm": wasm,
                 "manifest.json": {"sha256": sha256_path(manifest), "size": manifest.stat().st_size},
             },

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import images
+from .bench import RESULTS_DIR, Bench
 from .browser import browser_smoke
 from .build import Build
 from .errors import BuildError, FetchError, UserError
@@ -28,6 +29,7 @@ from .progress import Reporter
 from .rebuild import rebuild as rebuild_lock
 from .recipes import TOOLCHAINS, Recipes, host_arch
 from .smoke import RUNTIMES, smoke, summary
+from .testsuite import TestRun
 from .verify import verifier
 
 IMAGES = ("toolchain", "native")
@@ -57,15 +59,21 @@ def _plan(python, sdk, provider, target="wasi", debian_mirror=None, base_image=N
     return plan.with_debian_mirror(debian_mirror).with_base_image(base_image)
 
 
-def build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mirror=(), debian_mirror=None,
-          base_image=None, configure_arg=(), recipes=None, cache_dir=None, build_dir=None, dist_dir=None,
-          lock_dir=None):
+def _build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mirror=(), debian_mirror=None,
+           base_image=None, configure_arg=(), recipes=None, cache_dir=None, build_dir=None, dist_dir=None,
+           lock_dir=None) -> Build:
+    """The build a command's selection and options describe (not run yet)."""
     plan = _plan(python, sdk, provider, target, debian_mirror, base_image, recipes)
     mirrors = check_mirror_dirs(mirror)
     workspace = Workspace.from_options(cache_dir, build_dir, dist_dir, lock_dir)
     reporter.info(f"[bold]Building CPython {plan.release.version} for {plan.support.host_triple}[/] with "
                   f"{plan.sdk_title} ({plan.provider}) → {plan.artifact_name}")
-    result = Build(plan, workspace, reporter, mirrors, configure_arg).run()
+    return Build(plan, workspace, reporter, mirrors, configure_arg)
+
+
+def build(reporter: Reporter, **selection):
+    result = _build(reporter, **selection).run()
+    plan = result.plan
     table = Table("phase", "seconds", title="Wall time per phase", title_justify="left")
     for name, seconds in result.timings.items():
         table.add_row(name, f"{seconds:.1f}")
@@ -76,6 +84,35 @@ def build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mi
     write_step_outputs({"artifact": plan.artifact_name, "sha256": artifact["sha256"],
                         "lockfile": display_path(result.lockfile)})
     return result
+
+
+def test(reporter: Reporter, suite="fast", jobs=None, **selection):
+    """Build (a no-op when built), then run CPython's test suite on the artifact; exit 1 on an unexpected failure."""
+    recipes = _recipes(selection.get("recipes"))
+    return TestRun(_build(reporter, **selection), recipes, suite, int(jobs) if jobs else None).run()
+
+
+def bench(reporter: Reporter, rounds=7, values=5, startup_runs=20, output=None, check=False, **selection):
+    """Build (a no-op when built), then benchmark the artifact against native CPython; exit 1 with --check on a miss."""
+    results_dir = Path(output).resolve() if output else RESULTS_DIR
+    results = Bench(_build(reporter, **selection), build_command(selection), int(rounds), int(values),
+                    startup_runs=int(startup_runs), results_dir=results_dir).run()
+    missed = [name for name, target in results["targets"].items() if not target["met"]]
+    if check and missed:
+        raise invoke.Exit(code=1, message=f"targets missed: {', '.join(missed)} (see {display_path(results_dir)})")
+    return results
+
+
+def build_command(selection: dict) -> list[str]:
+    """The `invoke build` command line of a selection and its options (what a user would type)."""
+    command = [sys.executable, "-m", "invoke", "build"]
+    for option, value in selection.items():
+        flag = "--" + option.replace("_", "-")
+        if isinstance(value, (list, tuple)):
+            command += [f"{flag}={item}" for item in value]
+        elif value is not None:
+            command += [flag, str(value)]
+    return command
 
 
 def write_step_outputs(outputs: dict[str, str]) -> None:
@@ -180,7 +217,8 @@ def verify(reporter: Reporter, artifact, lock=None, sha256=None, lock_dir=None):
     if not path.is_file():
         raise UserError(f"No artifact at {display_path(path)}. Pass the path of a .tar.gz written by `invoke build`.")
     name = verifier.artifact_name(str(path))
-    default = lockfile_path(Workspace.from_options(lock_dir=lock_dir).lock_dir, name)
+    # A debug artifact is recorded in the lockfile of the artifact it belongs to.
+    default = lockfile_path(Workspace.from_options(lock_dir=lock_dir).lock_dir, name.removesuffix(verifier.DEBUG_SUFFIX))
     lockfile = Path(lock) if lock else (default if default.is_file() and not sha256 else None)
     if lockfile is None and not sha256:
         reporter.warn(f"No lockfile for {name} ({display_path(default)} does not exist) and no --sha256: checking "

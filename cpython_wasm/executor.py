@@ -45,8 +45,11 @@ def make_writable_for_container(path: Path) -> None:
 
 
 def run_phase(client, image: str, phase: str, command: list[str], binds: list[Bind],
-              environment: dict[str, str], log: Path, workdir: str | None = None) -> None:
-    """Run `command` in `image`; raise BuildError naming the phase and its log if it fails."""
+              environment: dict[str, str], log: Path, workdir: str | None = None, check: bool = True) -> int:
+    """Run `command` in `image`; return its exit status.
+
+    check: raise BuildError naming the phase and its log if it fails (the
+    caller of a command whose status means something else judges it itself)."""
     for bind in binds:
         if bind.writable:
             make_writable_for_container(bind.host)
@@ -72,10 +75,11 @@ def run_phase(client, image: str, phase: str, command: list[str], binds: list[Bi
             container.remove(force=True)
         except docker.errors.DockerException:
             pass  # the engine went away; the container goes with it
-    if status != 0:
+    if status != 0 and check:
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
         raise BuildError(
             f"Phase {phase} failed (exit status {status}). Its full log is {display_path(log)}; "
             f"outputs from earlier builds in dist/ and lockfiles/ are unchanged. Last lines of the log:\n"
             + "\n".join(f"    {line}" for line in tail)
         )
+    return status

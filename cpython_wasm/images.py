@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from .package import sha256_path, write_tar
 from .paths import CONTAINERS_DIR, EMSCRIPTEN_PREFIX, EMSDK_PATH, PACKAGE_DIR, WASI_SDK_PATH, display_path
 from .recipes import Plan
 from .render import render
-from .store import Store, identity
+from .store import Store, identity, record_timings
 
 REPOSITORY = "cpython-wasm"
 LABEL_PREFIX = "io.github.cpython-wasm-recipes"
@@ -249,10 +250,11 @@ def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, fresh: bool
 
     fresh: build it again, without the engine's layer cache, and move the tag
     to the result (same inputs, so the same image if apt resolves the same)."""
-    log = store.logs_dir / f"{spec.identity}-image-{spec.name}" / "docker-build.log"
+    log = image_log_dir(store, spec) / "docker-build.log"
     with FileLock(store.locks_dir / f"image-{spec.identity}.lock"):
         if not fresh and image_exists(client, spec.tag):
             return True
+        start = time.monotonic()
         context = io.BytesIO()
         write_tar(context, [("Dockerfile", spec.dockerfile.encode()),
                             *((name, path) for name, _, path in spec.files)], mtime=0)
@@ -284,7 +286,17 @@ def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, fresh: bool
             raise BuildError(
                 f"Building image {spec.name} failed: {error}. The full log is {display_path(log)}."
             )
+        elapsed = time.monotonic() - start
+        record_timings(log.parent, {"docker build": elapsed}, elapsed)
     return False
+
+
+def image_log_dir(store: Store, spec: ImageSpec) -> Path:
+    return store.logs_dir / f"{spec.identity}-image-{spec.name}"
+
+
+def rootfs_log_dir(store: Store, plan: Plan) -> Path:
+    return store.log_dir(f"rootfs-{plan.base_name}", base_inputs(plan))
 
 
 def read_inventory(client, tag: str) -> list[dict]:

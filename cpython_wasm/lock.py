@@ -15,6 +15,8 @@ how a build is published; rebuilding from it is how a build is checked.
     inputs      every fetched file: name, sha256, size, URLs
     products    the store identity of each intermediate product
     outputs     sha256 and size of the artifact, of python.wasm and of the manifest
+    tests       written by `invoke test`, not by the build: per suite, the counts of
+                CPython's regression tests run on this artifact and its known failures
 """
 
 import hashlib
@@ -54,6 +56,18 @@ def describe_image(spec, packages: list[dict]) -> dict:
         "context": {name: sha256 for name, sha256, _ in spec.files},
         "packages": packages,
     }
+
+
+def with_test_results(lock: dict, previous_path: Path) -> dict:
+    """The lock with the test results of the lockfile it replaces, if they are of the very same artifact."""
+    try:
+        previous = json.loads(Path(previous_path).read_text(encoding="utf-8"))
+        name = f"{lock['artifact']}.tar.gz"
+        if previous["tests"] and previous["outputs"][name]["sha256"] == lock["outputs"][name]["sha256"]:
+            return {**lock, "tests": previous["tests"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no previous lockfile, or no results of this artifact in it
+    return lock
 
 
 def encode(lock: dict) -> bytes:

@@ -1,12 +1,23 @@
-"""Packaging: the built interpreter and its standard library as one deterministic tarball.
+"""Packaging: the built interpreter and its standard library as deterministic tarballs.
 
-The artifact `<name>.tar.gz` unpacks to one directory. For WASI:
+The artifact `<name>.tar.gz` unpacks to one directory. For WASI it is what a
+runtime needs and nothing more:
 
-    <name>/python.wasm
-    <name>/lib/python3.X/...        the standard library, .py and unchecked-hash .pyc
+    <name>/python.wasm              without its DWARF (function names kept, for backtraces); an
+                                    external_debug_info section names python.debug.wasm
+    <name>/lib/python3.X/...        the standard library, compiled: unchecked-hash .pyc where
+                                    each .py was (CPython imports them without the sources)
     <name>/manifest.json            sha256 and size of every other file
 
-Run with PYTHONHOME pointing at `<name>/` as the guest's `/`. For Emscripten:
+Run with PYTHONHOME pointing at `<name>/` as the guest's `/`. What debugging
+needs is the debug artifact `<name>.debug.tar.gz`, which unpacks over it:
+
+    <name>/python.debug.wasm        python.wasm as linked, DWARF included
+    <name>/lib/python3.X/...        the standard library's .py sources (tracebacks show
+                                    source lines again)
+    <name>/debug-manifest.json      sha256 and size of every other file in it
+
+For Emscripten:
 
     <name>/python.js                the loader: `node python.js -c ...`, or a page's <script>
     <name>/python.wasm
@@ -40,6 +51,8 @@ import zipfile
 from pathlib import Path
 
 MANIFEST = "manifest.json"
+DEBUG_MANIFEST = "debug-manifest.json"
+DEBUG_WASM = "python.debug.wasm"
 # Files in Lib/ that are not valid Python on purpose (the same list as CPython's
 # Makefile gives compileall).
 COMPILEALL_EXCLUDE = r"bad_coding|badsyntax|site-packages|lib2to3/tests/data"
@@ -99,12 +112,89 @@ def write_tar_gz(path: Path, entries, mtime: int) -> None:
             write_tar(compressed, entries, mtime)
 
 
-def manifest_of(root: Path) -> dict:
+def manifest_of(root: Path, manifest: str = MANIFEST) -> dict:
     files = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.relative_to(root).as_posix() != MANIFEST:
+        if path.is_file() and path.relative_to(root).as_posix() != manifest:
             files[path.relative_to(root).as_posix()] = {"sha256": sha256_path(path), "size": path.stat().st_size}
     return files
+
+
+# -- python.wasm's sections ------------------------------------------------------------
+
+WASM_HEADER = b"\0asm\x01\0\0\0"
+
+
+def _leb128(data: bytes, offset: int) -> tuple[int, int]:
+    """An unsigned LEB128 number at data[offset:], and the offset after it."""
+    value = shift = 0
+    while True:
+        byte = data[offset]
+        offset += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, offset
+
+
+def _encode_leb128(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def wasm_sections(data: bytes):
+    """(id, custom section name or None, start, end) of each section of a wasm module."""
+    if data[:8] != WASM_HEADER:
+        raise ValueError("not a WebAssembly module (version 1)")
+    offset = 8
+    while offset < len(data):
+        section_id = data[offset]
+        size, payload = _leb128(data, offset + 1)
+        end = payload + size
+        name = None
+        if section_id == 0:
+            length, start = _leb128(data, payload)
+            name = data[start:start + length].decode("utf-8", "replace")
+        yield section_id, name, offset, end
+        offset = end
+
+
+def custom_section(name: str, payload: bytes) -> bytes:
+    encoded = name.encode()
+    body = _encode_leb128(len(encoded)) + encoded + payload
+    return b"\0" + _encode_leb128(len(body)) + body
+
+
+def strip_debug_info(data: bytes) -> tuple[bytes, int]:
+    """The module without its DWARF (the .debug_* custom sections), and how many bytes were removed.
+
+    Everything else is kept byte for byte: code, data, and the name section
+    that gives backtraces their function names."""
+    kept, removed = bytearray(data[:8]), 0
+    for _, name, start, end in wasm_sections(data):
+        if name is not None and name.startswith(".debug_"):
+            removed += end - start
+        else:
+            kept += data[start:end]
+    return bytes(kept), removed
+
+
+def split_debug_info(linked: Path, stripped: Path, debug: Path) -> bool:
+    """python.wasm as shipped (stripped, pointing at `debug` by name) and the debug file; False if there is no DWARF."""
+    data = linked.read_bytes()
+    without, removed = strip_debug_info(data)
+    if not removed:
+        shutil.copy2(linked, stripped)
+        return False
+    # DWARF for WebAssembly: a debugger looks for the debug info at this URL, relative to the module.
+    reference = custom_section("external_debug_info", _encode_leb128(len(debug.name)) + debug.name.encode())
+    stripped.write_bytes(without + reference)
+    shutil.copy2(linked, debug)
+    return True
 
 
 # What the link of Emscripten's "browser" flavour writes (3.11-3.13).
@@ -162,12 +252,15 @@ def stage_emscripten(args) -> Path:
     return root
 
 
-def stage(args) -> Path:
-    """Lay out python.wasm and the standard library under <output>/<artifact>/."""
+def stage(args) -> tuple[Path, Path | None]:
+    """Lay out python.wasm and the compiled standard library under <output>/<artifact>/, and what debugging
+    needs (python.debug.wasm, the .py sources) under <output>/debug/<artifact>/."""
     root = args.output / args.artifact
+    debug = args.output / "debug" / args.artifact
     lib = root / "lib" / f"python{args.line}"
     lib.parent.mkdir(parents=True)
-    shutil.copy2(args.host_build / "python.wasm", root / "python.wasm")
+    debug.mkdir(parents=True)
+    has_debug_info = split_debug_info(args.host_build / "python.wasm", root / "python.wasm", debug / DEBUG_WASM)
     excluded = {Path(name) for name in args.exclude}  # relative to Lib/, e.g. "test", "lib2to3/tests"
 
     def ignore(directory, names):
@@ -183,26 +276,38 @@ def stage(args) -> Path:
             shutil.copy2(generated, lib / generated.name)
     # Compiled with the build python (the same version, so the same bytecode
     # magic); unchecked-hash .pyc carry no source mtime, and the names recorded
-    # in them are the guest's paths (/lib/python3.X/...).
+    # in them are the guest's paths (/lib/python3.X/...), where the debug
+    # artifact puts the sources. -b: each .pyc where its .py was, so that
+    # CPython imports it without the source.
     subprocess.run(
-        [str(args.build_python), "-I", "-m", "compileall", "-q", "-j", "0",
+        [str(args.build_python), "-I", "-m", "compileall", "-q", "-b", "-j", "0",
          "--invalidation-mode", "unchecked-hash", "-s", str(root), "-p", "/",
          "-x", COMPILEALL_EXCLUDE, str(lib)],
         check=True,
     )
-    return root
+    for source in sorted(lib.rglob("*.py")):
+        if source.with_suffix(".pyc").is_file():  # files compileall leaves alone stay as they are
+            target = debug / source.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.rename(target)
+    return root, debug if has_debug_info else None
+
+
+def write_manifest(root: Path, name: str, artifact: str) -> None:
+    manifest = {"artifact": artifact, "files": manifest_of(root, name)}
+    (root / name).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def package(args) -> None:
-    root = stage_emscripten(args) if args.target == "emscripten" else stage(args)
-    manifest = {
-        "artifact": args.artifact,
-        "files": manifest_of(root),
-    }
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    root, debug = (stage_emscripten(args), None) if args.target == "emscripten" else stage(args)
+    write_manifest(root, MANIFEST, args.artifact)
     shutil.copy2(root / MANIFEST, args.output / MANIFEST)
     write_tar_gz(args.output / f"{args.artifact}.tar.gz", tree_entries(root, args.artifact), args.mtime)
+    if debug is not None:
+        write_manifest(debug, DEBUG_MANIFEST, args.artifact)
+        write_tar_gz(args.output / f"{args.artifact}.debug.tar.gz", tree_entries(debug, args.artifact), args.mtime)
     shutil.rmtree(root)
+    shutil.rmtree(args.output / "debug", ignore_errors=True)
 
 
 def write_atomically(target: Path, source) -> Path:

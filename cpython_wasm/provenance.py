@@ -74,10 +74,11 @@ def resolved_dependencies(lock: dict) -> list[dict]:
 def statement(lock: dict) -> dict:
     build = lock["build"]
     target, sdk = locked_toolchain(build)
-    artifact = f"{lock['artifact']}.tar.gz"
+    artifacts = [f"{lock['artifact']}{suffix}.tar.gz" for suffix in ("", ".debug")]
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": artifact, "digest": {"sha256": lock["outputs"][artifact]["sha256"]}}],
+        "subject": [{"name": artifact, "digest": {"sha256": lock["outputs"][artifact]["sha256"]}}
+                    for artifact in artifacts if artifact in lock["outputs"]],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "buildDefinition": {

@@ -6,6 +6,7 @@
     recipes/libraries/<name>.toml          a C library compiled for the target with its toolchain
     recipes/base/<name>.toml               a base root filesystem and its native tools
     recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm
+    recipes/tests.toml                     CPython's test suites as `invoke test` runs them, and known failures
 
 All of them are validated when loaded: a malformed recipe names its file, the
 key and what was expected. `Recipes.resolve` turns a user's request
@@ -224,6 +225,33 @@ class WasmtimeRecipe(Model):
     wheels: dict[str, PinnedFile]
 
 
+class TestSuite(Model):
+    description: str
+    tests: tuple[str, ...]  # test modules; none: every test regrtest finds
+
+
+class KnownFailure(Model):
+    """A failure CPython itself has on a platform: reported, but it does not fail `invoke test`."""
+
+    test: str  # a test module (test_x) or a test id, or a prefix of one (test.test_x.Class)
+    reason: str
+    lines: tuple[str, ...] = ()  # CPython lines it applies to (default: all)
+    targets: tuple[Literal[TARGETS], ...] = ()  # targets it applies to (default: all)
+
+    def applies(self, line: str, target: str) -> bool:
+        return (not self.lines or line in self.lines) and (not self.targets or target in self.targets)
+
+    def covers(self, test_id: str) -> bool:
+        """Whether a failing test id (test.test_x.Class.method) or test module (test_x) is this one."""
+        pattern = self.test if "." in self.test else f"test.{self.test}"
+        return test_id in (self.test, pattern) or test_id.startswith(pattern + ".")
+
+
+class TestsRecipe(Model):
+    suites: dict[str, TestSuite]
+    known_failures: tuple[KnownFailure, ...] = ()
+
+
 def _describe_error(error: dict) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
     if error["type"] == "missing":
@@ -405,6 +433,12 @@ class Recipes:
         self.bases = self._load_all("base", BaseRecipe, key=None)
         self.wasmtime_path = self.root / "tools" / "wasmtime.toml"
         self.wasmtime = load_recipe(self.wasmtime_path, WasmtimeRecipe)
+        self.tests_path = self.root / "tests.toml"
+
+    @property
+    def tests(self) -> TestsRecipe:
+        """The test suites (read when asked for: a build does not depend on them)."""
+        return load_recipe(self.tests_path, TestsRecipe)
 
     @property
     def wasi_sdks(self) -> dict[str, tuple[Path, WasiSdkRecipe]]:

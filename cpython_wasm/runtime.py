@@ -7,11 +7,18 @@ Used in two places, so it depends on nothing but the standard library and
 - inside every toolchain image, installed as /usr/local/bin/wasmtime: the
   subset of `wasmtime run` that CPython's build helpers use in their default
   host runners (3.11 to 3.15), so each line is built with its own upstream
-  runner command line, unchanged:
+  runner command line, unchanged, and `wasmtime compile`:
       wasmtime run [--dir HOST::GUEST] [--mapdir GUEST::HOST] [--env NAME=VALUE]
                    [--wasm max-wasm-stack=N] [--wasi OPTION] [--argv0 NAME]
-                   [--config FILE.toml] [--] MODULE.wasm [ARGS...]
-- on the host, by `invoke smoke`, through `run_wasi()`.
+                   [--config FILE.toml] [--allow-precompiled] [--] MODULE [ARGS...]
+      wasmtime compile MODULE.wasm [-o MODULE.cwasm]
+- on the host, by `invoke smoke`, through `run_wasi()`; by `invoke test` and
+  `invoke bench` inside the toolchain image.
+
+A precompiled module (`.cwasm`, from `wasmtime compile` or `compile_module`)
+is native code for this machine and this wasmtime release: loading it skips
+Cranelift entirely, which is what makes startup fast. As with the wasmtime
+CLI, it is only run when the caller allows it (it is trusted like a binary).
 """
 
 import argparse
@@ -26,23 +33,52 @@ import wasmtime
 DEFAULT_WASM_STACK = 8 << 20
 
 
-def engine(max_wasm_stack: int) -> wasmtime.Engine:
+def engine(max_wasm_stack: int = DEFAULT_WASM_STACK, cache: bool = True) -> wasmtime.Engine:
+    """An engine as `wasmtime run` configures it; `cache`: keep compiled code in ~/.cache/wasmtime."""
     config = wasmtime.Config()
     # wasmtime refuses a max_wasm_stack larger than its async stack size, whose
     # setter the Python package does not expose.
     wasmtime._ffi.wasmtime_config_async_stack_size_set(config.ptr(), max_wasm_stack + (1 << 20))
     config.max_wasm_stack = max_wasm_stack
-    config.cache = True  # compiled code is cached (~/.cache/wasmtime): later runs start fast
+    if cache:  # later runs of the same module skip compiling it (off is wasmtime's default)
+        config.cache = True
     return wasmtime.Engine(config)
 
 
+PRECOMPILED_SUFFIX = ".cwasm"
+
+
+class PrecompiledRefused(Exception):
+    pass
+
+
+def load_module(engine_: wasmtime.Engine, module_path: str, allow_precompiled: bool = False) -> wasmtime.Module:
+    """A module from a .wasm (compiled now, or found in the cache) or a .cwasm (mapped, nothing compiled)."""
+    if str(module_path).endswith(PRECOMPILED_SUFFIX):
+        if not allow_precompiled:
+            raise PrecompiledRefused(f"{module_path} is a precompiled module (native code): run it with "
+                                     f"--allow-precompiled if you trust where it came from")
+        return wasmtime.Module.deserialize_file(engine_, str(module_path))
+    return wasmtime.Module.from_file(engine_, str(module_path))
+
+
+def compile_module(module_path: str, output: str, max_wasm_stack: int = DEFAULT_WASM_STACK) -> str:
+    """`wasmtime compile`: write the module's native code for this machine to `output` (a .cwasm)."""
+    compiled = wasmtime.Module.from_file(engine(max_wasm_stack, cache=False), str(module_path)).serialize()
+    with open(output, "wb") as file:
+        file.write(compiled)
+    return output
+
+
 def run_wasi(module_path: str, args: list[str], *, dirs=(), env=None, stdout=None, stderr=None,
-             argv0: str | None = None, max_wasm_stack: int = DEFAULT_WASM_STACK) -> int:
-    """Run a WASI command module; return its exit status.
+             argv0: str | None = None, max_wasm_stack: int = DEFAULT_WASM_STACK, cache: bool = True,
+             allow_precompiled: bool = False) -> int:
+    """Run a WASI command module (.wasm, or .cwasm if allowed); return its exit status.
 
     dirs: (host path, guest path) pairs to preopen; env: the guest's whole
     environment; stdout/stderr: files to write to (default: inherit ours);
-    argv0: the guest's argv[0] (default: the module path).
+    argv0: the guest's argv[0] (default: the module path); cache: use
+    wasmtime's cache of compiled code.
     """
     wasi = wasmtime.WasiConfig()
     wasi.argv = [argv0 or module_path, *args]
@@ -63,11 +99,11 @@ def run_wasi(module_path: str, args: list[str], *, dirs=(), env=None, stdout=Non
 
     def run() -> None:
         try:
-            store = wasmtime.Store(engine(max_wasm_stack))
+            store = wasmtime.Store(engine(max_wasm_stack, cache))
             store.set_wasi(wasi)
             linker = wasmtime.Linker(store.engine)
             linker.define_wasi()
-            instance = linker.instantiate(store, wasmtime.Module.from_file(store.engine, module_path))
+            instance = linker.instantiate(store, load_module(store.engine, module_path, allow_precompiled))
             instance.exports(store)["_start"](store)
             outcome["status"] = 0
         except wasmtime.ExitTrap as exit_:
@@ -94,8 +130,20 @@ def _pair(spec: str) -> tuple[str, str]:
     return (first, second) if separator else (spec, spec)
 
 
+def compile_main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="wasmtime compile", description="Precompile a module for this machine.")
+    parser.add_argument("module")
+    parser.add_argument("-o", "--output", help="the .cwasm to write (default: MODULE with .cwasm for .wasm)")
+    options = parser.parse_args(argv)
+    output = options.output or str(options.module).removesuffix(".wasm") + PRECOMPILED_SUFFIX
+    compile_module(options.module, output)
+    return 0
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "compile":
+        return compile_main(argv[1:])
     if argv and argv[0] == "run":  # `wasmtime run ...` and `wasmtime ...` are the same
         argv = argv[1:]
     parser = argparse.ArgumentParser(prog="wasmtime run",
@@ -110,6 +158,7 @@ def main(argv=None) -> int:
     parser.add_argument("--wasi", action="append", default=[], metavar="OPTION", help="accepted and ignored")
     parser.add_argument("--argv0", help="the guest's argv[0]")
     parser.add_argument("--config", help="a wasmtime TOML configuration; [wasm] max-wasm-stack is used")
+    parser.add_argument("--allow-precompiled", action="store_true", help="allow running a precompiled .cwasm")
     parser.add_argument("module")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
@@ -126,7 +175,11 @@ def main(argv=None) -> int:
     env = dict(item.split("=", 1) for item in options.env)
     args = options.args[1:] if options.args[:1] == ["--"] else options.args
     try:
-        return run_wasi(options.module, args, dirs=dirs, env=env, argv0=options.argv0, max_wasm_stack=max_wasm_stack)
+        return run_wasi(options.module, args, dirs=dirs, env=env, argv0=options.argv0, max_wasm_stack=max_wasm_stack,
+                        allow_precompiled=options.allow_precompiled)
+    except PrecompiledRefused as refused:
+        print(f"wasmtime run: {refused}", file=sys.stderr)
+        return 2
     except wasmtime.Trap as trap:
         print(f"{options.module}: wasm trap: {trap}", file=sys.stderr)
         return 128 + 6  # as a native program killed by abort()

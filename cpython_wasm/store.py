@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,10 @@ class Store:
         return self.logs_dir / f"{identity(name, inputs)}-{name}"
 
     def realise(self, name: str, inputs: dict, builder) -> Product:
-        """Return the product for these inputs, running `builder(temp_dir, log_dir)` only if it is not in the store."""
+        """Return the product for these inputs, running `builder(temp_dir, log_dir)` only if it is not in the store.
+
+        The builder may return how long each of its phases took ({phase: seconds}); that and its
+        total time are kept in the log directory (TIMINGS), for `invoke bench`."""
         ident = identity(name, inputs)
         final = self.store_dir / f"{ident}-{name}"
         with FileLock(self.locks_dir / f"{ident}.lock"):
@@ -66,7 +70,9 @@ class Store:
             temp.mkdir()
             temp.chmod(0o755)
             try:
-                builder(temp, self.log_dir(name, inputs))
+                start = time.monotonic()
+                phases = builder(temp, self.log_dir(name, inputs))
+                record_timings(self.log_dir(name, inputs), phases or {}, time.monotonic() - start)
                 normalise_modes(temp)
                 # What went into the product, next to it (not inside: the product's
                 # content is exactly what the builder made).
@@ -77,6 +83,27 @@ class Store:
                 shutil.rmtree(temp, ignore_errors=True)
                 raise
         return Product(name, ident, final, reused=False)
+
+
+TIMINGS = "timings.json"  # in a product's log directory: how long building it took
+
+
+def record_timings(log_dir: Path, phases: dict[str, float], seconds: float) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / TIMINGS
+    text = json.dumps({"phases": {name: round(value, 2) for name, value in phases.items()},
+                       "seconds": round(seconds, 2)}, indent=1) + "\n"
+    temp = path.with_name(f".{TIMINGS}.{os.getpid()}")
+    temp.write_text(text, encoding="utf-8")
+    temp.replace(path)
+
+
+def read_timings(log_dir: Path) -> dict | None:
+    """What record_timings kept for a product built in this store, or None (never built here)."""
+    try:
+        return json.loads((log_dir / TIMINGS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def normalise_modes(root: Path) -> None:

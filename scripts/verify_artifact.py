@@ -5,6 +5,8 @@ Copy this one file anywhere and run:
 
     python3 verify_artifact.py ARTIFACT.tar.gz [--lock LOCKFILE.json] [--sha256 HEX]
 
+ARTIFACT is an artifact (<name>.tar.gz, with manifest.json) or its debug
+artifact (<name>.debug.tar.gz, which unpacks over it, with debug-manifest.json).
 It checks, without unpacking anything to disk:
 
 1. the artifact's sha256 against the lockfile's record of it (or --sha256);
@@ -37,6 +39,7 @@ import zlib
 OK, DIFFERS, USAGE, UNSAFE = 0, 1, 2, 3
 CHUNK = 1 << 20
 MANIFEST = "manifest.json"
+DEBUG_SUFFIX, DEBUG_MANIFEST = ".debug", "debug-manifest.json"
 
 
 def sha256_stream(stream):
@@ -124,7 +127,7 @@ class HashingReader:
         return self.digest.hexdigest()
 
 
-def read_members(stream, top, report):
+def read_members(stream, top, report, manifest_name=MANIFEST):
     """{path below the top directory: (sha256, size)} of the regular files, and manifest.json's bytes.
 
     Reads the whole gzip stream, to its checksum, and requires the bytes after
@@ -146,7 +149,7 @@ def read_members(stream, top, report):
                     if member.isfile():
                         data = tar.extractfile(member)
                         path = normal[len(top) + 1:]
-                        if path == MANIFEST:
+                        if path == manifest_name:
                             manifest = data.read()
                             data = io.BytesIO(manifest)
                         files[path] = sha256_stream(data)
@@ -161,7 +164,7 @@ def read_members(stream, top, report):
     return files, manifest
 
 
-def parse_manifest(data, report):
+def parse_manifest(data, report, manifest_name=MANIFEST):
     """The manifest's {path: {"sha256", "size"}}, or None (reported) if it is not a valid manifest."""
     try:
         files = json.loads(data.decode("utf-8"))["files"]
@@ -170,12 +173,13 @@ def parse_manifest(data, report):
         problem = "an entry's sha256 is not a string or its size not an integer"
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         problem = f"{type(error).__name__}: {error}"
-    report.add(UNSAFE, f"{MANIFEST} is not a valid manifest ({problem})")
+    report.add(UNSAFE, f"{manifest_name} is not a valid manifest ({problem})")
     return None
 
 
-def expected_hash(lock, top, sha256, report):
+def expected_hash(lock, top, sha256, report, tarball=None):
     """The tarball's expected sha256: --sha256, else the lockfile's; None (reported) on a usage problem."""
+    tarball = tarball or top + ".tar.gz"
     if lock is not None:
         if not isinstance(lock, dict) or not isinstance(lock.get("outputs"), dict):
             report.add(USAGE, "the lockfile is not a lockfile (a JSON object with \"outputs\")")
@@ -183,9 +187,9 @@ def expected_hash(lock, top, sha256, report):
         if lock.get("artifact") != top:
             report.add(USAGE, f"the lockfile is for {lock.get('artifact')!r}, not {top!r}")
             return None
-        sha256 = sha256 or (lock["outputs"].get(top + ".tar.gz") or {}).get("sha256")
+        sha256 = sha256 or (lock["outputs"].get(tarball) or {}).get("sha256")
         if not sha256:
-            report.add(USAGE, f"the lockfile records no sha256 for {top}.tar.gz")
+            report.add(USAGE, f"the lockfile records no sha256 for {tarball}")
             return None
     if sha256 is not None and not (len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256.lower())):
         report.add(USAGE, f"{sha256!r} is not a sha256 (64 hexadecimal digits)")
@@ -196,38 +200,40 @@ def expected_hash(lock, top, sha256, report):
 def verify(artifact, lock=None, expected_sha256=None):
     """Verify an artifact; return the Report."""
     report = Report()
-    top = artifact_name(artifact)
-    expected_sha256 = expected_hash(lock, top, expected_sha256, report)
+    name = artifact_name(artifact)
+    debug = name.endswith(DEBUG_SUFFIX)  # a debug artifact has the top directory of the artifact it belongs to
+    top, manifest_name = (name[: -len(DEBUG_SUFFIX)], DEBUG_MANIFEST) if debug else (name, MANIFEST)
+    expected_sha256 = expected_hash(lock, top, expected_sha256, report, name + ".tar.gz")
     if report.problems:
         return report
     try:
         with open(artifact, "rb") as file:
             stream = HashingReader(file)
-            files, manifest = read_members(stream, top, report)
+            files, manifest = read_members(stream, top, report, manifest_name)
             actual = stream.hexdigest()
     except OSError as error:
         report.add(USAGE, f"cannot read {artifact}: {error}")
         return report
     if expected_sha256 and actual != expected_sha256:  # reported first: it says the rest is not the locked artifact
-        report.problems.insert(0, (DIFFERS, f"{top}.tar.gz: expected sha256 {expected_sha256}, got {actual}"))
+        report.problems.insert(0, (DIFFERS, f"{name}.tar.gz: expected sha256 {expected_sha256}, got {actual}"))
     if files is None:
         return report
     if manifest is None:
-        report.add(DIFFERS, f"{MANIFEST} is missing from the artifact")
+        report.add(DIFFERS, f"{manifest_name} is missing from the artifact")
         return report
-    listed = parse_manifest(manifest, report)
+    listed = parse_manifest(manifest, report, manifest_name)
     if listed is None:
         return report
     for path in sorted(set(listed) - set(files)):
         report.add(DIFFERS, f"{path}: listed in the manifest, missing from the artifact")
-    for path in sorted(set(files) - set(listed) - {MANIFEST}):
+    for path in sorted(set(files) - set(listed) - {manifest_name}):
         report.add(DIFFERS, f"{path}: in the artifact, not in the manifest (extra file)")
     for path in sorted(set(files) & set(listed)):
         sha256, size = files[path]
         if sha256 != listed[path]["sha256"] or size != listed[path]["size"]:
             report.add(DIFFERS, "{}: expected sha256 {} ({} bytes), got {} ({} bytes)".format(
                 path, listed[path]["sha256"], listed[path]["size"], sha256, size))
-    recorded = lock["outputs"] if lock else {}
+    recorded = lock["outputs"] if lock and not debug else {}
     for path in (MANIFEST, "python.wasm"):
         entry = recorded.get(path)
         if isinstance(entry, dict) and path in files and files[path][0] != entry.get("sha256"):

@@ -9,11 +9,16 @@ import zipfile
 import pytest
 
 from cpython_wasm.package import (
+    DEBUG_WASM,
     EMSCRIPTEN_FILES,
+    custom_section,
     main,
     manifest_of,
     normalise_preloaded_zips,
+    split_debug_info,
+    strip_debug_info,
     tree_entries,
+    wasm_sections,
     write_atomically,
     write_tar_gz,
 )
@@ -139,3 +144,92 @@ def test_a_missing_link_output_fails_the_package(tmp_path):
         main(["--artifact", "a", "--line", "3.13", "--target", "emscripten", "--source", str(tmp_path),
               "--host-build", str(tmp_path / "build"), "--build-python", "/x", "--mtime", "0",
               "--output", str(tmp_path)])
+
+
+def wasm_with_dwarf(tmp_path):
+    """A real module (it prints and exits) with DWARF-named custom sections appended, as clang -g leaves them."""
+    import wasmtime
+
+    from tests.test_runtime import HELLO
+
+    module = wasmtime.wat2wasm(HELLO) + custom_section(".debug_info", b"\1" * 300) + custom_section(
+        ".debug_line", b"\2" * 100) + custom_section("producers", b"\0")
+    path = tmp_path / "python.wasm"
+    path.write_bytes(module)
+    return path
+
+
+def test_stripping_removes_dwarf_and_nothing_else(tmp_path):
+    data = wasm_with_dwarf(tmp_path).read_bytes()
+    stripped, removed = strip_debug_info(data)
+    names = [name for _, name, _, _ in wasm_sections(stripped)]
+    assert ".debug_info" not in names and ".debug_line" not in names and "producers" in names
+    assert removed == len(data) - len(stripped) > 400
+    assert strip_debug_info(stripped) == (stripped, 0)  # nothing left to strip
+
+
+def test_the_split_module_runs_and_names_its_debug_file(tmp_path):
+    import wasmtime
+
+    from cpython_wasm.runtime import run_wasi
+
+    linked = wasm_with_dwarf(tmp_path)
+    assert split_debug_info(linked, tmp_path / "shipped.wasm", tmp_path / DEBUG_WASM)
+    shipped = (tmp_path / "shipped.wasm").read_bytes()
+    assert (tmp_path / DEBUG_WASM).read_bytes() == linked.read_bytes()  # the debug file is the module as linked
+    sections = {name: (start, end) for _, name, start, end in wasm_sections(shipped)}
+    start, end = sections["external_debug_info"]
+    assert shipped[start:end].endswith(DEBUG_WASM.encode())
+    assert wasmtime.Module.validate(wasmtime.Engine(), shipped) is None
+    stdout = tmp_path / "stdout"
+    assert run_wasi(str(tmp_path / "shipped.wasm"), [], stdout=stdout) == 3
+    assert stdout.read_text() == "hello from wasm\n"
+
+
+def test_a_module_without_dwarf_is_shipped_as_is(tmp_path):
+    import wasmtime
+
+    from tests.test_runtime import HELLO
+
+    (tmp_path / "python.wasm").write_bytes(wasmtime.wat2wasm(HELLO))
+    assert not split_debug_info(tmp_path / "python.wasm", tmp_path / "shipped.wasm", tmp_path / DEBUG_WASM)
+    assert (tmp_path / "shipped.wasm").read_bytes() == (tmp_path / "python.wasm").read_bytes()
+    assert not (tmp_path / DEBUG_WASM).exists()
+
+
+def test_a_wasi_package_ships_bytecode_and_puts_sources_and_dwarf_in_the_debug_artifact(tmp_path):
+    import sys
+
+    source, build = tmp_path / "source", tmp_path / "build"
+    (source / "Lib" / "json").mkdir(parents=True)
+    (source / "Lib" / "os.py").write_text("SEP = '/'\n")
+    (source / "Lib" / "json" / "__init__.py").write_text("def dumps(value):\n    return repr(value)\n")
+    (source / "Lib" / "test").mkdir()
+    (source / "Lib" / "test" / "test_os.py").write_text("")
+    (build / "build" / "lib.wasi-wasm32-3.13").mkdir(parents=True)
+    (build / "pybuilddir.txt").write_text("build/lib.wasi-wasm32-3.13\n")
+    (build / "build" / "lib.wasi-wasm32-3.13" / "_sysconfigdata__wasi_wasm32-wasi.py").write_text("build_time_vars = {}\n")
+    wasm_with_dwarf(build)
+    output = tmp_path / "out"
+    output.mkdir()
+    main(["--artifact", "python-3.13.5-wasi_sdk-25-debian", "--line", "3.13", "--source", str(source),
+          "--host-build", str(build), "--build-python", sys.executable, "--exclude=test",
+          "--mtime", "1749600000", "--output", str(output)])
+
+    def members(name):
+        with tarfile.open(output / name) as tar:
+            return {m.name.split("/", 1)[1]: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+    shipped = members("python-3.13.5-wasi_sdk-25-debian.tar.gz")
+    assert sorted(shipped) == ["lib/python3.13/_sysconfigdata__wasi_wasm32-wasi.pyc", "lib/python3.13/json/__init__.pyc",
+                               "lib/python3.13/os.pyc", "manifest.json", "python.wasm"]
+    assert strip_debug_info(shipped["python.wasm"])[1] == 0
+    # Bytecode compiled for the guest's paths, hash-based (flags 0b01: unchecked), no source mtime.
+    pyc = shipped["lib/python3.13/os.pyc"]
+    assert int.from_bytes(pyc[4:8], "little") == 0b01
+    assert b"/lib/python3.13/os.py" in pyc
+    debug = members("python-3.13.5-wasi_sdk-25-debian.debug.tar.gz")
+    assert sorted(debug) == ["debug-manifest.json", "lib/python3.13/_sysconfigdata__wasi_wasm32-wasi.py",
+                             "lib/python3.13/json/__init__.py", "lib/python3.13/os.py", DEBUG_WASM]
+    assert debug[DEBUG_WASM] == (build / "python.wasm").read_bytes()
+    assert sorted(json.loads(debug["debug-manifest.json"])["files"]) == sorted(set(debug) - {"debug-manifest.json"})

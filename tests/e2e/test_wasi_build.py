@@ -8,8 +8,10 @@ import zlib
 import pytest
 
 from cpython_wasm import images
+from cpython_wasm.archives import safe_extract
 from cpython_wasm.errors import BuildError
 from cpython_wasm.executor import run_phase
+from cpython_wasm.package import strip_debug_info
 from cpython_wasm.recipes import Recipes
 from cpython_wasm.runtime import run_wasi
 from tests.e2e.conftest import ARTIFACT, SELECTION, build_args
@@ -57,11 +59,27 @@ def test_the_manifest_describes_the_unpacked_artifact_exactly(built, unpacked):
         assert sha256(unpacked / name) == entry["sha256"], name
     assert manifest["files"]["python.wasm"] == built["lock"]["outputs"]["python.wasm"]
     assert built["lock"]["outputs"]["manifest.json"]["sha256"] == sha256(unpacked / "manifest.json")
-    # The standard library is there, compiled; the test suite is not.
-    assert "lib/python3.13/json/__init__.py" in manifest["files"]
-    assert "lib/python3.13/json/__pycache__/__init__.cpython-313.pyc" in manifest["files"]
-    assert "lib/python3.13/_sysconfigdata__wasi_wasm32-wasi.py" in manifest["files"]
+    # The standard library is there, compiled and without its sources; the test suite is not.
+    assert "lib/python3.13/json/__init__.pyc" in manifest["files"]
+    assert "lib/python3.13/_sysconfigdata__wasi_wasm32-wasi.pyc" in manifest["files"]
+    assert not [name for name in manifest["files"] if name.endswith(".py") or "__pycache__" in name]
     assert not any(name.startswith("lib/python3.13/test/") for name in manifest["files"])
+
+
+def test_dwarf_and_sources_are_in_the_debug_artifact(built, unpacked, tmp_path):
+    debug = built["artifact"].with_name(f"{ARTIFACT}.debug.tar.gz")
+    assert built["lock"]["outputs"][debug.name]["sha256"] == sha256(debug)
+    safe_extract(debug, tmp_path)
+    tree = tmp_path / ARTIFACT
+    shipped, linked = (unpacked / "python.wasm").read_bytes(), (tree / "python.debug.wasm").read_bytes()
+    assert strip_debug_info(shipped)[1] == 0 and strip_debug_info(linked)[1] > 10_000_000  # the DWARF moved
+    assert strip_debug_info(linked)[0] == shipped[:len(strip_debug_info(linked)[0])]  # same code, byte for byte
+    assert (tree / "lib/python3.13/json/__init__.py").is_file()
+    manifest = json.loads((unpacked / "manifest.json").read_text())
+    assert {name.removesuffix("c") for name in manifest["files"] if name.endswith(".pyc")} <= {
+        p.relative_to(tree).as_posix() for p in tree.rglob("*.py")}
+    result = invoke("verify", debug, "--lock", built["lockfile"])
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_tarball_is_normalised(built):
@@ -82,7 +100,7 @@ def test_python_wasm_runs_real_programs(unpacked, tmp_path):
         "import hashlib, json, re, sys, zlib, os\n"
         "print(json.dumps({'sha256': hashlib.sha256(b'abc').hexdigest(),\n"
         "  'crc32': zlib.crc32(b'cpython'), 're': re.findall(r'\\d+', 'a1b22c333'),\n"
-        "  'stdlib': os.path.isfile('/lib/python3.13/os.py'), 'platform': sys.platform}))\n"
+        "  'stdlib': os.path.isfile('/lib/python3.13/os.pyc'), 'platform': sys.platform}))\n"
     )
     stdout, stderr = tmp_path / "out", tmp_path / "err"
     status = run_wasi(str(unpacked / "python.wasm"), ["-c", program], dirs=[(unpacked, "/")],

@@ -1,0 +1,287 @@
+"""Testing: CPython's own regression suite, run on a built artifact under its runtime.
+
+    invoke test --python 3.13.5 --sdk 25 --provider debian [--suite fast|full] [--jobs N]
+
+As CPython's WASI CI does it (`make test`): regrtest's main process is the
+native build python of the same release (it schedules the tests and watches
+the workers, with `--fast-ci`: every resource but cpu, random order, a
+timeout per test), and each worker is the interpreter under test, started
+through `--python`. Here that interpreter is the artifact itself: its
+python.wasm and compiled standard library, with Lib/test from the release's
+source added beside them, under wasmtime (precompiled once, so every worker
+starts in a fraction of a second), inside the toolchain image, without
+network, as an unprivileged user.
+
+What comes out, for each suite:
+
+    dist/<artifact>.test-<suite>.json    every count, each failure with its test id,
+                                         whether it is known (and why), skipped modules
+    lockfiles/<artifact>.json            `tests.<suite>`: the counts and known failures
+    build/logs/tests/<artifact>-<suite>.log   regrtest's whole output
+
+A failure CPython itself has on the platform is listed in recipes/tests.toml
+with its reason and does not fail the task; any other failure does (exit 1).
+"""
+
+import json
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+
+from .archives import safe_extract
+from .build import Build, BuildResult
+from .errors import BuildError, UserError
+from .executor import Bind, run_phase
+from .lock import read_lock, write_lock
+from .package import sha256_path, write_atomically
+from .paths import CONTAINER_SOURCE, display_path
+from .recipes import KnownFailure, Plan, Recipes
+from .store import normalise_modes
+from .verify import record_checksums
+
+WORK = "/work"  # the writable directory of the test run, inside the container
+# Upstream's host runner gives the guest 8 MiB of wasm stack (Linux's `ulimit
+# -s`); a line whose Makefile asks for more gets what it asks for.
+DEFAULT_WASM_STACK = 8 << 20
+_WASM_STACK = re.compile(r"max-wasm-stack=(\d+)")
+# regrtest's progress lines: "0:01:04 load avg: 3.66 [24/57] test_shutil passed"
+_PROGRESS = re.compile(r"\[\s*\d+/\d+(?:/\d+)?\] (test_[\w.]+) (.+)$")
+
+
+def report_name(artifact_name: str, suite: str) -> str:
+    return f"{artifact_name}.test-{suite}.json"
+
+
+@dataclass(frozen=True)
+class Failure:
+    test: str  # a test id (test.test_x.Class.method), or a test module when the whole module failed
+    module: str
+    kind: str  # failure, error, or how the module failed (crashed, timed out...)
+    known: KnownFailure | None
+
+    def as_dict(self) -> dict:
+        return {"test": self.test, "module": self.module, "kind": self.kind, "known": self.known is not None,
+                **({"reason": self.known.reason} if self.known else {})}
+
+
+def suite_tests(recipes: Recipes, suite: str, source: Path) -> tuple[list[str], list[str]]:
+    """The suite's test modules present in this release's Lib/test, and those absent from it."""
+    suites = recipes.tests.suites
+    if suite not in suites:
+        raise UserError(f"There is no test suite {suite!r}; the suites in {display_path(recipes.tests_path)} are "
+                        f"{', '.join(suites)}. Pass one of them with --suite.")
+    names = suites[suite].tests
+    present = [name for name in names if (source / "Lib" / "test" / f"{name}.py").is_file()
+               or (source / "Lib" / "test" / name).is_dir()]
+    return present, [name for name in names if name not in present]
+
+
+def module_of(test_id: str) -> str:
+    """test.test_os.FileTests.test_write -> test_os"""
+    parts = test_id.split(".")
+    return parts[1] if parts[0] == "test" and len(parts) > 1 else parts[0]
+
+
+def read_junit(path: Path) -> tuple[dict, list[tuple[str, str]]]:
+    """Counts of test cases, and (test id, failure or error) for each one that did not pass."""
+    counts = {"run": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    failing = []
+    for case in ElementTree.parse(path).getroot().iter("testcase"):
+        counts["run"] += 1
+        outcomes = {child.tag for child in case}
+        if "failure" in outcomes or "error" in outcomes:
+            kind = "failure" if "failure" in outcomes else "error"
+            counts["failed" if kind == "failure" else "errors"] += 1
+            failing.append((case.get("name"), kind))
+        elif "skipped" in outcomes:
+            counts["skipped"] += 1
+        else:
+            counts["passed"] += 1
+    return counts, failing
+
+
+def module_outcomes(log: str) -> dict[str, str]:
+    """Each test module's outcome as regrtest printed it last ("passed", "skipped", "failed (1 error)"...)."""
+    outcomes = {}
+    for line in log.splitlines():
+        match = _PROGRESS.search(line)
+        if match:
+            outcomes[match.group(1)] = match.group(2).split(" -- ")[0].strip()
+    return outcomes
+
+
+def module_passed(outcome: str) -> bool:
+    return outcome.startswith(("passed", "skipped"))
+
+
+def classify(failing: list[tuple[str, str]], outcomes: dict[str, str], known: list[KnownFailure]) -> list[Failure]:
+    """Every failure, known or not: the failing test cases, and modules that failed without one (a crash)."""
+
+    def known_for(test: str) -> KnownFailure | None:
+        return next((entry for entry in known if entry.covers(test)), None)
+
+    failures = [Failure(test, module_of(test), kind, known_for(test) or known_for(module_of(test)))
+                for test, kind in failing]
+    with_cases = {failure.module for failure in failures}
+    for module, outcome in sorted(outcomes.items()):
+        if not module_passed(outcome) and module not in with_cases:
+            failures.append(Failure(module, module, outcome, known_for(module)))
+    return failures
+
+
+def summarise(suite: str, counts: dict, outcomes: dict[str, str], failures: list[Failure]) -> dict:
+    """The part of a report that the lockfile keeps: counts and names, nothing that varies between runs."""
+    skipped = sorted(module for module, outcome in outcomes.items() if outcome.startswith("skipped"))
+    failed = sorted({failure.module for failure in failures})
+    return {
+        "suite": suite,
+        "tests": counts,
+        "modules": {"run": len(outcomes), "passed": len(outcomes) - len(skipped) - len(failed),
+                    "failed": failed, "skipped": skipped},
+        "known_failures": sorted(failure.test for failure in failures if failure.known),
+        "unexpected_failures": sorted(failure.test for failure in failures if not failure.known),
+        "passed": not any(not failure.known for failure in failures),
+    }
+
+
+class TestRun:
+    """One suite on one artifact; each method is one step."""
+
+    def __init__(self, build: Build, recipes: Recipes, suite: str, jobs: int | None = None):
+        self.build, self.recipes, self.suite = build, recipes, suite
+        self.plan: Plan = build.plan
+        self.jobs = jobs or os.cpu_count() or 1
+        if self.jobs < 1:
+            raise UserError(f"--jobs {jobs} is not a number of test workers; pass 1 or more (default: the cores).")
+        if self.plan.target != "wasi":
+            raise UserError(
+                f"invoke test runs WASI artifacts; {self.plan.artifact_name} is built for Emscripten, whose "
+                f"browser build preloads its standard library into python.data and has no place for Lib/test. "
+                f"Test the WASI build of the same release (`invoke test --python {self.plan.release.version}`).")
+        name = f"{self.plan.artifact_name}-{suite}"
+        self.work = build.workspace.build_dir / "tests" / name
+        self.log = build.workspace.logs_dir / "tests" / f"{name}.log"
+
+    def run(self) -> dict:
+        result = self.build.run()  # found in the store when it is built: a no-op
+        source = self.build.products().source.path
+        present, absent = suite_tests(self.recipes, self.suite, source)
+        self.prepare(result, source)
+        reporter = self.build.reporter
+        with reporter.phase(f"test {self.suite}",
+                            f"{len(present) or 'all'} test modules, {self.jobs} workers, python.wasm under wasmtime") as phase:
+            status = self.regrtest(present, source)
+            report = self.report(result, status, absent)
+            phase.outcome = self.outcome(report)
+        self.publish(result, report)
+        return report
+
+    def prepare(self, result: BuildResult, source: Path) -> None:
+        """The artifact unpacked, with the release's Lib/test beside its standard library.
+
+        The debug artifact goes over it, for the standard library's sources
+        (tests read them: inspect, linecache, tracebacks), and each shipped .pyc
+        is also put where CPython looks for the bytecode of a source
+        (__pycache__/), so what runs is the artifact's own bytecode, never a
+        recompilation of the sources."""
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        tree = self.work / "artifact"
+        safe_extract(result.artifact, tree, strip_components=1)
+        lib = tree / "lib" / f"python{self.plan.python.line}"
+        debug = result.artifact.with_name(result.artifact.name.replace(".tar.gz", ".debug.tar.gz"))
+        if debug.is_file():
+            safe_extract(debug, tree, strip_components=1)
+            cache_tag = "cpython-" + self.plan.python.line.replace(".", "")
+            for compiled in lib.rglob("*.pyc"):
+                if compiled.with_suffix(".py").is_file() and compiled.parent.name != "__pycache__":
+                    cached = compiled.parent / "__pycache__" / f"{compiled.stem}.{cache_tag}.pyc"
+                    cached.parent.mkdir(exist_ok=True)
+                    shutil.copy2(compiled, cached)
+        shutil.copytree(source / "Lib" / "test", lib / "test")
+        (tree / "tmp").mkdir()  # the guest's /tmp: where each worker puts its files
+        (self.work / "regrtest").mkdir()
+        normalise_modes(self.work)
+
+    def wasm_stack(self) -> int:
+        makefile = self.build.products().host.path / "Makefile"
+        match = _WASM_STACK.search(makefile.read_text(errors="replace")) if makefile.is_file() else None
+        return max(DEFAULT_WASM_STACK, int(match.group(1))) if match else DEFAULT_WASM_STACK
+
+    def command(self, tests: list[str]) -> list[str]:
+        worker = (f"wasmtime run --allow-precompiled --wasm max-wasm-stack={self.wasm_stack()} "
+                  f"--dir {WORK}/artifact::/ --env PYTHONHOME=/ --argv0 /python.wasm {WORK}/python.cwasm")
+        regrtest = [self.build.driver.build_python, "-m", "test", "--fast-ci", "-j", str(self.jobs),
+                    "--tempdir", f"{WORK}/regrtest", "--junit-xml", f"{WORK}/junit.xml", "--python", worker, *tests]
+        quoted = " ".join(_quote(part) for part in regrtest)
+        # Compiled once for every worker, as wasmtime's cache would after the first.
+        return ["sh", "-c", f"wasmtime compile {WORK}/artifact/python.wasm -o {WORK}/python.cwasm && exec {quoted}"]
+
+    def regrtest(self, tests: list[str], source: Path) -> int:
+        driver, products = self.build.driver, self.build.products()
+        binds = [Bind(source, CONTAINER_SOURCE), Bind(products.build_python.path, driver.path(driver.build_python_dir)),
+                 Bind(self.work, WORK, writable=True)]
+        return run_phase(self.build.client, self.build.toolchain.tag, f"test-{self.suite}", self.command(tests), binds,
+                         {"HOME": WORK}, self.log, workdir=WORK, check=False)
+
+    def report(self, result: BuildResult, status: int, absent: list[str]) -> dict:
+        junit = self.work / "junit.xml"
+        log = self.log.read_text(encoding="utf-8", errors="replace")
+        if not junit.is_file():
+            raise BuildError(f"regrtest exited with status {status} and wrote no results; its output is in "
+                             f"{display_path(self.log)}. Last lines:\n" + "\n".join(log.splitlines()[-15:]))
+        counts, failing = read_junit(junit)
+        outcomes = module_outcomes(log)
+        known = [entry for entry in self.recipes.tests.known_failures
+                 if entry.applies(self.plan.python.line, self.plan.target)]
+        failures = classify(failing, outcomes, known)
+        seed = re.search(r"Using random seed:? (\d+)", log)
+        return {
+            "artifact": self.plan.artifact_name,
+            "artifact_sha256": result.lock["outputs"][result.artifact.name]["sha256"],
+            "python_wasm_sha256": result.lock["outputs"]["python.wasm"]["sha256"],
+            "tests_recipe_sha256": sha256_path(self.recipes.tests_path),
+            "runtime": f"wasmtime {self.plan.wasmtime.version}",
+            "regrtest": {"options": ["--fast-ci", "-j", str(self.jobs)], "exit_status": status,
+                         "random_seed": int(seed.group(1)) if seed else None},
+            "absent": absent,
+            **summarise(self.suite, counts, outcomes, failures),
+            "failures": [failure.as_dict() for failure in failures],
+        }
+
+    def outcome(self, report: dict) -> str:
+        tests, modules = report["tests"], report["modules"]
+        text = (f"{tests['run']} tests in {modules['run']} modules: {tests['passed']} passed, "
+                f"{tests['failed'] + tests['errors']} failed, {tests['skipped']} skipped")
+        if report["known_failures"]:
+            text += f" ({len(report['known_failures'])} known failures)"
+        return text
+
+    def publish(self, result: BuildResult, report: dict) -> None:
+        """The report next to the artifact, its summary into the lockfile; then judge it."""
+        dist = self.build.workspace.dist_dir
+        path = write_atomically(dist / report_name(self.plan.artifact_name, self.suite),
+                                (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
+        record_checksums(dist, [path])
+        lock = read_lock(result.lockfile)
+        lock.pop("lockfile_version")
+        summary = {key: report[key] for key in ("tests", "modules", "known_failures", "unexpected_failures", "passed")}
+        lock.setdefault("tests", {})[self.suite] = {"tests_recipe_sha256": report["tests_recipe_sha256"], **summary}
+        write_lock(result.lockfile, lock)
+        self.build.reporter.info(f"report    {display_path(path)}")
+        if not report["passed"]:
+            failures = [failure for failure in report["failures"] if not failure["known"]]
+            raise BuildError(
+                f"{len(failures)} unexpected test failures in the {self.suite} suite of {self.plan.artifact_name}: "
+                + ", ".join(f"{failure['test']} ({failure['kind']})" for failure in failures[:20])
+                + (" ..." if len(failures) > 20 else "")
+                + f". regrtest's output is {display_path(self.log)}, the report {display_path(path)}. A failure that "
+                f"CPython itself has on this platform belongs in {display_path(self.recipes.tests_path)} "
+                f"(known_failures, with the reason); anything else is a bug in the build.")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
