@@ -75,7 +75,7 @@ def test(c, python="3.13", sdk=None, provider=None, target="wasi", suite="fast",
     "output": "where the JSON, the chart and the pyperf files go (default: bench/results/)",
     "check": "exit 1 if a target is missed",
 })
-def bench(c, python="3.13", sdk=None, provider=None, target="wasi", rounds=7, values=5, startup_runs=20, output=None,
+def bench(c, python="3.13", sdk=None, provider=None, target="wasi", rounds=None, values=None, startup_runs=None, output=None,
           check=False, mirror=None, debian_mirror=None, base_image=None, configure_arg=None, recipes=None,
           cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
     """Benchmark the built artifact against native CPython: speed, startup, size, build time (JSON and a chart)."""

@@ -30,7 +30,7 @@ from . import images, provenance, sbom
 from .archives import check_archive, safe_extract
 from .drivers import BUILD_PYTHON_PHASES, HOST_PHASES, plan_driver
 from .errors import BuildError
-from .executor import Bind, run_phase
+from .executor import Bind, remove_leftover_containers, run_phase
 from .fetch import Fetcher
 from .lock import describe_image, describe_pin, describe_recipes, lockfile_path, with_test_results, write_lock
 from .package import sha256_path, write_atomically
@@ -193,6 +193,10 @@ class Build:
         its output elsewhere fails here, not in a later stage."""
 
         def build(directory: Path, log_dir: Path) -> None:
+            # A killed build of this product may have left its container running, writing here.
+            removed = remove_leftover_containers(self.client, directory)
+            if removed:
+                self.reporter.warn(f"{stage}: removed {removed} container(s) left by an earlier build that was killed")
             timings = {}
             for phase, command in phases.items():
                 start = time.monotonic()

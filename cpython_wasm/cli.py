@@ -21,10 +21,10 @@ from .browser import browser_smoke
 from .build import Build
 from .errors import BuildError, FetchError, UserError
 from .fetch import Fetcher, check_mirror_dirs
-from .lock import lockfile_path, read_lock
+from .lock import lockfile_path, read_build_lock, read_lock
 from .matrix import matrix_rows
 from .package import sha256_path, write_atomically
-from .paths import RECIPES_DIR, Workspace, display_path
+from .paths import RECIPES_DIR, Workspace, display_path, usable_directory
 from .progress import Reporter
 from .rebuild import rebuild as rebuild_lock
 from .recipes import TOOLCHAINS, Recipes, host_arch
@@ -86,17 +86,31 @@ def build(reporter: Reporter, **selection):
     return result
 
 
+def count(option: str, value) -> int:
+    """A command-line count (--jobs, --rounds...): a whole number, 1 or more."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1 or str(value).strip() != str(number):
+        raise UserError(f"{option} {value!r} is not a count: pass a whole number, 1 or more.")
+    return number
+
+
 def test(reporter: Reporter, suite="fast", jobs=None, **selection):
     """Build (a no-op when built), then run CPython's test suite on the artifact; exit 1 on an unexpected failure."""
     recipes = _recipes(selection.get("recipes"))
-    return TestRun(_build(reporter, **selection), recipes, suite, int(jobs) if jobs else None).run()
+    jobs = count("--jobs", jobs) if jobs is not None else None
+    return TestRun(_build(reporter, **selection), recipes, suite, jobs).run()
 
 
-def bench(reporter: Reporter, rounds=7, values=5, startup_runs=20, output=None, check=False, **selection):
+def bench(reporter: Reporter, rounds=None, values=None, startup_runs=None, output=None, check=False, **selection):
     """Build (a no-op when built), then benchmark the artifact against native CPython; exit 1 with --check on a miss."""
-    results_dir = Path(output).resolve() if output else RESULTS_DIR
-    results = Bench(_build(reporter, **selection), build_command(selection), int(rounds), int(values),
-                    startup_runs=int(startup_runs), results_dir=results_dir).run()
+    results_dir = usable_directory(Path(output).resolve(), "--output") if output else RESULTS_DIR
+    rounds, values, startup_runs = (count(option, value) if value is not None else default for option, value, default in
+                                    (("--rounds", rounds, 7), ("--values", values, 5), ("--startup-runs", startup_runs, 20)))
+    results = Bench(_build(reporter, **selection), build_command(selection), rounds, values,
+                    startup_runs=startup_runs, results_dir=results_dir).run()
     missed = [name for name, target in results["targets"].items() if not target["met"]]
     if check and missed:
         raise invoke.Exit(code=1, message=f"targets missed: {', '.join(missed)} (see {display_path(results_dir)})")
@@ -146,6 +160,9 @@ def fetch(reporter: Reporter, python, sdk=None, provider=None, mirror=(), recipe
     with reporter.phase("fetch", f"{len(plan.inputs)} pinned inputs of {plan.artifact_name}") as phase:
         for pin in plan.inputs:
             target = destination / "sha256" / pin.sha256
+            if (target.exists() or target.is_symlink()) and (target.is_symlink() or not target.is_file()):
+                raise UserError(f"{display_path(target)} exists and is not a regular file, so {pin.file} cannot be "
+                                f"stored there. Remove it (the mirror keeps only plain files) and run again.")
             if not target.is_file() or sha256_path(target) != pin.sha256:
                 write_atomically(target, fetcher.fetch(pin))
         phase.outcome = f"in {display_path(destination)}"
@@ -199,7 +216,7 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
     if target == "emscripten":
         # The Node of the image that built it, as the lockfile names it.
         workspace = Workspace.from_options(dist_dir=dist_dir, lock_dir=lock_dir)
-        lock = read_lock(lockfile_path(workspace.lock_dir, name))
+        lock = read_build_lock(lockfile_path(workspace.lock_dir, name))
         node = (images.connect(), lock["images"]["toolchain"]["tag"], workspace.logs_dir / f"smoke-{name}.log")
     with reporter.phase("smoke", f"{display_path(path)}: {RUNTIMES[target]}") as phase:
         report = smoke(path, version, target, node)

@@ -32,3 +32,11 @@ class BuildError(Exception):
     """
 
     exit_code = 1
+
+
+class DiskFull(BuildError):
+    """A file could not be written for want of disk space; the message names it, the space it needs
+    and what to do.
+
+    Exit status 1, as for a failed phase: the previous version of the file is unchanged.
+    """

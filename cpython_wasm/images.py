@@ -27,6 +27,7 @@ import docker.errors
 from filelock import FileLock
 
 from .errors import BuildError, UserError
+from .executor import ENGINE_GONE, engine_gone
 from .package import sha256_path, write_tar
 from .paths import CONTAINERS_DIR, EMSCRIPTEN_PREFIX, EMSDK_PATH, PACKAGE_DIR, WASI_SDK_PATH, display_path
 from .recipes import Plan
@@ -263,16 +264,19 @@ def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, fresh: bool
         error = None
         with open(log, "w", encoding="utf-8") as output:
             output.write(spec.dockerfile + "\n")
-            stream = client.api.build(fileobj=context, custom_context=True, tag=spec.tag, rm=True,
-                                      forcerm=True, pull=False, nocache=fresh, decode=True)
-            for chunk in stream:
-                if "error" in chunk:
-                    error = chunk["error"].strip()
-                    output.write(f"ERROR: {error}\n")
-                elif "stream" in chunk:
-                    output.write(_COLOUR.sub("", chunk["stream"]))
-                elif "status" in chunk:
-                    output.write(chunk["status"] + "\n")
+            try:
+                stream = client.api.build(fileobj=context, custom_context=True, tag=spec.tag, rm=True,
+                                          forcerm=True, pull=False, nocache=fresh, decode=True)
+                for chunk in stream:
+                    if "error" in chunk:
+                        error = chunk["error"].strip()
+                        output.write(f"ERROR: {error}\n")
+                    elif "stream" in chunk:
+                        output.write(_COLOUR.sub("", chunk["stream"]))
+                    elif "status" in chunk:
+                        output.write(chunk["status"] + "\n")
+            except ENGINE_GONE:
+                raise engine_gone(f"image {spec.name}", log) from None
         if error is not None:
             missing = _MISSING_VERSION.search(log.read_text(encoding="utf-8"))
             if missing:

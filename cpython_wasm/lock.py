@@ -17,18 +17,27 @@ how a build is published; rebuilding from it is how a build is checked.
     outputs     sha256 and size of the artifact, of python.wasm and of the manifest
     tests       written by `invoke test`, not by the build: per suite, the counts of
                 CPython's regression tests run on this artifact and its known failures
+
+`read_lock` checks that shape (`Lockfile`) before anyone indexes into it. A
+lockfile cut down to lockfile_version, artifact and outputs (`OutputsLockfile`)
+is accepted too: verifying an artifact needs its hashes, not how it was built.
 """
 
 import hashlib
 import json
 from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import UserError
 from .package import sha256_path, write_atomically
 from .paths import display_path
-from .recipes import TOOLCHAINS
+from .pins import FileName, Model, Sha256, Url
+from .recipes import PROVIDERS, TOOLCHAINS, describe_validation_error
 
 LOCKFILE_VERSION = 1
+MAX_PROBLEMS = 10  # listed in one message; a lockfile has thousands of keys to get wrong
 
 
 def lockfile_path(lock_dir: Path, artifact_name: str) -> Path:
@@ -78,16 +87,152 @@ def write_lock(path: Path, lock: dict) -> Path:
     return write_atomically(path, encode({"lockfile_version": LOCKFILE_VERSION, **lock}))
 
 
+# -- the shape of a lockfile, checked when it is read ---------------------------------
+
+
+class _Locked(Model):
+    """Part of a lockfile: unknown keys are errors, and JSON's types are taken as they are ("25" is no number)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class LockedFile(_Locked):
+    sha256: Sha256
+    size: int
+
+
+class LockedBuild(_Locked):
+    python: str
+    target: str  # the host triple
+    wasi_sdk: int | None = None  # the toolchain: exactly one of TOOLCHAINS' lock keys
+    emsdk: str | None = None
+    provider: Literal[PROVIDERS]
+    official_pairing: bool
+    host_arch: str
+    source_date_epoch: int
+    configure_host_args: list[str]
+    host_environment: dict[str, str]
+
+    @model_validator(mode="after")
+    def _one_toolchain(self):
+        keys = [kind.lock_key for kind in TOOLCHAINS.values()]
+        named = [key for key in keys if getattr(self, key) is not None]
+        if len(named) != 1:
+            raise ValueError(f"expected one toolchain, {' or '.join(f'`build.{key}`' for key in keys)}, "
+                             f"got {' and '.join(named) or 'none'}")
+        return self
+
+
+class LockedBase(_Locked):
+    name: str
+    suite: str
+    variant: str
+    mirror: str
+    source_date_epoch: int
+    rootfs_sha256: Sha256 | None  # None: a registry image, pinned by the digest in `image`
+    image: str
+
+
+class LockedPackage(_Locked):
+    """A Debian package as containers/files/dpkg-inventory.py records it (no sha256: in no apt index)."""
+
+    name: str
+    version: str
+    architecture: str
+    sha256: Sha256 | None
+    filename: str | None
+
+
+class LockedImage(_Locked):
+    tag: str
+    dockerfile_sha256: Sha256
+    context: dict[str, Sha256]
+    packages: list[LockedPackage]
+
+
+class LockedImages(_Locked):
+    native: LockedImage
+    toolchain: LockedImage
+
+
+class LockedInput(_Locked):
+    """A pinned file, as describe_pin records it."""
+
+    name: FileName
+    sha256: Sha256
+    size: int | None
+    urls: list[Url]
+
+
+class OutputsLockfile(_Locked):
+    """What verifying an artifact needs: its name and the hashes of what its build made."""
+
+    lockfile_version: int  # its value is checked first, with a message of its own
+    artifact: FileName  # also a directory name under build/rebuilds/: no "/" in it
+    outputs: dict[str, LockedFile]
+
+    @field_validator("outputs")
+    @classmethod
+    def _records_the_artifact(cls, outputs: dict, info: ValidationInfo) -> dict:
+        tarball = f"{info.data['artifact']}.tar.gz" if "artifact" in info.data else None
+        if tarball and tarball not in outputs:
+            raise ValueError(f"expected the artifact's own entry `outputs.{tarball}` (its sha256 and size), "
+                             f"found only {', '.join(sorted(outputs)) or 'none'}")
+        return outputs
+
+
+class Lockfile(OutputsLockfile):
+    """A lockfile as `invoke build` writes it (see the module's docstring)."""
+
+    build: LockedBuild
+    recipes: dict[str, Sha256]
+    base: LockedBase
+    images: LockedImages
+    inputs: list[LockedInput]
+    products: dict[str, str]  # store identities
+    # Written by `invoke test` (testsuite.py defines each suite's summary); copied, never read into, here.
+    tests: dict[str, dict[str, Any]] = {}
+
+
+BUILD_SECTIONS = Lockfile.model_fields.keys() - OutputsLockfile.model_fields.keys()
+
+
 def read_lock(path: Path) -> dict:
+    """The lockfile at `path`, as the plain dict it is, once its shape is checked; or a UserError naming file and key."""
+    shown = display_path(path)
     try:
         lock = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"Lockfile {display_path(path)} does not exist. Pass the path of a lockfile written by `invoke build`.") from None
-    except (OSError, ValueError) as error:
-        raise UserError(f"Lockfile {display_path(path)} cannot be read as JSON: {error}.") from None
-    if not isinstance(lock, dict) or lock.get("lockfile_version") != LOCKFILE_VERSION:
+        raise UserError(f"Lockfile {shown} does not exist. Pass the path of a lockfile written by `invoke build`.") from None
+    except (OSError, ValueError, RecursionError) as error:  # RecursionError: arrays or objects nested too deeply
+        raise UserError(f"Lockfile {shown} cannot be read as JSON: {error}.") from None
+    version = lock.get("lockfile_version") if isinstance(lock, dict) else None
+    if type(version) is not int or version != LOCKFILE_VERSION:  # True and 1.0 equal 1 in Python, not in JSON
         raise UserError(
-            f"Lockfile {display_path(path)} has lockfile_version {lock.get('lockfile_version') if isinstance(lock, dict) else None!r}; "
+            f"Lockfile {shown} has lockfile_version {version!r}; "
             f"this version of cpython-wasm-recipes reads version {LOCKFILE_VERSION}."
+        )
+    model = Lockfile if BUILD_SECTIONS & lock.keys() else OutputsLockfile  # one section of how it was built: all of them
+    try:
+        model.model_validate(lock)
+    except ValidationError as error:
+        problems = [describe_validation_error(e) for e in error.errors()]
+        more = f"; and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
+        raise UserError(
+            f"Lockfile {shown} is malformed: {'; '.join(problems[:MAX_PROBLEMS])}{more}. Lockfiles are written by "
+            f"`invoke build`, not by hand: restore this one from version control, or write it again with `invoke build`."
+        ) from None
+    return lock
+
+
+def read_build_lock(path: Path) -> dict:
+    """A lockfile that records how its artifact was built (what a rebuild or a smoke run needs), not only its outputs."""
+    lock = read_lock(path)
+    missing = sorted(BUILD_SECTIONS - lock.keys())
+    if missing:
+        raise UserError(
+            f"Lockfile {display_path(path)} records the outputs of {lock['artifact']} but not how it was built (no "
+            f"{', '.join(missing)}): it can verify an artifact, not rebuild or run one. Use the lockfile `invoke build` "
+            f"wrote for it (lockfiles/{lock['artifact']}.json in the commit that published it)."
         )
     return lock

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import platformdirs
 
+from .errors import UserError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECIPES_DIR = PROJECT_ROOT / "recipes"
 CONTAINERS_DIR = PROJECT_ROOT / "containers"
@@ -41,15 +43,16 @@ class Workspace:
 
     @classmethod
     def from_options(cls, cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
-        def absolute(value, default: Path) -> Path:
-            return Path(value).expanduser().resolve() if value else default
+        def absolute(value, default: Path, option: str | None = None) -> Path:
+            return usable_directory(Path(value).expanduser().resolve(), option) if value else default
 
         return cls(
-            cache_dir=absolute(cache_dir, default_cache_dir()),
+            cache_dir=absolute(cache_dir, default_cache_dir(), "--cache-dir"),
             # CPYTHON_WASM_BUILD_DIR: a store shared by several checkouts (CI jobs, the workflow tests).
-            build_dir=absolute(build_dir or os.environ.get("CPYTHON_WASM_BUILD_DIR"), PROJECT_ROOT / "build"),
-            dist_dir=absolute(dist_dir, PROJECT_ROOT / "dist"),
-            lock_dir=absolute(lock_dir, PROJECT_ROOT / "lockfiles"),
+            build_dir=absolute(build_dir or os.environ.get("CPYTHON_WASM_BUILD_DIR"), PROJECT_ROOT / "build",
+                               "--build-dir" if build_dir else "CPYTHON_WASM_BUILD_DIR"),
+            dist_dir=absolute(dist_dir, PROJECT_ROOT / "dist", "--dist-dir"),
+            lock_dir=absolute(lock_dir, PROJECT_ROOT / "lockfiles", "--lock-dir"),
         )
 
     @property
@@ -63,6 +66,18 @@ class Workspace:
     @property
     def locks_dir(self) -> Path:
         return self.build_dir / "locks"
+
+
+def usable_directory(path: Path, option: str) -> Path:
+    """`path` if it is a directory, or can be made one by this user; else a UserError naming the option."""
+    existing = next(parent for parent in (path, *path.parents) if parent.exists())
+    if not existing.is_dir():
+        what = "is" if existing == path else f"would be inside {existing}, which is"
+        raise UserError(f"{option} {path} {what} a file, not a directory. Pass a directory (it is created if missing).")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: {existing} is not writable by this user. Pass a directory you can write to, "
+                        f"or run as a user who can.")
+    return path
 
 
 # Inside the containers.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .build import Build
 from .errors import UserError
-from .lock import describe_recipes, locked_toolchain, read_lock
+from .lock import describe_recipes, locked_toolchain, read_build_lock
 from .package import sha256_path, write_atomically
 from .paths import Workspace, display_path
 from .progress import Reporter
@@ -146,7 +146,7 @@ def plan_from_lock(lock: dict, recipes: Recipes, lockfile: Path) -> tuple[Plan, 
 def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None, cache_dir=None, mirrors=(),
             artifact=None, recipes: Recipes | None = None, client=None) -> RebuildReport:
     """Rebuild `lockfile` in `rebuild_dir` (default: build/rebuilds/<artifact>-<UTC time>) and compare."""
-    lock = read_lock(lockfile)
+    lock = read_build_lock(lockfile)
     plan, configure_args = plan_from_lock(lock, recipes or Recipes(), lockfile)
     now = datetime.datetime.now(datetime.UTC)
     if rebuild_dir is None:
@@ -158,7 +158,7 @@ def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None,
     reporter.info(f"[bold]Rebuilding {lock['artifact']}[/] from {display_path(lockfile)} in {display_path(rebuild_dir)}")
     result = Build(plan, workspace, reporter, mirrors, configure_args, client=client, fresh_images=True).run()
     report = RebuildReport(display_path(lockfile), display_path(rebuild_dir), now.isoformat(timespec="seconds"),
-                           compare(lock, read_lock(result.lockfile)))
+                           compare(lock, read_build_lock(result.lockfile)))
     original = _original_artifact(lock, lockfile, artifact, result.artifact.name)
     if report.lock_differences and original:
         report.original_artifact = display_path(original)

@@ -252,8 +252,10 @@ class TestsRecipe(Model):
     known_failures: tuple[KnownFailure, ...] = ()
 
 
-def _describe_error(error: dict) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+def describe_validation_error(error: dict) -> str:
+    """One of pydantic's errors as a user reads it: the key, dotted, and what was wrong with it (recipes, lockfiles)."""
+    # A key that is not printable text (a newline, a control character) is shown as its repr: one paragraph.
+    key = ".".join(str(part) if str(part).isprintable() else repr(part) for part in error["loc"]) or "(top level)"
     if error["type"] == "missing":
         return f"missing key `{key}`"
     if error["type"] == "extra_forbidden":
@@ -270,12 +272,12 @@ def load_recipe(path: Path, model: type[Model]) -> Model:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"Cannot read recipe {shown}: {error}.") from None
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, RecursionError) as error:  # RecursionError: arrays or tables nested too deeply
         raise UserError(f"Recipe {shown} is not valid TOML: {error}. Fix the file and run again.") from None
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(_describe_error(e) for e in error.errors())
+        problems = "; ".join(describe_validation_error(e) for e in error.errors())
         raise UserError(
             f"Recipe {shown} is malformed: {problems}. Fix the recipe (see the other recipes in "
             f"{Path(shown).parent} for the expected shape) and run again."
@@ -424,12 +426,12 @@ class Recipes:
         if not (self.root / "cpython").is_dir():
             raise UserError(f"{display_path(self.root)} holds no recipes (no cpython/ directory). "
                             f"Pass a directory laid out like this checkout's recipes/.")
-        self.cpython = self._load_all("cpython", CPythonLine, key=lambda recipe: recipe.line)
+        self.cpython = self._load_all("cpython", CPythonLine, key="line")
         self.toolchains = {
-            "wasi": self._load_all(TOOLCHAINS["wasi"].directory, WasiSdkRecipe, key=lambda recipe: str(recipe.sdk)),
-            "emscripten": self._load_all(TOOLCHAINS["emscripten"].directory, EmsdkRecipe, key=lambda recipe: recipe.emsdk),
+            "wasi": self._load_all(TOOLCHAINS["wasi"].directory, WasiSdkRecipe, key="sdk"),
+            "emscripten": self._load_all(TOOLCHAINS["emscripten"].directory, EmsdkRecipe, key="emsdk"),
         }
-        self.libraries = self._load_all("libraries", LibraryRecipe, key=lambda recipe: recipe.name)
+        self.libraries = self._load_all("libraries", LibraryRecipe, key="name")
         self.bases = self._load_all("base", BaseRecipe, key=None)
         self.wasmtime_path = self.root / "tools" / "wasmtime.toml"
         self.wasmtime = load_recipe(self.wasmtime_path, WasmtimeRecipe)
@@ -444,14 +446,14 @@ class Recipes:
     def wasi_sdks(self) -> dict[str, tuple[Path, WasiSdkRecipe]]:
         return self.toolchains["wasi"]
 
-    def _load_all(self, directory: str, model, key) -> dict[str, tuple[Path, Model]]:
-        """Every recipe in a directory, by file stem; `key(recipe)` must repeat the stem."""
+    def _load_all(self, directory: str, model, key: str | None) -> dict[str, tuple[Path, Model]]:
+        """Every recipe in a directory, by file stem; its `key` must repeat the stem."""
         found = {}
         for path in sorted((self.root / directory).glob("*.toml")):
             recipe = load_recipe(path, model)
-            if key is not None and key(recipe) != path.stem:
-                raise UserError(f"Recipe {display_path(path)} declares {key(recipe)!r}; its file name says "
-                                f"{path.stem!r}. Make the two agree.")
+            if key is not None and str(getattr(recipe, key)) != path.stem:
+                raise UserError(f"Recipe {display_path(path)} declares `{key}` = {getattr(recipe, key)!r}; its file name "
+                                f"says {path.stem!r}. Make the two agree.")
             found[path.stem] = (path, recipe)
         return found
 

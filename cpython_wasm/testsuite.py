@@ -34,7 +34,7 @@ from pathlib import Path
 from .archives import safe_extract
 from .build import Build, BuildResult
 from .errors import BuildError, UserError
-from .executor import Bind, run_phase
+from .executor import Bind, make_writable_for_container, run_phase
 from .lock import read_lock, write_lock
 from .package import sha256_path, write_atomically
 from .paths import CONTAINER_SOURCE, display_path
@@ -154,8 +154,6 @@ class TestRun:
         self.build, self.recipes, self.suite = build, recipes, suite
         self.plan: Plan = build.plan
         self.jobs = jobs or os.cpu_count() or 1
-        if self.jobs < 1:
-            raise UserError(f"--jobs {jobs} is not a number of test workers; pass 1 or more (default: the cores).")
         if self.plan.target != "wasi":
             raise UserError(
                 f"invoke test runs WASI artifacts; {self.plan.artifact_name} is built for Emscripten, whose "
@@ -205,6 +203,7 @@ class TestRun:
         (tree / "tmp").mkdir()  # the guest's /tmp: where each worker puts its files
         (self.work / "regrtest").mkdir()
         normalise_modes(self.work)
+        make_writable_for_container(self.work, recursive=True)  # tests write beside themselves (__pycache__...)
 
     def wasm_stack(self) -> int:
         makefile = self.build.products().host.path / "Makefile"

@@ -87,3 +87,37 @@ def test_the_browser_smoke_run_says_when_chromium_is_missing(tmp_path, monkeypat
     with pytest.raises(UserError, match="Chromium is not installed at .*apt-get install chromium"):
         browser.run_in_chromium(tmp_path, "pass")
     assert not (tmp_path / "smoke.html").exists()  # nothing written before the check
+
+
+@pytest.mark.parametrize("option", ["--build-dir", "--dist-dir", "--lock-dir", "--cache-dir"])
+def test_a_directory_option_that_names_a_file_is_refused(tmp_path, option):
+    occupied = tmp_path / "occupied"
+    occupied.write_text("not a directory")
+    for value in (occupied, occupied / "below"):
+        result = invoke("build", "--python", "3.13", "--sdk", "25", "--provider", "debian", option, value)
+        assert result.returncode == 2, result.stderr
+        assert f"{option} {value}" in result.stderr and "a file, not a directory" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert occupied.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("task, option, value", [
+    ("test", "--jobs", "two"), ("test", "--jobs", "0"), ("bench", "--rounds", "-1"), ("bench", "--values", "1.5"),
+    ("bench", "--startup-runs", "many"),
+])
+def test_counts_are_whole_numbers(tmp_path, task, option, value):
+    result = invoke(task, "--python", "3.13", "--sdk", "25", "--provider", "debian", f"{option}={value}",
+                    "--build-dir", tmp_path / "build")
+    assert result.returncode == 2, result.stderr
+    assert f"{option} {value!r} is not a count" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "build").exists()
+
+
+def test_fetch_refuses_a_mirror_entry_that_is_not_a_file(tmp_path):
+    from cpython_wasm.recipes import Recipes
+
+    source = Recipes().resolve("3.13.5", 25, "debian").release.source
+    (tmp_path / "mirror" / "sha256" / source.sha256).mkdir(parents=True)
+    result = invoke("fetch", "--python", "3.13.5", "--sdk", "25", "--provider", "debian", "--mirror", tmp_path / "mirror")
+    assert result.returncode == 2, result.stderr
+    assert "exists and is not a regular file" in result.stderr and "Traceback" not in result.stderr

@@ -4,6 +4,7 @@ server for the ways a server can misbehave below HTTP."""
 import hashlib
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -26,8 +27,9 @@ def no_backoff(monkeypatch):
     monkeypatch.setattr(fetch, "BACKOFF_SECONDS", (0, 0))
 
 
-def pin(*urls, sha256=SHA, name="thing-1.0.tar.gz"):
-    return PinnedFile(file=name, sha256=sha256, size=len(DATA), urls=urls, sha256_sources=("test",))
+def pin(*urls, data=DATA, name="thing-1.0.tar.gz"):
+    """The pin of `data`, to be had from `urls`."""
+    return PinnedFile(file=name, sha256=hashlib.sha256(data).hexdigest(), size=len(data), urls=urls, sha256_sources=("test",))
 
 
 def cache_is_clean(cache):
@@ -43,13 +45,14 @@ def test_a_good_download_is_stored_by_hash(tmp_path, httpserver):
 
 
 def test_a_wrong_hash_stores_nothing_and_names_everything(tmp_path, httpserver):
-    httpserver.expect_request("/thing").respond_with_data(DATA + b"tampered")
+    tampered = DATA[:-8] + b"tampered"
+    httpserver.expect_request("/thing").respond_with_data(tampered)
     url = httpserver.url_for("/thing")
     with pytest.raises(HashMismatch) as error:
         Fetcher(tmp_path).fetch(pin(url))
     message = str(error.value)
     assert "thing-1.0.tar.gz" in message and url in message
-    assert SHA in message and hashlib.sha256(DATA + b"tampered").hexdigest() in message
+    assert SHA in message and hashlib.sha256(tampered).hexdigest() in message
     assert not (tmp_path / "sha256" / SHA).exists()
     assert cache_is_clean(tmp_path)
 
@@ -70,12 +73,14 @@ def test_404_then_the_next_url(tmp_path, httpserver):
     assert [entry[0].path for entry in httpserver.log] == ["/missing", "/mirror/thing"]
 
 
-def test_server_errors_are_retried_a_bounded_number_of_times(tmp_path, httpserver):
-    httpserver.expect_request("/flaky").respond_with_data("busy", status=503)
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_are_retried_a_bounded_number_of_times(tmp_path, httpserver, status):
+    httpserver.expect_request("/flaky").respond_with_data("busy", status=status)
     with pytest.raises(FetchError) as error:
         Fetcher(tmp_path).fetch(pin(httpserver.url_for("/flaky")))
     assert len(httpserver.log) == fetch.ATTEMPTS
-    assert "HTTP 503" in str(error.value) and "--mirror DIR" in str(error.value)
+    assert f"HTTP {status}" in str(error.value) and "--mirror DIR" in str(error.value)
+    assert cache_is_clean(tmp_path)
 
 
 def test_everything_unreachable_lists_what_was_tried(tmp_path):
@@ -90,17 +95,65 @@ def test_everything_unreachable_lists_what_was_tried(tmp_path):
     assert cache_is_clean(tmp_path)
 
 
+def http_head(length=None):
+    """A 200 response's head, announcing `length` bytes of body (no Content-Length if None)."""
+    announced = b"" if length is None else b"Content-Length: %d\r\n" % length
+    return b"HTTP/1.1 200 OK\r\n" + announced + b"Connection: close\r\n\r\n"
+
+
+HEAD = http_head(len(DATA))
 # Announces the whole body, sends a sliver of it, hangs up.
-TRUNCATED = (b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(DATA)) + DATA[:1000]
+TRUNCATED = HEAD + DATA[:1000]
+
+
+def sends(data):
+    """Send `data`, then hang up."""
+    return lambda connection: connection.sendall(data)
+
+
+def resets_after(data):
+    """Send `data`, then abort the connection: a TCP reset, not an orderly close."""
+    def respond(connection):
+        connection.sendall(data)
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return respond
+
+
+def stalls_after(data):
+    """Send `data`, then nothing more, until the client gives up."""
+    def respond(connection):
+        connection.sendall(data)
+        connection.recv(1)  # returns when the client hangs up
+    return respond
+
+
+def sends_slowly(head, body, pieces, pause):
+    """Send `head`, then `body` in `pieces` pieces, `pause` seconds apart."""
+    def respond(connection):
+        connection.sendall(head)
+        step = -(-len(body) // pieces)
+        for offset in range(0, len(body), step):
+            time.sleep(pause)
+            connection.sendall(body[offset:offset + step])
+    return respond
 
 
 @pytest.fixture
 def raw_server():
-    """A server that sends a fixed HTTP response (possibly lying about its length) and hangs up."""
+    """A server that answers each request with state["respond"](connection), in a thread of its own, then hangs up."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    state = {"response": b"", "requests": 0}
+    state = {"respond": None, "requests": 0}
+
+    def answer(connection):
+        with connection:
+            connection.recv(65536)
+            state["requests"] += 1
+            try:
+                state["respond"](connection)
+            except OSError:
+                pass  # the client hung up first
 
     def serve():
         while True:
@@ -108,10 +161,7 @@ def raw_server():
                 connection, _ = listener.accept()
             except OSError:
                 return
-            with connection:
-                connection.recv(65536)
-                state["requests"] += 1
-                connection.sendall(state["response"])
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     yield state, f"http://127.0.0.1:{listener.getsockname()[1]}/thing"
@@ -120,7 +170,7 @@ def raw_server():
 
 def test_a_truncated_body_is_retried_then_the_next_url_is_used(tmp_path, raw_server, httpserver):
     state, truncating_url = raw_server
-    state["response"] = TRUNCATED
+    state["respond"] = sends(TRUNCATED)
     httpserver.expect_request("/thing").respond_with_data(DATA)
     path = Fetcher(tmp_path).fetch(pin(truncating_url, httpserver.url_for("/thing")))
     assert path.read_bytes() == DATA
@@ -130,21 +180,184 @@ def test_a_truncated_body_is_retried_then_the_next_url_is_used(tmp_path, raw_ser
 
 def test_a_truncated_body_alone_fails_clearly(tmp_path, raw_server):
     state, url = raw_server
-    state["response"] = TRUNCATED
+    state["respond"] = sends(TRUNCATED)
     with pytest.raises(FetchError, match="broke off mid-transfer"):
         Fetcher(tmp_path).fetch(pin(url))
     assert not (tmp_path / "sha256" / SHA).exists()
     assert cache_is_clean(tmp_path)
 
 
-def test_a_damaged_cache_entry_is_noticed_and_fetched_again(tmp_path, httpserver):
-    httpserver.expect_request("/thing").respond_with_data(DATA)
+def fails_after_every_attempt(cache, url, state):
+    """Fetch from a misbehaving server: the FetchError, once every attempt has been made."""
+    started = time.monotonic()
+    with pytest.raises(FetchError) as error:
+        Fetcher(cache).fetch(pin(url))
+    assert time.monotonic() - started < 5
+    assert state["requests"] == fetch.ATTEMPTS
+    message = str(error.value)
+    assert "thing-1.0.tar.gz" in message and url in message and "--mirror DIR" in message
+    assert not (cache / "sha256" / SHA).exists()
+    assert cache_is_clean(cache)
+    return message
+
+
+def test_a_connection_reset_mid_body_is_retried_then_reported(tmp_path, raw_server):
+    state, url = raw_server
+    state["respond"] = resets_after(HEAD + DATA[:100_000])
+    assert "connection reset" in fails_after_every_attempt(tmp_path, url, state)
+
+
+@pytest.fixture
+def short_timeouts(monkeypatch):
+    """A read timeout of 0.3 s, and an attempt's deadline of 0.5 s, whatever the file's size."""
+    monkeypatch.setattr(fetch, "TIMEOUT", (2, 0.3))
+    monkeypatch.setattr(fetch, "DEADLINE_FLOOR_SECONDS", 0.5)
+    monkeypatch.setattr(fetch, "MINIMUM_BYTES_PER_SECOND", 10 ** 9)
+
+
+@pytest.mark.parametrize("sent", [b"", HEAD, HEAD + DATA[:1000]], ids=["before the head", "after the head", "mid-body"])
+def test_a_stalled_server_times_out(tmp_path, raw_server, short_timeouts, sent):
+    state, url = raw_server
+    state["respond"] = stalls_after(sent)
+    assert "sent nothing for 0.3 s" in fails_after_every_attempt(tmp_path, url, state)
+
+
+def test_a_server_trickling_bytes_is_stopped_at_the_deadline(tmp_path, raw_server, short_timeouts):
+    state, url = raw_server
+    # A piece every 0.05 s never trips the read timeout: the whole would take 50 s.
+    state["respond"] = sends_slowly(HEAD, DATA, pieces=1000, pause=0.05)
+    message = fails_after_every_attempt(tmp_path, url, state)
+    assert "too slow" in message and f"of {len(DATA)} bytes within 0.5 s" in message
+
+
+def test_a_slow_download_within_the_deadline_for_its_size_succeeds(tmp_path, raw_server, monkeypatch):
+    state, url = raw_server
+    state["respond"] = sends_slowly(HEAD, DATA, pieces=6, pause=0.1)
+    monkeypatch.setattr(fetch, "DEADLINE_FLOOR_SECONDS", 0.1)
+    monkeypatch.setattr(fetch, "MINIMUM_BYTES_PER_SECOND", len(DATA) / 5)  # 5 s for the whole file
+    assert Fetcher(tmp_path).fetch(pin(url)).read_bytes() == DATA
+    assert state["requests"] == 1
+
+
+def test_a_chunked_body_is_stored_whole(tmp_path, raw_server):
+    state, url = raw_server
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in (DATA[:1000], DATA[1000:200_000], DATA[200_000:]))
+    state["respond"] = sends_slowly(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", chunks + b"0\r\n\r\n",
+                                    pieces=7, pause=0.01)
+    assert Fetcher(tmp_path).fetch(pin(url)).read_bytes() == DATA
+
+
+def test_bytes_after_the_announced_length_are_not_stored(tmp_path, raw_server):
+    state, url = raw_server
+    state["respond"] = sends(HEAD + DATA + b"and some more")
+    assert Fetcher(tmp_path).fetch(pin(url)).read_bytes() == DATA
+    assert cache_is_clean(tmp_path)
+
+
+def test_a_content_length_shorter_than_the_file_is_a_mismatch_that_says_how_much_came(tmp_path, raw_server):
+    state, url = raw_server
+    state["respond"] = sends(http_head(1000) + DATA)
+    with pytest.raises(HashMismatch) as error:
+        Fetcher(tmp_path).fetch(pin(url))
+    assert f"({len(DATA)} bytes)" in str(error.value) and "(1000 bytes)" in str(error.value)
+    assert not (tmp_path / "sha256" / SHA).exists()
+    assert cache_is_clean(tmp_path)
+
+
+def test_a_body_longer_than_the_pinned_size_is_cut_short(tmp_path, raw_server):
+    state, url = raw_server
+    state["respond"] = sends_slowly(http_head(), DATA * 50, pieces=50, pause=0.01)  # no Content-Length, 15 MB
+    with pytest.raises(HashMismatch, match=f"more than the pinned {len(DATA)} bytes"):
+        Fetcher(tmp_path).fetch(pin(url))
+    assert cache_is_clean(tmp_path)
+
+
+def test_a_redirect_loop_is_given_up_on_without_retries(tmp_path, httpserver):
+    httpserver.expect_request("/loop").respond_with_data("", status=302, headers={"Location": "/loop"})
+    url = httpserver.url_for("/loop")
     fetcher = Fetcher(tmp_path)
-    path = fetcher.fetch(pin(httpserver.url_for("/thing")))
-    path.chmod(0o644)
-    path.write_bytes(DATA[:-1] + bytes([DATA[-1] ^ 1]))  # one flipped bit
-    assert fetcher.fetch(pin(httpserver.url_for("/thing"))).read_bytes() == DATA
+    with pytest.raises(FetchError) as error:
+        fetcher.fetch(pin(url))
+    assert f"{url} (too many redirects" in str(error.value)
+    assert len(httpserver.log) == fetcher.session.max_redirects + 1
+    assert cache_is_clean(tmp_path)
+
+
+def writable(path):
+    """`path`, made writable again (the cache stores its files read-only)."""
+    if path.is_file() and not path.is_symlink():
+        path.chmod(0o644)
+    return path
+
+
+def flip_a_bit(path):
+    writable(path).write_bytes(DATA[:-1] + bytes([DATA[-1] ^ 1]))
+
+
+def truncate(path):
+    writable(path).write_bytes(DATA[:1000])
+
+
+def empty(path):
+    writable(path).write_bytes(b"")
+
+
+def replace_by_a_directory(path):
+    path.unlink()
+    path.mkdir()
+    (path / SHA).write_bytes(DATA)
+
+
+def replace_by_a_symlink(path):
+    other = path.parent.parent / "another-file"
+    other.write_bytes(b"another file")
+    path.unlink()
+    path.symlink_to(other)
+
+
+def replace_by_a_fifo(path):
+    path.unlink()
+    os.mkfifo(path)  # hashing it would wait for a writer forever
+
+
+DAMAGES = [flip_a_bit, truncate, empty, replace_by_a_directory, replace_by_a_symlink, replace_by_a_fifo]
+
+
+def stored_file(cache):
+    path = cache / "sha256" / SHA
+    assert path.is_file() and not path.is_symlink() and path.read_bytes() == DATA
+    return path
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_cache_entry_is_noticed_and_fetched_again(tmp_path, httpserver, damage):
+    httpserver.expect_request("/thing").respond_with_data(DATA)
+    url = httpserver.url_for("/thing")
+    fetcher = Fetcher(tmp_path / "cache")
+    damage(fetcher.fetch(pin(url)))
+    assert fetcher.fetch(pin(url)) == stored_file(tmp_path / "cache")
+    assert fetcher.origins[SHA] == url
     assert len(httpserver.log) == 2
+    assert cache_is_clean(tmp_path / "cache")
+    if damage is replace_by_a_symlink:
+        assert (tmp_path / "cache" / "another-file").read_bytes() == b"another file"  # the link went, not its target
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_cache_entry_nothing_else_can_serve_stops_the_build(tmp_path, damage):
+    mirror = tmp_path / "mirror"
+    (mirror / "sha256").mkdir(parents=True)
+    (mirror / "sha256" / SHA).write_bytes(DATA)
+    fetcher = Fetcher(tmp_path / "cache", [mirror])
+    damage(fetcher.fetch(pin()))
+    (mirror / "sha256" / SHA).unlink()
+    with pytest.raises(FetchError) as error:
+        fetcher.fetch(pin())
+    message = str(error.value)
+    assert "thing-1.0.tar.gz" in message and SHA in message
+    assert f"the cache ({tmp_path / 'cache' / 'sha256' / SHA} " in message and "removed" in message
+    assert not os.path.lexists(tmp_path / "cache" / "sha256" / SHA)
+    assert cache_is_clean(tmp_path / "cache")
 
 
 def test_mirror_directories_come_before_urls(tmp_path, httpserver):
@@ -166,6 +379,45 @@ def test_a_mirror_file_with_the_right_name_but_wrong_bytes_is_refused(tmp_path):
     (mirror / "thing-1.0.tar.gz").write_bytes(b"an older release")
     with pytest.raises(HashMismatch, match="mirror/thing-1.0.tar.gz"):
         Fetcher(tmp_path / "cache", [mirror]).fetch(pin())
+
+
+@pytest.mark.parametrize("damage", [flip_a_bit, truncate, empty, replace_by_a_symlink])
+def test_a_damaged_mirror_file_stops_the_build_and_is_left_alone(tmp_path, httpserver, damage):
+    mirror = tmp_path / "mirror"
+    (mirror / "sha256").mkdir(parents=True)
+    damaged = mirror / "sha256" / SHA
+    damaged.write_bytes(DATA)
+    damage(damaged)
+    before = damaged.read_bytes()
+    httpserver.expect_request("/thing").respond_with_data(DATA)
+    with pytest.raises(HashMismatch) as error:
+        Fetcher(tmp_path / "cache", [mirror]).fetch(pin(httpserver.url_for("/thing")))
+    assert str(damaged) in str(error.value) and hashlib.sha256(before).hexdigest() in str(error.value)
+    assert damaged.read_bytes() == before  # the mirror is the user's: named, not changed
+    assert not (tmp_path / "cache" / "sha256" / SHA).exists()
+    assert cache_is_clean(tmp_path / "cache")
+    assert httpserver.log == []
+
+
+@pytest.mark.parametrize("make_entry", [os.mkdir, os.mkfifo, lambda path: os.symlink("nothing", path)],
+                         ids=["directory", "fifo", "dangling symlink"])
+def test_a_mirror_entry_that_is_not_a_file_is_passed_over(tmp_path, httpserver, make_entry):
+    mirror = tmp_path / "mirror"
+    (mirror / "sha256").mkdir(parents=True)
+    make_entry(mirror / "sha256" / SHA)
+    httpserver.expect_request("/thing").respond_with_data(DATA)
+    fetcher = Fetcher(tmp_path / "cache", [mirror])
+    assert fetcher.fetch(pin(httpserver.url_for("/thing"))) == stored_file(tmp_path / "cache")
+    assert fetcher.origins[SHA] == httpserver.url_for("/thing")
+
+
+def test_a_mirror_may_hold_symlinks_their_bytes_are_copied_and_checked(tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (tmp_path / "elsewhere").write_bytes(DATA)
+    (mirror / "thing-1.0.tar.gz").symlink_to(tmp_path / "elsewhere")
+    Fetcher(tmp_path / "cache", [mirror]).fetch(pin())
+    stored_file(tmp_path / "cache")
 
 
 CONCURRENT_FETCH = """

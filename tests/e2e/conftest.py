@@ -30,10 +30,11 @@ def workspace(tmp_path_factory):
     return {"build": build_dir, "dist": root / "dist", "locks": root / "lockfiles", "root": root}
 
 
-def build_args(workspace, python, sdk, provider, *extra, target="wasi"):
+def build_args(workspace, python, sdk, provider, *extra, target="wasi", dist=None, locks=None):
+    """`invoke build` of a selection in the session's store; into the session's dist/ and lockfiles/ unless given."""
     return ["build", "--python", python, "--target", target, "--sdk", str(sdk), "--provider", provider,
-            "--build-dir", str(workspace["build"]), "--dist-dir", str(workspace["dist"]),
-            "--lock-dir", str(workspace["locks"]), *extra]
+            "--build-dir", str(workspace["build"]), "--dist-dir", str(dist or workspace["dist"]),
+            "--lock-dir", str(locks or workspace["locks"]), *map(str, extra)]
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ def test_the_build_writes_the_artifact_and_its_lockfile(built):
     assert lock["build"] == {
         "python": "3.13.5", "target": "wasm32-wasip1", "wasi_sdk": 25, "provider": "debian",
         "official_pairing": False, "host_arch": lock["build"]["host_arch"], "source_date_epoch": 1749600000,
-        "configure_host_args": [], "host_environment": {"SOURCE_DATE_EPOCH": "1749600000"},
+        "configure_host_args": ["--with-pymalloc"], "host_environment": {"SOURCE_DATE_EPOCH": "1749600000"},
     }
     assert "smoke python.wasm under wasmtime: cpython 3.13.5 on wasi" in built["result"].stderr
 

@@ -79,8 +79,11 @@ def played(built, workspace, tmp_path_factory):
         elif uses == "actions/upload-artifact":
             uploaded.mkdir()
             for path in evaluate(step["with"]["path"], context).split():
-                assert (checkout / path).is_file(), f"upload-artifact: {path} was not made"
-                shutil.copy(checkout / path, uploaded)
+                # As upload-artifact does: a pattern may match nothing (a warning there), a path must exist.
+                matches = sorted(checkout.glob(path)) if "*" in path else [checkout / path]
+                assert all(match.is_file() for match in matches), f"upload-artifact: {path} was not made"
+                for match in matches:
+                    shutil.copy(match, uploaded)
             context["uploaded_name"] = evaluate(step["with"]["name"], context)
         else:
             assert not uses, f"build.yml uses {uses}, which has no local equivalent here"
@@ -98,14 +101,19 @@ def played(built, workspace, tmp_path_factory):
     return {"row": row, "outputs": outputs, "uploaded": uploaded, "log": log, "context": context}
 
 
-def test_build_yml_steps_build_verify_and_upload(built, played):
+def test_build_yml_steps_build_test_verify_and_upload(built, played):
     assert played["outputs"] == {"artifact": played["row"]["artifact"], "sha256": sha256(built["artifact"])}
     name = played["row"]["artifact"]
     assert played["context"]["uploaded_name"] == name
     assert {path.name for path in played["uploaded"].iterdir()} == {
-        f"{name}.tar.gz", f"{name}.provenance.json", f"{name}.cdx.json", "SHA256SUMS", f"{name}.json"}
+        f"{name}.tar.gz", f"{name}.debug.tar.gz", f"{name}.test-fast.json", f"{name}.provenance.json",
+        f"{name}.cdx.json", "SHA256SUMS", f"{name}.json"}
     verify = dict(played["log"])["Verify"]
     assert "verified:" in verify.stdout and f"{name}.tar.gz: OK" in verify.stdout
+    assert f"{name}.debug.tar.gz: OK" in verify.stdout
+    report = json.loads((played["uploaded"] / f"{name}.test-fast.json").read_text())
+    assert report["passed"] is True and report["python_wasm_sha256"] == built["lock"]["outputs"]["python.wasm"]["sha256"]
+    assert json.loads((played["uploaded"] / f"{name}.json").read_text())["tests"]["fast"]["passed"] is True
 
 
 def test_the_uploaded_artifact_verifies_with_the_standalone_script(played):
