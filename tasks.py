@@ -57,12 +57,13 @@ def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None,
     **SELECTION_HELP, **BUILD_HELP,
     "suite": "which tests (recipes/tests.toml): fast (default; what CI runs on every change) or full (every test)",
     "jobs": "test workers running at once (default: one per core)",
+    "rerun": "run the suite again even if this artifact's results for it are in the store",
 })
-def test(c, python="3.13", sdk=None, provider=None, target="wasi", suite="fast", jobs=None, mirror=None,
+def test(c, python="3.13", sdk=None, provider=None, target="wasi", suite="fast", jobs=None, rerun=False, mirror=None,
          debian_mirror=None, base_image=None, configure_arg=None, recipes=None, cache_dir=None, build_dir=None,
          dist_dir=None, lock_dir=None):
     """Run CPython's test suite on the built artifact under its runtime (building it first if needed)."""
-    cli.run(cli.test, suite=suite, jobs=jobs, python=python, sdk=sdk, provider=provider, target=target,
+    cli.run(cli.test, suite=suite, jobs=jobs, rerun=rerun, python=python, sdk=sdk, provider=provider, target=target,
             mirror=mirror or (), debian_mirror=debian_mirror, base_image=base_image, configure_arg=configure_arg or (),
             recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
 

@@ -68,9 +68,12 @@ def config(build: Build, rounds: int, values: int, warmups: int, startup_runs: i
                           "dirs": [[f"{WORK}/artifact", "/"]], "env": {"PYTHONHOME": "/"}}}
     else:
         wasm, extra = ["node", f"{WORK}/artifact/python.js"], {}
+    # Native startup as an installed CPython starts: frozen modules on (a build tree's python has them off)
+    # and the standard library's .pyc written once (the source is read-only here).
+    native_startup = ["env", f"PYTHONPYCACHEPREFIX={WORK}/pycache", build.driver.build_python, "-X", "frozen_modules=on"]
     return {"workloads": list(WORKLOADS), "processes": rounds, "values": values, "warmups": warmups,
             "startup_runs": startup_runs, "interpreters": {"native": [build.driver.build_python], "wasm": wasm},
-            **extra}
+            "native_startup": native_startup, **extra}
 
 
 class Bench:
@@ -100,7 +103,7 @@ class Bench:
             "native": "the build python of the same release and source (CPython's default flags: -O3, no LTO, no PGO)",
             "speed": speed(raw["speed"]),
             "startup": startup(raw["startup"]),
-            "size": sizes(result, self.build.products().host.path),
+            "size": sizes(result, self.build.products().host.path, self.build.products().package.path),
             "build": build_times(self.build, noop),
         }
         results["targets"] = targets(results)
@@ -229,14 +232,17 @@ def xz_size(path: Path) -> int:
     return size + len(compressor.flush())
 
 
-def sizes(result: BuildResult, host: Path) -> dict:
+def sizes(result: BuildResult, host: Path, package: Path) -> dict:
     """python.wasm as linked (with DWARF) and as shipped, the standard library, the artifact compressed."""
     outputs = result.lock["outputs"]
     built = host / "python.wasm"
+    files = json.loads((package / "manifest.json").read_text())["files"]
     sizes_ = {
         "python_wasm_linked": built.stat().st_size,
         "python_wasm_shipped": outputs["python.wasm"]["size"],
         "python_wasm_stripped": len(strip_debug_info(built.read_bytes())[0]),
+        # The standard library as shipped (WASI: compiled .pyc; Emscripten: python.data, zipped).
+        "stdlib": sum(entry["size"] for name, entry in files.items() if name.startswith("lib/") or name == "python.data"),
         "artifact_gzip": outputs[result.artifact.name]["size"],
         "artifact_xz": xz_size(result.artifact),
     }
@@ -337,6 +343,7 @@ def draw(results: dict, path: Path) -> Path:
 
     size = results["size"]
     size_labels = {"python_wasm_linked": "python.wasm as linked", "python_wasm_shipped": "python.wasm shipped",
+                   "stdlib": "standard library shipped",
                    "artifact_gzip": "artifact .tar.gz", "artifact_xz": "artifact as .tar.xz",
                    "debug_artifact_gzip": "debug info .tar.gz"}
     keys = [key for key in size_labels if key in size]

@@ -12,7 +12,8 @@ so that a machine that slows down or speeds up during the run affects both
 sides alike. Each process prints its own in-process timings.
 
 Startup: `-c pass`, timed from outside the interpreter. Natively, the whole
-process (its .pyc already written). For WASI, in this process through
+process, started as an installed CPython starts (frozen modules, the
+standard library's .pyc already written). For WASI, in this process through
 wasmtime's library, as an embedder or the wasmtime CLI would run it: the
 first run compiles the module, a warm run finds it in wasmtime's cache, a
 precompiled run maps a `.cwasm` and compiles nothing; and for comparison the
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     work = Path(output_path).parent
     results = {"speed": speed(config), "startup": {}}
-    results["startup"]["native"] = process_seconds(config["interpreters"]["native"], config["startup_runs"])
+    results["startup"]["native"] = process_seconds(config["native_startup"], config["startup_runs"])
     if "wasi" in config:
         results["startup"]["wasi"] = wasi_startup(config, work)
     else:

@@ -30,7 +30,7 @@ PAGE = PACKAGE_DIR / "browser_page.html"
 TIMEOUT_SECONDS = 120
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                       ".wasm": "application/wasm", ".js": "text/javascript", ".mjs": "text/javascript",
                       ".data": "application/octet-stream"}
@@ -40,10 +40,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def served(directory: Path):
+def served(directory: Path, handler: type[http.server.SimpleHTTPRequestHandler] = QuietHandler):
     """`directory` over HTTP on 127.0.0.1, on a free port; yields the base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             functools.partial(_QuietHandler, directory=str(directory)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

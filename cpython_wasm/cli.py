@@ -97,11 +97,11 @@ def count(option: str, value) -> int:
     return number
 
 
-def test(reporter: Reporter, suite="fast", jobs=None, **selection):
+def test(reporter: Reporter, suite="fast", jobs=None, rerun=False, **selection):
     """Build (a no-op when built), then run CPython's test suite on the artifact; exit 1 on an unexpected failure."""
     recipes = _recipes(selection.get("recipes"))
     jobs = count("--jobs", jobs) if jobs is not None else None
-    return TestRun(_build(reporter, **selection), recipes, suite, jobs).run()
+    return TestRun(_build(reporter, **selection), recipes, suite, jobs, rerun).run()
 
 
 def bench(reporter: Reporter, rounds=None, values=None, startup_runs=None, output=None, check=False, **selection):

@@ -256,10 +256,7 @@ def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, fresh: bool
         if not fresh and image_exists(client, spec.tag):
             return True
         start = time.monotonic()
-        context = io.BytesIO()
-        write_tar(context, [("Dockerfile", spec.dockerfile.encode()),
-                            *((name, path) for name, _, path in spec.files)], mtime=0)
-        context.seek(0)
+        context = io.BytesIO(build_context(spec))
         log.parent.mkdir(parents=True, exist_ok=True)
         error = None
         with open(log, "w", encoding="utf-8") as output:
@@ -293,6 +290,23 @@ def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, fresh: bool
         elapsed = time.monotonic() - start
         record_timings(log.parent, {"docker build": elapsed}, elapsed)
     return False
+
+
+def build_context(spec: ImageSpec) -> bytes:
+    """The build context sent to the engine: the Dockerfile and the spec's declared files, nothing else.
+
+    Each file is hashed again as it is read and must still have the sha256 the
+    image's identity was computed from: a pinned input changed in the cache
+    since it was verified, or a helper script edited mid-build, is refused."""
+    for name, sha256, path in spec.files:
+        actual = sha256_path(path)
+        if actual != sha256:
+            raise BuildError(f"{path} (the build context's {name} of image {spec.name}) has sha256 {actual}, not "
+                             f"{sha256} as when the build started; it changed on disk. Nothing was built. Run again: "
+                             f"a pinned input is fetched and verified anew.")
+    context = io.BytesIO()
+    write_tar(context, [("Dockerfile", spec.dockerfile.encode()), *((name, path) for name, _, path in spec.files)], mtime=0)
+    return context.getvalue()
 
 
 def image_log_dir(store: Store, spec: ImageSpec) -> Path:

@@ -194,7 +194,9 @@ class Lockfile(OutputsLockfile):
     tests: dict[str, dict[str, Any]] = {}
 
 
-BUILD_SECTIONS = Lockfile.model_fields.keys() - OutputsLockfile.model_fields.keys()
+# The sections that say how the artifact was built: one of them present means all of them are required.
+BUILD_SECTIONS = {name for name, field in Lockfile.model_fields.items()
+                  if field.is_required() and name not in OutputsLockfile.model_fields}
 
 
 def read_lock(path: Path) -> dict:

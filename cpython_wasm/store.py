@@ -54,15 +54,19 @@ class Store:
         """Where the logs of building this product go (kept after the build, failed or not)."""
         return self.logs_dir / f"{identity(name, inputs)}-{name}"
 
-    def realise(self, name: str, inputs: dict, builder) -> Product:
-        """Return the product for these inputs, running `builder(temp_dir, log_dir)` only if it is not in the store.
+    def realise(self, name: str, inputs: dict, builder, fresh: bool = False) -> Product:
+        """Return the product for these inputs, running `builder(temp_dir, log_dir)` only if it is not in the store
+        (or, if `fresh`, in any case: the new product then replaces the old).
 
         The builder may return how long each of its phases took ({phase: seconds}); that and its
         total time are kept in the log directory (TIMINGS), for `invoke bench`."""
         ident = identity(name, inputs)
         final = self.store_dir / f"{ident}-{name}"
         with FileLock(self.locks_dir / f"{ident}.lock"):
-            if final.is_dir():
+            replaced = final.with_name(f".replaced-{final.name}")
+            if replaced.exists():
+                shutil.rmtree(replaced)  # left by a build killed while it replaced this product (fresh)
+            if final.is_dir() and not fresh:
                 return Product(name, ident, final, reused=True)
             temp = self.store_dir / f".building-{ident}-{name}"
             if temp.exists():
@@ -72,13 +76,18 @@ class Store:
             try:
                 start = time.monotonic()
                 phases = builder(temp, self.log_dir(name, inputs))
-                record_timings(self.log_dir(name, inputs), phases or {}, time.monotonic() - start)
+                record_timings(self.log_dir(name, inputs), phases if isinstance(phases, dict) else {}, time.monotonic() - start)
                 normalise_modes(temp)
                 # What went into the product, next to it (not inside: the product's
                 # content is exactly what the builder made).
                 info = final.with_name(final.name + ".json")
                 info.write_bytes(canonical_json({"name": name, "identity": ident, "inputs": inputs}) + b"\n")
-                temp.rename(final)
+                if final.is_dir():  # fresh: the old product goes only once the new one is complete
+                    final.rename(replaced)
+                    temp.rename(final)
+                    shutil.rmtree(replaced)
+                else:
+                    temp.rename(final)
             except BaseException:
                 shutil.rmtree(temp, ignore_errors=True)
                 raise

@@ -17,7 +17,7 @@ What comes out, for each suite:
     dist/<artifact>.test-<suite>.json    every count, each failure with its test id,
                                          whether it is known (and why), skipped modules
     lockfiles/<artifact>.json            `tests.<suite>`: the counts and known failures
-    build/logs/tests/<artifact>-<suite>.log   regrtest's whole output
+    build/store/<hash>-tests-<suite>-<artifact>/   regrtest's JUnit XML and whole output
 
 A failure CPython itself has on the platform is listed in recipes/tests.toml
 with its reason and does not fail the task; any other failure does (exit 1).
@@ -34,7 +34,7 @@ from pathlib import Path
 from .archives import safe_extract
 from .build import Build, BuildResult
 from .errors import BuildError, UserError
-from .executor import Bind, make_writable_for_container, run_phase
+from .executor import Bind, make_writable_for_container, remove_leftover_containers, run_phase
 from .lock import read_lock, write_lock
 from .package import sha256_path, write_atomically
 from .paths import CONTAINER_SOURCE, display_path
@@ -47,8 +47,13 @@ WORK = "/work"  # the writable directory of the test run, inside the container
 # -s`); a line whose Makefile asks for more gets what it asks for.
 DEFAULT_WASM_STACK = 8 << 20
 _WASM_STACK = re.compile(r"max-wasm-stack=(\d+)")
-# regrtest's progress lines: "0:01:04 load avg: 3.66 [24/57] test_shutil passed"
-_PROGRESS = re.compile(r"\[\s*\d+/\d+(?:/\d+)?\] (test_[\w.]+) (.+)$")
+# regrtest's progress lines: "0:01:04 load avg: 3.66 [24/57] test_shutil passed", and for the modules of a
+# test package "[17/480] test.test_asyncio.test_locks skipped".
+_PROGRESS = re.compile(r"\[\s*\d+/\d+(?:/\d+)?\] (test[\w.]*) (.+)$")
+
+
+# As `make test` runs the suite in CPython's CI (the job count is added: one worker per core).
+REGRTEST_OPTIONS = ["--fast-ci"]
 
 
 def report_name(artifact_name: str, suite: str) -> str:
@@ -79,16 +84,22 @@ def suite_tests(recipes: Recipes, suite: str, source: Path) -> tuple[list[str], 
     return present, [name for name in names if name not in present]
 
 
-def module_of(test_id: str) -> str:
-    """test.test_os.FileTests.test_write -> test_os"""
+def module_of(test_id: str, modules=()) -> str:
+    """The test module regrtest ran a test id in, as it names it: test.test_os.FileTests.test_write -> test_os,
+    test.test_asyncio.test_locks.LockTests.test_x -> test.test_asyncio.test_locks (when regrtest ran that)."""
+    inside = [module for module in modules if test_id.startswith(f"test.{module}.") or test_id.startswith(f"{module}.")]
+    if inside:
+        return max(inside, key=len)
     parts = test_id.split(".")
     return parts[1] if parts[0] == "test" and len(parts) > 1 else parts[0]
 
 
+ZERO_CASES = {"run": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+
+
 def read_junit(path: Path) -> tuple[dict, list[tuple[str, str]]]:
     """Counts of test cases, and (test id, failure or error) for each one that did not pass."""
-    counts = {"run": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    failing = []
+    counts, failing = dict(ZERO_CASES), []
     for case in ElementTree.parse(path).getroot().iter("testcase"):
         counts["run"] += 1
         outcomes = {child.tag for child in case}
@@ -123,7 +134,7 @@ def classify(failing: list[tuple[str, str]], outcomes: dict[str, str], known: li
     def known_for(test: str) -> KnownFailure | None:
         return next((entry for entry in known if entry.covers(test)), None)
 
-    failures = [Failure(test, module_of(test), kind, known_for(test) or known_for(module_of(test)))
+    failures = [Failure(test, module_of(test, outcomes), kind, known_for(test) or known_for(module_of(test, outcomes)))
                 for test, kind in failing]
     with_cases = {failure.module for failure in failures}
     for module, outcome in sorted(outcomes.items()):
@@ -148,10 +159,17 @@ def summarise(suite: str, counts: dict, outcomes: dict[str, str], failures: list
 
 
 class TestRun:
-    """One suite on one artifact; each method is one step."""
+    """One suite on one artifact; each method is one step.
 
-    def __init__(self, build: Build, recipes: Recipes, suite: str, jobs: int | None = None):
-        self.build, self.recipes, self.suite = build, recipes, suite
+    A run's results (regrtest's JUnit XML and output) are a store product named
+    by what determines them: the artifact's and the source's hashes, the build
+    python, the toolchain image (the runner), the tests run and regrtest's
+    options. Asked again for the same, `invoke test` reports what that run
+    found (`rerun` runs it again); the judging against known failures is done
+    every time, from the recipe as it is now."""
+
+    def __init__(self, build: Build, recipes: Recipes, suite: str, jobs: int | None = None, rerun: bool = False):
+        self.build, self.recipes, self.suite, self.rerun = build, recipes, suite, rerun
         self.plan: Plan = build.plan
         self.jobs = jobs or os.cpu_count() or 1
         if self.plan.target != "wasi":
@@ -159,22 +177,41 @@ class TestRun:
                 f"invoke test runs WASI artifacts; {self.plan.artifact_name} is built for Emscripten, whose "
                 f"browser build preloads its standard library into python.data and has no place for Lib/test. "
                 f"Test the WASI build of the same release (`invoke test --python {self.plan.release.version}`).")
-        name = f"{self.plan.artifact_name}-{suite}"
-        self.work = build.workspace.build_dir / "tests" / name
-        self.log = build.workspace.logs_dir / "tests" / f"{name}.log"
+        self.work = build.workspace.build_dir / "tests" / f"{self.plan.artifact_name}-{suite}"
 
     def run(self) -> dict:
         result = self.build.run()  # found in the store when it is built: a no-op
-        source = self.build.products().source.path
-        present, absent = suite_tests(self.recipes, self.suite, source)
-        self.prepare(result, source)
+        products = self.build.products()
+        present, absent = suite_tests(self.recipes, self.suite, products.source.path)
+        inputs = {"artifact": result.lock["outputs"][result.artifact.name]["sha256"],
+                  "debug_artifact": (result.lock["outputs"].get(result.artifact.name.replace(".tar.gz", ".debug.tar.gz"))
+                                     or {}).get("sha256"),
+                  "source": self.plan.release.source.sha256, "build_python": products.build_python.identity,
+                  "image": self.build.toolchain.tag, "tests": present, "regrtest": REGRTEST_OPTIONS}
+        name = f"tests-{self.suite}-{self.plan.artifact_name}"
         reporter = self.build.reporter
         with reporter.phase(f"test {self.suite}",
                             f"{len(present) or 'all'} test modules, {self.jobs} workers, python.wasm under wasmtime") as phase:
-            status = self.regrtest(present, source)
-            report = self.report(result, status, absent)
-            phase.outcome = self.outcome(report)
-        self.publish(result, report)
+            def run_suite(directory: Path, log_dir: Path) -> dict:
+                remove_leftover_containers(self.build.client, self.work)  # of a killed `invoke test`
+                self.prepare(result, products.source.path)
+                status = self.regrtest(present, products.source.path, log_dir / f"test-{self.suite}.log")
+                for output in ("junit.xml",):
+                    if (self.work / output).is_file():
+                        shutil.copy(self.work / output, directory / output)
+                shutil.copy(log_dir / f"test-{self.suite}.log", directory / "regrtest.log")
+                (directory / "run.json").write_text(json.dumps({"exit_status": status, "jobs": self.jobs}) + "\n")
+                if "Tests result:" not in (directory / "regrtest.log").read_text(errors="replace"):  # it broke down
+                    raise BuildError(f"regrtest exited with status {status} and wrote no results; its output is in "
+                                     f"{display_path(log_dir)}. Last lines:\n"
+                                     + "\n".join((directory / "regrtest.log").read_text(errors="replace").splitlines()[-15:]))
+                return {}
+
+            product = self.build.store.realise(name, inputs, run_suite, fresh=self.rerun)
+            report = self.report(result, product.path, absent)
+            phase.outcome = ("reused the results of " + display_path(product.path) + ": " if product.reused else "") \
+                + self.outcome(report)
+        self.publish(result, report, product.path)
         return report
 
     def prepare(self, result: BuildResult, source: Path) -> None:
@@ -213,26 +250,24 @@ class TestRun:
     def command(self, tests: list[str]) -> list[str]:
         worker = (f"wasmtime run --allow-precompiled --wasm max-wasm-stack={self.wasm_stack()} "
                   f"--dir {WORK}/artifact::/ --env PYTHONHOME=/ --argv0 /python.wasm {WORK}/python.cwasm")
-        regrtest = [self.build.driver.build_python, "-m", "test", "--fast-ci", "-j", str(self.jobs),
+        regrtest = [self.build.driver.build_python, "-m", "test", *REGRTEST_OPTIONS, "-j", str(self.jobs),
                     "--tempdir", f"{WORK}/regrtest", "--junit-xml", f"{WORK}/junit.xml", "--python", worker, *tests]
         quoted = " ".join(_quote(part) for part in regrtest)
         # Compiled once for every worker, as wasmtime's cache would after the first.
         return ["sh", "-c", f"wasmtime compile {WORK}/artifact/python.wasm -o {WORK}/python.cwasm && exec {quoted}"]
 
-    def regrtest(self, tests: list[str], source: Path) -> int:
+    def regrtest(self, tests: list[str], source: Path, log: Path) -> int:
         driver, products = self.build.driver, self.build.products()
         binds = [Bind(source, CONTAINER_SOURCE), Bind(products.build_python.path, driver.path(driver.build_python_dir)),
                  Bind(self.work, WORK, writable=True)]
         return run_phase(self.build.client, self.build.toolchain.tag, f"test-{self.suite}", self.command(tests), binds,
-                         {"HOME": WORK}, self.log, workdir=WORK, check=False)
+                         {"HOME": WORK}, log, workdir=WORK, check=False)
 
-    def report(self, result: BuildResult, status: int, absent: list[str]) -> dict:
-        junit = self.work / "junit.xml"
-        log = self.log.read_text(encoding="utf-8", errors="replace")
-        if not junit.is_file():
-            raise BuildError(f"regrtest exited with status {status} and wrote no results; its output is in "
-                             f"{display_path(self.log)}. Last lines:\n" + "\n".join(log.splitlines()[-15:]))
-        counts, failing = read_junit(junit)
+    def report(self, result: BuildResult, results: Path, absent: list[str]) -> dict:
+        # No JUnit XML when no test case ran at all (each module crashed or was skipped): none to count.
+        counts, failing = read_junit(results / "junit.xml") if (results / "junit.xml").is_file() else (ZERO_CASES, [])
+        log = (results / "regrtest.log").read_text(encoding="utf-8", errors="replace")
+        run = json.loads((results / "run.json").read_text())
         outcomes = module_outcomes(log)
         known = [entry for entry in self.recipes.tests.known_failures
                  if entry.applies(self.plan.python.line, self.plan.target)]
@@ -244,7 +279,7 @@ class TestRun:
             "python_wasm_sha256": result.lock["outputs"]["python.wasm"]["sha256"],
             "tests_recipe_sha256": sha256_path(self.recipes.tests_path),
             "runtime": f"wasmtime {self.plan.wasmtime.version}",
-            "regrtest": {"options": ["--fast-ci", "-j", str(self.jobs)], "exit_status": status,
+            "regrtest": {"options": [*REGRTEST_OPTIONS, "-j", str(run["jobs"])], "exit_status": run["exit_status"],
                          "random_seed": int(seed.group(1)) if seed else None},
             "absent": absent,
             **summarise(self.suite, counts, outcomes, failures),
@@ -259,7 +294,7 @@ class TestRun:
             text += f" ({len(report['known_failures'])} known failures)"
         return text
 
-    def publish(self, result: BuildResult, report: dict) -> None:
+    def publish(self, result: BuildResult, report: dict, results: Path) -> None:
         """The report next to the artifact, its summary into the lockfile; then judge it."""
         dist = self.build.workspace.dist_dir
         path = write_atomically(dist / report_name(self.plan.artifact_name, self.suite),
@@ -277,8 +312,8 @@ class TestRun:
                 f"{len(failures)} unexpected test failures in the {self.suite} suite of {self.plan.artifact_name}: "
                 + ", ".join(f"{failure['test']} ({failure['kind']})" for failure in failures[:20])
                 + (" ..." if len(failures) > 20 else "")
-                + f". regrtest's output is {display_path(self.log)}, the report {display_path(path)}. A failure that "
-                f"CPython itself has on this platform belongs in {display_path(self.recipes.tests_path)} "
+                + f". regrtest's output is {display_path(results / 'regrtest.log')}, the report {display_path(path)}. "
+                f"A failure that CPython itself has on this platform belongs in {display_path(self.recipes.tests_path)} "
                 f"(known_failures, with the reason); anything else is a bug in the build.")
 
 

@@ -1,13 +1,10 @@
 """Helpers shared by the tests."""
 
-import contextlib
 import hashlib
-import http.server
 import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 from pathlib import Path
@@ -15,6 +12,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from cpython_wasm.browser import QuietHandler, served
 from cpython_wasm.recipes import RECIPES_DIR, host_arch
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -58,28 +56,14 @@ def pinned_recipes(tmp_path: Path, toolchain_recipe: str, tarball: Path, url: st
     return root
 
 
-@contextlib.contextmanager
 def slow_server(directory: Path, bytes_per_second: int):
     """`directory` over HTTP on 127.0.0.1, each response sent at about `bytes_per_second`; yields the base URL."""
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(directory), **kwargs)
-
+    class Slow(QuietHandler):
         def copyfile(self, source, output):
             chunk = max(bytes_per_second // 20, 1)
             while data := source.read(chunk):
                 output.write(data)
                 time.sleep(0.05)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return served(directory, Slow)

@@ -24,8 +24,8 @@ def test_provenance_is_a_slsa_v1_statement_about_the_artifact(lock):
     document = json.loads(provenance.encode(provenance.statement(lock)))
     assert document["_type"] == "https://in-toto.io/Statement/v1"
     assert document["predicateType"] == "https://slsa.dev/provenance/v1"
-    name = "python-3.13.5-wasi_sdk-25-debian.tar.gz"
-    assert document["subject"] == [{"name": name, "digest": {"sha256": lock["outputs"][name]["sha256"]}}]
+    names = ["python-3.13.5-wasi_sdk-25-debian.tar.gz", "python-3.13.5-wasi_sdk-25-debian.debug.tar.gz"]
+    assert document["subject"] == [{"name": name, "digest": {"sha256": lock["outputs"][name]["sha256"]}} for name in names]
     definition = document["predicate"]["buildDefinition"]
     assert definition["externalParameters"]["python"] == "3.13.5"
     assert definition["externalParameters"]["recipes"] == lock["recipes"]

@@ -35,8 +35,9 @@ def test_configure_arguments_change_the_host_but_not_the_build_python(plan, tmp_
     plain, custom = build_of(plan, tmp_path), build_of(plan, tmp_path, ["--with-pydebug"])
     assert plain.build_python_inputs() == custom.build_python_inputs()
     assert plain.host_inputs("b") != custom.host_inputs("b")
-    assert custom.configure_host_args == ["--with-pydebug"]
-    assert custom.host_commands()["configure-host"][-2:] == ["--", "--with-pydebug"]
+    # The recipe's own arguments, then the extra ones.
+    assert custom.configure_host_args == ["--with-pymalloc", "--with-pydebug"]
+    assert custom.host_commands()["configure-host"][-3:] == ["--", "--with-pymalloc", "--with-pydebug"]
 
 
 def test_the_source_date_epoch_comes_from_the_recipe(plan, tmp_path):

@@ -1,11 +1,15 @@
 """Image builds as the engine reports them (a stand-in engine that replays a build's stream)."""
 
+import hashlib
+import io
+import tarfile
 from types import SimpleNamespace
 
 import pytest
 
 from cpython_wasm import images
 from cpython_wasm.errors import BuildError
+from cpython_wasm.paths import CONTAINERS_DIR, PROJECT_ROOT
 from cpython_wasm.recipes import Recipes
 from cpython_wasm.store import Store
 
@@ -23,3 +27,43 @@ def test_a_missing_version_is_recognised_when_the_engine_splits_and_colours_apts
         images.ensure_image(client, spec, store, "http://deb.debian.org/debian")
     log = next((tmp_path / "logs").rglob("docker-build.log")).read_text()
     assert "E: Version '4.4.1-0.gone'" in log and "\x1b" not in log
+
+
+def context_names(spec) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(images.build_context(spec))) as tar:
+        return sorted(member.name for member in tar.getmembers())
+
+
+def test_the_build_context_holds_the_declared_files_and_nothing_else(tmp_path):
+    plan = Recipes().resolve("3.13.5", 25, "debian", arch="x86_64")
+    cached = tmp_path / "cache"
+    cached.mkdir()
+    for pin in plan.inputs:  # stand-ins where the cache would hold the pinned inputs
+        (cached / pin.sha256).write_bytes(pin.file.encode())
+    spec = images.toolchain_spec(plan, lambda pin: cached / pin.sha256)
+    spec = images.ImageSpec(spec.name, spec.dockerfile, tuple((name, hashlib.sha256(path.read_bytes()).hexdigest()
+                                                               if path.parent == cached else sha256, path)
+                                                              for name, sha256, path in spec.files))
+    # Stray files beside the declared ones: in containers/files/, in the cache, in the checkout.
+    strays = [CONTAINERS_DIR / "files" / "stray-secret.txt", cached / "stray", PROJECT_ROOT / "stray-secret.txt"]
+    try:
+        for stray in strays:
+            stray.write_text("must never reach an engine")
+        names = context_names(spec)
+    finally:
+        for stray in strays:
+            stray.unlink(missing_ok=True)
+    assert names == sorted(["Dockerfile", *(name for name, _, _ in spec.files)])
+    assert "assemble-debian-wasi-sdk.sh" in names and "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl" in names
+
+
+def test_a_context_file_changed_since_it_was_verified_is_refused(tmp_path):
+    plan = Recipes().resolve("3.13.5", 25, "debian", arch="x86_64")
+    spec = images.native_spec(plan)
+    changed = tmp_path / "dpkg-inventory.py"
+    changed.write_text("print('not the reviewed script')\n")
+    name, sha256, _ = spec.files[0]
+    tampered = images.ImageSpec(spec.name, spec.dockerfile, ((name, sha256, changed),))
+    with pytest.raises(BuildError, match="changed on disk") as error:
+        images.build_context(tampered)
+    assert str(changed) in str(error.value) and sha256 in str(error.value)

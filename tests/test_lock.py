@@ -119,3 +119,13 @@ def test_many_problems_make_one_paragraph_of_reasonable_length(tmp_path, lock):
     with pytest.raises(UserError, match=r"; and \d+ more\. ") as error:
         read_lock(lockfile)
     assert len(str(error.value)) < 2000
+
+
+def test_a_lockfile_without_test_results_records_how_it_was_built(tmp_path, lock):
+    """`tests` is written by `invoke test`, later: a lockfile straight from `invoke build` has none."""
+    from cpython_wasm.lock import read_build_lock
+
+    lock.pop("tests", None)
+    path = tmp_path / "lock.json"
+    path.write_text(json.dumps(lock))
+    assert read_build_lock(path)["artifact"] == lock["artifact"]

@@ -16,7 +16,7 @@ def test_flatten_names_packages_and_inputs_by_name(lock):
     flat = flatten(lock)
     assert flat["images/toolchain/packages/wasi-libc/version"] == "0.0~git20241209.574b88d-2"
     assert flat["inputs/Python-3.13.5.tar.xz/sha256"] == lock["inputs"][0]["sha256"]
-    assert flat["build/configure_host_args"] == []
+    assert flat["build/configure_host_args"] == ["--with-pymalloc"]
 
 
 def test_compare_lists_exactly_the_keys_that_differ(lock):
@@ -51,7 +51,7 @@ def test_compare_artifacts_names_each_differing_file_with_both_hashes(tmp_path):
 
 
 def test_the_plan_and_extra_configure_arguments_come_from_the_lockfile(lock):
-    lock["build"]["configure_host_args"] = ["--with-pydebug"]
+    lock["build"]["configure_host_args"] = ["--with-pymalloc", "--with-pydebug"]  # the recipe's, then the extra one
     plan, extra = plan_from_lock(lock, Recipes(), COMMITTED_LOCKFILE)
     assert (plan.release.version, plan.sdk, plan.provider, plan.artifact_name) == ("3.13.5", 25, "debian", lock["artifact"])
     assert extra == ["--with-pydebug"]

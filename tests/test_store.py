@@ -61,3 +61,14 @@ def test_products_are_readable_by_everyone_whatever_the_umask(tmp_path):
     modes = {path.relative_to(product.path).as_posix(): stat.S_IMODE(path.lstat().st_mode)
              for path in [product.path, *product.path.rglob("*")] if not path.is_symlink()}
     assert modes == {".": 0o755, "sub": 0o755, "sub/data.txt": 0o644, "tool": 0o755}
+
+
+def test_a_fresh_realisation_replaces_the_product_only_once_it_is_complete(tmp_path):
+    store = Store(tmp_path / "store", tmp_path / "locks", tmp_path / "logs")
+    first = store.realise("thing", {"a": 1}, lambda directory, log_dir: (directory / "out").write_text("one"))
+    with pytest.raises(RuntimeError):
+        store.realise("thing", {"a": 1}, lambda directory, log_dir: (_ for _ in ()).throw(RuntimeError("x")), fresh=True)
+    assert (first.path / "out").read_text() == "one", "a failed fresh build keeps the old product"
+    again = store.realise("thing", {"a": 1}, lambda directory, log_dir: (directory / "out").write_text("two"), fresh=True)
+    assert again.path == first.path and not again.reused and (again.path / "out").read_text() == "two"
+    assert sorted(path.name for path in (tmp_path / "store").iterdir() if path.name.startswith(".")) == []

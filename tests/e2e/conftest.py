@@ -11,16 +11,18 @@ never skips them.
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from cpython_wasm.archives import safe_extract
 from cpython_wasm.recipes import Recipes
-from tests.helpers import invoke
+from tests.helpers import INVOKE, PROJECT_ROOT, invoke
 
 SELECTION = ("3.13.5", 25, "debian")  # the README's quick start
 ARTIFACT = "python-3.13.5-wasi_sdk-25-debian"
+EMSCRIPTEN_SELECTION = ("3.13.5", "3.1.69", "debian", "emscripten")
 
 
 @pytest.fixture(scope="session")
@@ -37,27 +39,67 @@ def build_args(workspace, python, sdk, provider, *extra, target="wasi", dist=Non
             "--lock-dir", str(locks or workspace["locks"]), *map(str, extra)]
 
 
-@pytest.fixture(scope="session")
-def build(workspace):
-    """build(python, sdk, provider, *extra options, target=) -> {result, artifact, lockfile, lock}, once per session."""
-    done = {}
+class Builds:
+    """build(python, sdk, provider, *extra options, recipes=, target=) -> {result, artifact, lockfile, lock}:
+    each selection built once per session, the way a user builds it (`invoke build`).
 
-    def run(python, sdk, provider, *extra, recipes=None, target="wasi"):
-        key = (python, sdk, provider, extra, recipes, target)
-        if key not in done:
-            options = [*extra, *(["--recipes", str(recipes)] if recipes else [])]
-            result = invoke(*build_args(workspace, python, sdk, provider, *options, target=target), check=True)
+    build.start(...) begins one in the background, to be joined by the first
+    build(...) of it. Two builds at once make use of the second core while one
+    of them is in a single-threaded phase (configure, apt, packaging), which
+    is about a third of a build; the store's locks order what they share."""
+
+    def __init__(self, workspace, logs: Path):
+        self.workspace, self.logs = workspace, logs
+        self.done: dict = {}
+        self.running: dict = {}
+
+    def _key(self, python, sdk, provider, extra, recipes, target):
+        return (python, sdk, provider, tuple(extra), recipes, target)
+
+    def _command(self, python, sdk, provider, extra, recipes, target) -> list[str]:
+        options = [*extra, *(["--recipes", str(recipes)] if recipes else [])]
+        return build_args(self.workspace, python, sdk, provider, *options, target=target)
+
+    def start(self, python, sdk, provider, *extra, recipes=None, target="wasi") -> None:
+        key = self._key(python, sdk, provider, extra, recipes, target)
+        if key in self.done or key in self.running:
+            return
+        log = self.logs / f"build-{len(self.running) + len(self.done)}.log"
+        output = open(log, "w")  # a file, not a pipe: a pipe nobody reads would stall the build when full
+        process = subprocess.Popen([str(INVOKE), *self._command(python, sdk, provider, extra, recipes, target)],
+                                   cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT, text=True)
+        self.running[key] = (process, output, log)
+
+    def __call__(self, python, sdk, provider, *extra, recipes=None, target="wasi") -> dict:
+        key = self._key(python, sdk, provider, extra, recipes, target)
+        if key not in self.done:
+            command = self._command(python, sdk, provider, extra, recipes, target)
+            if key in self.running:
+                process, output, log = self.running.pop(key)
+                process.wait(timeout=3600)
+                output.close()
+                result = subprocess.CompletedProcess(process.args, process.returncode, "", log.read_text())
+                if result.returncode != 0:
+                    pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stderr[-6000:]}")
+            else:
+                result = invoke(*command, check=True)
             name = Recipes(recipes or Recipes().root).resolve(python, sdk, provider, target).artifact_name
-            lockfile = workspace["locks"] / f"{name}.json"
-            done[key] = {"result": result, "artifact": workspace["dist"] / f"{name}.tar.gz",
-                         "lockfile": lockfile, "lock": json.loads(lockfile.read_text())}
-        return done[key]
+            lockfile = self.workspace["locks"] / f"{name}.json"
+            self.done[key] = {"result": result, "artifact": self.workspace["dist"] / f"{name}.tar.gz",
+                              "lockfile": lockfile, "lock": json.loads(lockfile.read_text())}
+        return self.done[key]
 
-    return run
+
+@pytest.fixture(scope="session")
+def build(workspace, tmp_path_factory):
+    return Builds(workspace, tmp_path_factory.mktemp("builds"))
 
 
 @pytest.fixture(scope="session")
 def built(build):
+    # The Emscripten build shares its build python with this one and spends most of its time configuring on
+    # one core: started beside it, it is mostly done when tests/e2e/test_emscripten_build.py asks for it.
+    build.start(*EMSCRIPTEN_SELECTION[:3], target=EMSCRIPTEN_SELECTION[3])
     return build(*SELECTION)
 
 

@@ -8,9 +8,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("python, sdk, provider", [
-    ("3.13.15", 33, "debian"),  # Debian sid's clang 22 and wasi-libc 161b319 (= WASI SDK 33), Tools/wasm/wasi.py
     ("3.11.2", 25, "debian"),  # Tools/wasm/wasm_build.py
-    ("3.15.0rc2", 33, "debian"),  # Platforms/WASI
+    # Platforms/WASI, with Debian sid's clang 22 and wasi-libc 161b319 (= WASI SDK 33). (3.13.15 × SDK 33,
+    # the same toolchain with Tools/wasm/wasi.py, which 3.13.5 × 25 runs here, is built and locked, not in CI.)
+    ("3.15.0rc2", 33, "debian"),
 ])
 def test_the_line_builds_and_its_python_wasm_runs(build, python, sdk, provider):
     result = build(python, sdk, provider)

@@ -10,7 +10,7 @@ import pytest
 from cpython_wasm import images
 from cpython_wasm.archives import safe_extract
 from cpython_wasm.errors import BuildError
-from cpython_wasm.executor import run_phase
+from cpython_wasm.executor import Bind, run_phase
 from cpython_wasm.package import strip_debug_info
 from cpython_wasm.recipes import Recipes
 from cpython_wasm.runtime import run_wasi
@@ -142,7 +142,7 @@ def test_a_failed_compile_names_phase_and_log_and_keeps_earlier_outputs(built, w
     assert not [p for p in store.iterdir() if p.name.startswith(".building-")]
 
 
-def test_compile_containers_have_no_network_no_root_and_no_capabilities(built, tmp_path):
+def test_compile_containers_have_no_network_no_root_and_no_capabilities(built, workspace, tmp_path):
     client = images.connect()
     probe = ("import os; print('uid', os.getuid()); print('interfaces', sorted(os.listdir('/sys/class/net'))); "
              "print([l for l in open('/proc/self/status') if l.startswith(('CapEff', 'NoNewPrivs'))])")
@@ -156,3 +156,9 @@ def test_compile_containers_have_no_network_no_root_and_no_capabilities(built, t
         run_phase(client, built["lock"]["images"]["native"]["tag"], "probe",
                   ["python3", "-c", "import socket; socket.create_connection(('deb.debian.org', 80), timeout=5)"],
                   [], {}, log)
+    # The source and earlier stages are mounted read-only: a phase cannot change its inputs.
+    source = next((workspace["build"] / "store").glob("*-cpython-3.13.5-source"))
+    run_phase(client, built["lock"]["images"]["native"]["tag"], "probe", ["grep", " /cpython ", "/proc/self/mountinfo"],
+              [Bind(source, "/cpython")], {}, log)
+    options = log.read_text().splitlines()[-1].split(" /cpython ")[1].split()[0]
+    assert "ro" in options.split(","), options

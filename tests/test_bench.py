@@ -1,0 +1,92 @@
+"""The statistics, targets and chart of `invoke bench` (pure logic and files; the measuring itself is in
+tests/e2e/test_testsuite.py), and the workloads, run here natively."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pyperf
+import pytest
+
+from cpython_wasm import bench, workloads
+from cpython_wasm.cli import build_command
+from cpython_wasm.paths import PACKAGE_DIR
+
+
+def raw_speed():
+    # Two rounds, two values each; the second wasm round was hit by a slow spell of the machine.
+    return {"native": {"nbody": [[0.20, 0.21], [0.22, 0.20]], "regex": [[0.10, 0.10], [0.11, 0.10]]},
+            "wasm": {"nbody": [[0.40, 0.44], [0.90, 0.88]], "regex": [[0.15, 0.16], [0.15, 0.17]]}}
+
+
+def test_a_workloads_ratio_is_the_median_of_its_rounds_fastest_values():
+    result = bench.speed(raw_speed())
+    nbody = result["workloads"]["nbody"]
+    assert nbody["round_ratios"] == [2.0, 4.4]
+    assert nbody["ratio"] == pytest.approx(3.2)  # the median of two rounds is their mean
+    assert result["workloads"]["regex"]["ratio"] == pytest.approx(1.5)
+    assert result["geometric_mean"] == pytest.approx(math.sqrt(3.2 * 1.5), abs=1e-4)
+    assert nbody["native"]["values"] == 4 and nbody["wasm"]["min"] == 0.40
+
+
+def test_the_raw_timings_are_written_in_pyperfs_format(tmp_path):
+    suite = bench.suite_of(raw_speed()["wasm"], "wasm")
+    suite.dump(str(tmp_path / "wasm.json"))
+    loaded = pyperf.BenchmarkSuite.load(str(tmp_path / "wasm.json"))
+    assert sorted(loaded.get_benchmark_names()) == ["nbody", "regex"]
+    assert loaded.get_benchmark("nbody").get_values() == (0.40, 0.44, 0.90, 0.88)
+
+
+def results(**overrides):
+    base = {
+        "artifact": "python-3.13.5-wasi_sdk-25-debian", "machine": {"cpu": "AMD EPYC", "cores": 2},
+        "runtime": "wasmtime 50.0.1", "speed": bench.speed(raw_speed()),
+        "startup": bench.startup({"native": [0.014, 0.015], "wasi": {
+            "compile_seconds": 9.5, "first_run": [9.9], "cached": [0.2, 0.21], "precompiled": [0.045, 0.048],
+            "precompiled_process": [0.2, 0.19]}}),
+        "size": {"python_wasm_linked": 29_000_000, "python_wasm_shipped": 7_500_000, "python_wasm_stripped": 7_400_000,
+                 "stdlib": 10_500_000,
+                 "artifact_gzip": 6_200_000, "artifact_xz": 4_300_000, "debug_artifact_gzip": 12_000_000},
+        "build": {"cold": {"host": {"phases": {"configure-host": 90, "make-host": 140}, "seconds": 230},
+                           "package": None},
+                  "noop_rebuild": {"seconds": 2.4, "phases": {}, "rebuilt": []}},
+    }
+    return {**base, **overrides}
+
+
+def test_each_target_is_met_or_missed_by_its_measured_value():
+    measured = bench.targets(results())
+    assert {name: target["met"] for name, target in measured.items()} == {
+        "slowdown": False, "startup": True, "distributable": True, "noop_rebuild": True}
+    assert measured["startup"]["value"] == pytest.approx(0.0465)
+    slow = results(build={"cold": {}, "noop_rebuild": {"seconds": 7.0, "phases": {}, "rebuilt": []}})
+    assert bench.targets(slow)["noop_rebuild"]["met"] is False
+
+
+def test_the_chart_is_a_png(tmp_path):
+    chart = bench.draw({**results(), "targets": bench.targets(results())}, tmp_path / "chart.png")
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 20_000
+    assert not list(tmp_path.glob(".*")), "written through a temp file, renamed"
+
+
+@pytest.mark.parametrize("value, unit, text", [(1.87, "x", "1.87x"), (0.0465, "s", "46 ms"), (2.4, "s", "2.40 s"),
+                                               (4_300_000, "bytes", "4.30 MB"), (None, "s", "n/a")])
+def test_values_are_shown_in_their_units(value, unit, text):
+    assert bench.format_value(value, unit) == text
+
+
+def test_the_no_op_rebuild_is_the_users_own_command():
+    command = build_command({"python": "3.13.5", "sdk": 25, "provider": "debian", "target": "wasi", "mirror": ("/m",),
+                             "configure_arg": ("--with-pymalloc",), "recipes": None, "build_dir": "/b"})
+    assert command[1:] == ["-m", "invoke", "build", "--python", "3.13.5", "--sdk", "25", "--provider", "debian",
+                           "--target", "wasi", "--mirror=/m", "--configure-arg=--with-pymalloc", "--build-dir", "/b"]
+
+
+def test_every_workload_runs_and_checks_its_own_result():
+    """Each workload verifies what it computed (richards its counts, fannkuch its flips): a broken one fails here."""
+    for name in workloads.WORKLOADS:
+        result = subprocess.run([sys.executable, "-c", (PACKAGE_DIR / "workloads.py").read_text(), name,
+                                 "--values", "1", "--warmups", "0"], capture_output=True, text=True, check=True)
+        measured = json.loads(result.stdout)
+        assert measured["workload"] == name and len(measured["values"]) == 1 and measured["values"][0] > 0
