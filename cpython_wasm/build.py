@@ -30,7 +30,7 @@ from . import images, provenance, sbom
 from .archives import check_archive, safe_extract
 from .drivers import BUILD_PYTHON_PHASES, HOST_PHASES, plan_driver
 from .errors import BuildError
-from .executor import Bind, remove_leftover_containers, run_phase
+from .executor import Bind, remove_leftover_containers, remove_stopped_containers, run_phase
 from .fetch import Fetcher
 from .lock import describe_image, describe_pin, describe_recipes, lockfile_path, with_test_results, write_lock
 from .package import sha256_path, write_atomically
@@ -110,6 +110,7 @@ class Build:
     def _realise(self) -> Products:
         for warning in self.plan.warnings():
             self.reporter.warn(warning)
+        remove_stopped_containers(self.client)  # of builds killed, or cut off by the engine, before they removed them
         files = self.fetch()
         source = self.source(files[self.plan.release.source.sha256])
         base = self.ensure_images()
@@ -192,11 +193,13 @@ class Build:
         `expected` is a file the phases must have made in it: a helper that wrote
         its output elsewhere fails here, not in a later stage."""
 
-        def build(directory: Path, log_dir: Path) -> None:
-            # A killed build of this product may have left its container running, writing here.
+        def abandoned(directory: Path) -> None:
+            # A killed build of this product left its directory, and maybe its container still writing there.
             removed = remove_leftover_containers(self.client, directory)
             if removed:
                 self.reporter.warn(f"{stage}: removed {removed} container(s) left by an earlier build that was killed")
+
+        def build(directory: Path, log_dir: Path) -> None:
             timings = {}
             for phase, command in phases.items():
                 start = time.monotonic()
@@ -214,7 +217,7 @@ class Build:
                 )
             return timings  # kept with the product's logs (store.TIMINGS)
 
-        product = self.store.realise(product_name, inputs, build)
+        product = self.store.realise(product_name, inputs, build, abandoned=abandoned)
         if product.reused:
             self.reporter.info(f"[bold green]✓[/] [bold]{stage}[/]: {self._outcome(product)}")
         return product

@@ -63,6 +63,17 @@ def make_writable_for_container(path: Path, recursive: bool = False) -> None:
                 os.chown(os.path.join(directory, name), uid, gid, follow_symlinks=False)
 
 
+def remove_stopped_containers(client) -> int:
+    """Remove our containers that have stopped but are still there: a build removes its own as each phase ends,
+    unless the engine went away first or the build was killed. (A container still running may be a live
+    build's: those go only under their product's lock, see remove_leftover_containers.)"""
+    stopped = [container for status in ("exited", "dead")
+               for container in client.containers.list(all=True, filters={"label": OUTPUT_LABEL, "status": status})]
+    for container in stopped:
+        container.remove(force=True)
+    return len(stopped)
+
+
 def remove_leftover_containers(client, output: Path) -> int:
     """Remove the containers of killed builds that wrote to `output`; how many there were."""
     leftovers = client.containers.list(all=True, filters={"label": f"{OUTPUT_LABEL}={output}"})

@@ -54,12 +54,14 @@ class Store:
         """Where the logs of building this product go (kept after the build, failed or not)."""
         return self.logs_dir / f"{identity(name, inputs)}-{name}"
 
-    def realise(self, name: str, inputs: dict, builder, fresh: bool = False) -> Product:
+    def realise(self, name: str, inputs: dict, builder, fresh: bool = False, abandoned=None) -> Product:
         """Return the product for these inputs, running `builder(temp_dir, log_dir)` only if it is not in the store
         (or, if `fresh`, in any case: the new product then replaces the old).
 
         The builder may return how long each of its phases took ({phase: seconds}); that and its
-        total time are kept in the log directory (TIMINGS), for `invoke bench`."""
+        total time are kept in the log directory (TIMINGS), for `invoke bench`. A temporary
+        directory left by a build that was killed is passed to `abandoned(temp_dir)` (to stop
+        whatever may still write into it) before it is removed."""
         ident = identity(name, inputs)
         final = self.store_dir / f"{ident}-{name}"
         with FileLock(self.locks_dir / f"{ident}.lock"):
@@ -69,8 +71,10 @@ class Store:
             if final.is_dir() and not fresh:
                 return Product(name, ident, final, reused=True)
             temp = self.store_dir / f".building-{ident}-{name}"
-            if temp.exists():
-                shutil.rmtree(temp)  # left by a build that was killed
+            if temp.exists():  # left by a build that was killed: no live build holds this lock
+                if abandoned is not None:
+                    abandoned(temp)
+                shutil.rmtree(temp)
             temp.mkdir()
             temp.chmod(0o755)
             try:

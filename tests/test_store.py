@@ -72,3 +72,13 @@ def test_a_fresh_realisation_replaces_the_product_only_once_it_is_complete(tmp_p
     again = store.realise("thing", {"a": 1}, lambda directory, log_dir: (directory / "out").write_text("two"), fresh=True)
     assert again.path == first.path and not again.reused and (again.path / "out").read_text() == "two"
     assert sorted(path.name for path in (tmp_path / "store").iterdir() if path.name.startswith(".")) == []
+
+
+def test_what_a_killed_build_left_is_handed_over_before_it_is_removed(tmp_path):
+    store = Store(tmp_path / "store", tmp_path / "locks", tmp_path / "logs")
+    left = tmp_path / "store" / f".building-{identity('thing', {'a': 1})}-thing"
+    (left / "half").mkdir(parents=True)
+    seen = []
+    product = store.realise("thing", {"a": 1}, lambda directory, log_dir: (directory / "out").write_text("x"),
+                            abandoned=lambda directory: seen.append((directory, (directory / "half").is_dir())))
+    assert seen == [(left, True)] and not left.exists() and (product.path / "out").read_text() == "x"

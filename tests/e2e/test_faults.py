@@ -5,8 +5,8 @@ The builds killed in a compile stage are builds the suite makes anyway
 each is started, killed in a stage, checked for leftovers, and then they are
 finished at once, sharing the download cache and the store. A kill costs
 only the work it threw away. The other faults use stages of their own that
-take seconds (a package stage, made new by a recipe that leaves one more
-module out).
+take seconds (a package stage, made new by a recipe that leaves one more,
+made-up, module out).
 """
 
 import json
@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 import tomllib
+import uuid
 from pathlib import Path
 
 import docker
@@ -138,20 +139,21 @@ def test_the_killed_builds_finish_at_once_sharing_the_cache_and_the_store(killed
         assert result.returncode == 0, result.stdout
 
 
-def recipes_leaving_out(tmp_path: Path, module: str) -> Path:
-    """A copy of recipes/ whose 3.13 line leaves `module` out of the package too: a new package stage, seconds long."""
+def recipes_of_a_new_package(tmp_path: Path) -> Path:
+    """A copy of recipes/ whose 3.13 line leaves out one more, made-up, module: a package stage new to any store
+    (its inputs include the exclusions), seconds long, with the same artifact inside."""
     root = tmp_path / "recipes"
     shutil.copytree(RECIPES_DIR, root)
     line = root / "cpython" / "3.13.toml"
     recipe = tomllib.loads(line.read_text())
-    recipe["package"]["exclude"].append(module)
+    recipe["package"]["exclude"].append(f"not_a_module_{uuid.uuid4().hex}.py")
     line.write_text(tomli_w.dumps(recipe))
     return root
 
 
 def test_a_build_killed_while_packaging_leaves_nothing_and_the_next_finishes(built, workspace, tmp_path):
     dist, locks = tmp_path / "dist", tmp_path / "locks"
-    args = build_args(workspace, *SELECTION, "--recipes", recipes_leaving_out(tmp_path, "__phello__"), dist=dist, locks=locks)
+    args = build_args(workspace, *SELECTION, "--recipes", recipes_of_a_new_package(tmp_path), dist=dist, locks=locks)
     running = Running(*args)
     running.wait_for("▶ package")
     time.sleep(2)  # its container is running
@@ -165,7 +167,7 @@ def test_a_build_killed_while_packaging_leaves_nothing_and_the_next_finishes(bui
 
 
 def test_two_builds_of_the_same_selection_at_once_give_one_result(built, workspace, tmp_path):
-    recipes = recipes_leaving_out(tmp_path, "this.py")
+    recipes = recipes_of_a_new_package(tmp_path)
     outputs = [tmp_path / "one", tmp_path / "two"]
     runs = [Running(*build_args(workspace, *SELECTION, "--recipes", recipes, dist=out / "dist", locks=out / "locks"))
             for out in outputs]
@@ -223,7 +225,7 @@ def stop_engine() -> None:
 
 
 def test_the_engine_going_away_mid_stage_is_a_clear_error_and_a_rerun_works(built, workspace, tmp_path):
-    recipes = recipes_leaving_out(tmp_path, "antigravity.py")
+    recipes = recipes_of_a_new_package(tmp_path)
     args = build_args(workspace, *SELECTION, "--recipes", recipes, dist=tmp_path / "dist", locks=tmp_path / "locks")
     running = Running(*args)
     running.wait_for("▶ package")
