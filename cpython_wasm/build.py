@@ -110,7 +110,10 @@ class Build:
     def _realise(self) -> Products:
         for warning in self.plan.warnings():
             self.reporter.warn(warning)
-        remove_stopped_containers(self.client)  # of builds killed, or cut off by the engine, before they removed them
+        # Of builds killed, or cut off by the engine, before they removed them.
+        stopped = remove_stopped_containers(self.client)
+        if stopped:
+            self.reporter.warn(f"removed {stopped} stopped container(s) left by an earlier build that was killed")
         files = self.fetch()
         source = self.source(files[self.plan.release.source.sha256])
         base = self.ensure_images()

@@ -67,19 +67,25 @@ def remove_stopped_containers(client) -> int:
     """Remove our containers that have stopped but are still there: a build removes its own as each phase ends,
     unless the engine went away first or the build was killed. (A container still running may be a live
     build's: those go only under their product's lock, see remove_leftover_containers.)"""
-    stopped = [container for status in ("exited", "dead")
-               for container in client.containers.list(all=True, filters={"label": OUTPUT_LABEL, "status": status})]
-    for container in stopped:
-        container.remove(force=True)
-    return len(stopped)
+    return remove_containers([container for status in ("exited", "dead") for container in
+                              client.containers.list(all=True, filters={"label": OUTPUT_LABEL, "status": status})])
 
 
 def remove_leftover_containers(client, output: Path) -> int:
     """Remove the containers of killed builds that wrote to `output`; how many there were."""
-    leftovers = client.containers.list(all=True, filters={"label": f"{OUTPUT_LABEL}={output}"})
-    for container in leftovers:
-        container.remove(force=True)
-    return len(leftovers)
+    return remove_containers(client.containers.list(all=True, filters={"label": f"{OUTPUT_LABEL}={output}"}))
+
+
+def remove_containers(containers) -> int:
+    """Remove `containers`; how many this call removed (two builds starting at once may both find one)."""
+    removed = 0
+    for container in containers:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            continue
+        removed += 1
+    return removed
 
 
 def run_phase(client, image: str, phase: str, command: list[str], binds: list[Bind],
