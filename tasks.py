@@ -13,17 +13,30 @@
     invoke rebuild --lock lockfiles/python-3.13.5-wasi_sdk-25-debian.json --check
 """
 
-from invoke import task
+from functools import partial
 
-from cpython_wasm import cli
+import invoke
+
+from cpython_wasm import cli, usage
+
+# A bad command line exits 2 with one paragraph, like any other usage error (invoke alone: 1, one terse line).
+usage.report_usage_errors()
+
+# Long options only: invoke's automatic short flags take the first free letter of each name, so -h would be
+# `matrix --cache-dir` instead of help and the letters would change whenever an option is added.
+task = partial(invoke.task, auto_shortflags=False)
 
 SELECTION_HELP = {
-    "python": "CPython line (its newest pinned release) or release, e.g. 3.13 or 3.13.5",
+    "python": "X.Y, a CPython line, builds its newest pinned release (default: 3.13); X.Y.Z, e.g. 3.13.5, that "
+              "release (`invoke matrix` lists the pinned ones)",
     "target": "wasi (default) or emscripten",
     "sdk": "the toolchain's release: a WASI SDK major version (e.g. 25) or an emsdk version (e.g. 3.1.69); "
            "default: the one PEP 11 assigns to this CPython",
-    "provider": "where the toolchain comes from: release (official tarball, default) or debian",
+    "provider": "where the toolchain comes from: release (default), its official tarball, or debian, Debian's "
+                "package",
 }
+# Invoke shows no value placeholder for a repeatable option: the help names it first.
+MIRROR_HELP = {"mirror": "DIR, repeatable: a local directory of pinned files, tried before any URL"}
 RECIPES_HELP = {"recipes": "a directory of recipes to use instead of this checkout's recipes/"}
 BASE_IMAGE_HELP = {
     "base_image": "a registry image pinned by digest (NAME@sha256:...) instead of bootstrapping the base",
@@ -33,9 +46,10 @@ BASE_IMAGE_HELP = {
 BUILD_HELP = {
     **BASE_IMAGE_HELP,
     **RECIPES_HELP,
-    "mirror": "local directory of pinned files, tried before any URL (repeatable)",
+    **MIRROR_HELP,
     "debian_mirror": "Debian archive URL for the base image (e.g. a snapshot.debian.org URL)",
-    "configure_arg": "extra argument for the host `configure` (repeatable; recorded in the lockfile)",
+    "configure_arg": "ARG, repeatable: an extra argument for the host `configure`, e.g. "
+                     "--configure-arg=--with-pydebug (recorded in the lockfile)",
     "cache_dir": "download cache (default: the per-user cache directory)",
     "build_dir": "store of intermediate products and logs (default: build/)",
     "dist_dir": "where the artifact goes (default: dist/)",
@@ -106,7 +120,7 @@ def smoke(c, python="3.13", sdk=None, provider=None, target="wasi", artifact=Non
 
 
 @task(iterable=["mirror"], help={**SELECTION_HELP, **RECIPES_HELP,
-                                 "mirror": "the directory to fill (DIR/sha256/<hash>); created if missing",
+                                 "mirror": "DIR: the directory to fill (DIR/sha256/<hash>); created if missing",
                                  "cache_dir": "download cache (default: the per-user cache directory)"})
 def fetch(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None, recipes=None, cache_dir=None):
     """Download every input of a build into a mirror directory, for builds without network (--mirror DIR)."""
@@ -117,7 +131,7 @@ def fetch(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None,
 @task(iterable=["mirror"], help={**RECIPES_HELP, "json": "print JSON (a build matrix for CI) instead of a table",
                                  "check": "check whether each pairing's inputs can be had here (default: yes)",
                                  "arch": "host architecture (default: this machine's)",
-                                 "mirror": "local directory of pinned files to count as available (repeatable)",
+                                 "mirror": "DIR, repeatable: a local directory of pinned files to count as available",
                                  "cache_dir": "download cache (default: the per-user cache directory)",
                                  "only": "all (default), latest (each line's newest release) or official (PEP 11)"})
 def matrix(c, json=False, check=True, arch=None, mirror=None, recipes=None, cache_dir=None, only="all"):
@@ -135,16 +149,23 @@ def verify(c, artifact, lock=None, sha256=None, lock_dir=None):
     cli.run(cli.verify, artifact=artifact, lock=lock, sha256=sha256, lock_dir=lock_dir)
 
 
-@task(iterable=["mirror"], help={
+# No short flags: the two --allow-... options would get "-w" and "-_" (invoke takes the first free letter).
+@task(iterable=["mirror"], auto_shortflags=False, help={
     **RECIPES_HELP,
     "lock": "the lockfile to rebuild",
     "check": "exit 1 if anything differs from the lockfile (default: report only)",
     "output": "the (new or empty) directory to rebuild in (default: build/rebuilds/<artifact>-<time>)",
     "artifact": "the original artifact, for a per-file comparison (default: dist/<artifact>.tar.gz)",
-    "mirror": "local directory of pinned files, tried before any URL (repeatable)",
+    **MIRROR_HELP,
     "cache_dir": "download cache (default: the per-user cache directory)",
+    "allow_extra_configure_args": "use the lockfile's configure arguments beyond the recipe's (printed first; "
+                                  "each must be an option, --name or --name=value)",
+    "allow_other_base": "use the lockfile's Debian mirror or registry base image where it is not the recipe's "
+                        "(printed first)",
 })
-def rebuild(c, lock, check=False, output=None, artifact=None, mirror=None, recipes=None, cache_dir=None):
+def rebuild(c, lock, check=False, output=None, artifact=None, mirror=None, recipes=None, cache_dir=None,
+            allow_extra_configure_args=False, allow_other_base=False):
     """Build a lockfile again from scratch (fresh store, images, containers) and compare every hash with it."""
     cli.run(cli.rebuild, lock=lock, check=check, output=output, artifact=artifact, mirror=mirror or (),
-            recipes=recipes, cache_dir=cache_dir)
+            recipes=recipes, cache_dir=cache_dir, allow_extra_configure_args=allow_extra_configure_args,
+            allow_other_base=allow_other_base)

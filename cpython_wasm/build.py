@@ -28,18 +28,27 @@ from pathlib import Path
 
 from . import images, provenance, sbom
 from .archives import check_archive, safe_extract
-from .drivers import BUILD_PYTHON_PHASES, HOST_PHASES, plan_driver
+from .drivers import BUILD_PYTHON_PHASES, HOST_PHASES, Driver, check_extra_configure_args, plan_driver
 from .errors import BuildError
 from .executor import Bind, remove_leftover_containers, remove_stopped_containers, run_phase
 from .fetch import Fetcher
-from .lock import describe_image, describe_pin, describe_recipes, lockfile_path, with_test_results, write_lock
+from .lock import (
+    describe_base,
+    describe_build,
+    describe_image,
+    describe_pin,
+    describe_recipes,
+    lockfile_path,
+    with_test_results,
+    write_lock,
+)
 from .package import sha256_path, write_atomically
 from .paths import CONTAINER_OUTPUT, CONTAINER_SOURCE, CONTAINER_TOOLS, PACKAGE_DIR, Workspace, display_path
 from .progress import Reporter
-from .recipes import TOOLCHAINS, Plan
+from .recipes import Plan
 from .smoke import RUNTIMES, smoke, summary
 from .store import Product, Store, record_timings
-from .verify import record_checksums
+from .verify import check_checksums_file, record_checksums
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class Build:
         self.reporter = reporter
         self.driver = plan_driver(plan)
         self.configure_args = tuple(configure_args)
+        check_extra_configure_args(self.configure_args)
         self.driver.check_configure_args(self.configure_host_args)
         self.client = client or images.connect()
         self.fetcher = Fetcher(workspace.cache_dir, mirrors, reporter)
@@ -97,9 +107,7 @@ class Build:
 
     @property
     def environment(self) -> dict[str, str]:
-        # Derived from the recipe, never from the clock or git: clang uses it for
-        # __DATE__/__TIME__, and wasi.py would otherwise ask git.
-        return {"SOURCE_DATE_EPOCH": str(self.plan.release.source_date_epoch)}
+        return build_environment(self.plan)
 
     def products(self) -> Products:
         """Every phase up to packaging (once per Build); what `invoke test` and `invoke bench` start from."""
@@ -133,6 +141,7 @@ class Build:
         attestations = self.attest(lock)
         with self.reporter.phase("publish") as phase:
             dist = self.workspace.dist_dir
+            check_checksums_file(dist)  # before any file is replaced: a refused SHA256SUMS leaves dist/ as it was
             artifact, *debug = [write_atomically(dist / tarball.name, tarball) for tarball in products.tarballs]
             written = [*debug, *(write_atomically(dist / name, document) for name, document in attestations.items())]
             record_checksums(dist, [artifact, *written])
@@ -248,19 +257,8 @@ class Build:
         return {phase: self.driver.command(phase, self.configure_host_args) for phase in HOST_PHASES}
 
     @property
-    def toolchain_environment(self) -> dict[str, str]:
-        """Where emcc keeps its cache of system libraries: never written in the image.
-
-        A frozen cache that the toolchain ships prebuilt is only read; otherwise
-        emcc builds what it needs into the host product's directory."""
-        if self.plan.target != "emscripten" or self.plan.frozen_cache:
-            return {}
-        return {"EM_CACHE": self.driver.path(f"{self.driver.host_dir}/emscripten-cache")}
-
-    @property
     def host_environment(self) -> dict[str, str]:
-        return {**self.plan.support.host_environment, **self.driver.host_environment, **self.toolchain_environment,
-                **self.environment}
+        return host_environment(self.plan, self.driver)
 
     def host_inputs(self, build_python_identity: str) -> dict:
         return {"build_python": build_python_identity, "image": self.toolchain.tag,
@@ -300,18 +298,9 @@ class Build:
         wasm = _manifest_entry(manifest, "python.wasm")
         return {
             "artifact": plan.artifact_name,
-            "build": {
-                "python": plan.release.version, "target": plan.support.host_triple,
-                TOOLCHAINS[plan.target].lock_key: plan.sdk,
-                "provider": plan.provider, "official_pairing": plan.official, "host_arch": plan.arch,
-                "source_date_epoch": plan.release.source_date_epoch,
-                "configure_host_args": self.configure_host_args,
-                "host_environment": self.host_environment,
-            },
+            "build": describe_build(plan, self.configure_host_args, self.host_environment),
             "recipes": describe_recipes(plan),
-            "base": {"name": plan.base_name, "suite": plan.base.suite, "variant": plan.base.variant,
-                     "mirror": plan.base.mirror, "source_date_epoch": plan.base.source_date_epoch,
-                     "rootfs_sha256": base.rootfs_sha256, "image": base.tag},
+            "base": describe_base(plan, base.tag, base.rootfs_sha256),
             "images": {"native": describe_image(self.native, images.read_inventory(self.client, self.native.tag)),
                        "toolchain": describe_image(self.toolchain, images.read_inventory(self.client, self.toolchain.tag))},
             "inputs": [describe_pin(pin) for pin in plan.inputs],
@@ -335,6 +324,29 @@ class Build:
 
     def _outcome(self, product: Product) -> str:
         return f"{'reused' if product.reused else 'built'} {display_path(product.path)}"
+
+
+def build_environment(plan: Plan) -> dict[str, str]:
+    """The environment of every compile stage."""
+    # Derived from the recipe, never from the clock or git: clang uses it for
+    # __DATE__/__TIME__, and wasi.py would otherwise ask git.
+    return {"SOURCE_DATE_EPOCH": str(plan.release.source_date_epoch)}
+
+
+def toolchain_environment(plan: Plan, driver: Driver) -> dict[str, str]:
+    """Where emcc keeps its cache of system libraries: never written in the image.
+
+    A frozen cache that the toolchain ships prebuilt is only read; otherwise
+    emcc builds what it needs into the host product's directory."""
+    if plan.target != "emscripten" or plan.frozen_cache:
+        return {}
+    return {"EM_CACHE": driver.path(f"{driver.host_dir}/emscripten-cache")}
+
+
+def host_environment(plan: Plan, driver: Driver) -> dict[str, str]:
+    """The environment of the host stage (what the lockfile's build.host_environment records)."""
+    return {**plan.support.host_environment, **driver.host_environment, **toolchain_environment(plan, driver),
+            **build_environment(plan)}
 
 
 def _manifest_entry(manifest: Path, name: str) -> dict:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import invoke
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from . import images
@@ -20,11 +19,10 @@ from .bench import RESULTS_DIR, Bench
 from .browser import browser_smoke
 from .build import Build
 from .errors import BuildError, FetchError, UserError
-from .fetch import Fetcher, check_mirror_dirs
+from .fetch import Fetcher, check_mirror_dirs, check_mirror_text, fill_mirror
 from .lock import lockfile_path, read_build_lock, read_lock
-from .matrix import matrix_rows
-from .package import sha256_path, write_atomically
-from .paths import RECIPES_DIR, Workspace, display_path, usable_directory
+from .matrix import CHECK_DEADLINE_SECONDS, matrix_rows
+from .paths import RECIPES_DIR, Workspace, directory_option, display_path, refuse_overlaps, usable_directory
 from .progress import Reporter
 from .rebuild import rebuild as rebuild_lock
 from .recipes import TOOLCHAINS, Recipes, host_arch
@@ -41,7 +39,7 @@ def run(command, **options):
     try:
         return command(reporter=reporter, **options)
     except (UserError, FetchError, BuildError) as error:
-        reporter.console.print(f"[bold red]error:[/] {escape(str(error))}")
+        reporter.error(str(error))
         raise invoke.Exit(code=error.exit_code) from None
     except KeyboardInterrupt:
         reporter.console.print("[bold red]interrupted[/]: outputs in dist/ and lockfiles/ are unchanged.")
@@ -154,18 +152,15 @@ def fetch(reporter: Reporter, python, sdk=None, provider=None, mirror=(), recipe
     """Download every input of a build into a mirror directory, content-addressed (DIR/sha256/<hash>)."""
     if len(mirror) != 1:
         raise UserError("invoke fetch needs exactly one --mirror DIR: the directory to fill (it is created if missing).")
-    destination = Path(mirror[0]).expanduser().resolve()
+    check_mirror_text(str(mirror[0]))
+    destination = directory_option(mirror[0], "--mirror", reporter)
     plan = _plan(python, sdk, provider, target, recipes=recipes)
-    fetcher = Fetcher(Workspace.from_options(cache_dir=cache_dir).cache_dir, reporter=reporter)
+    cache = Workspace.from_options(cache_dir=cache_dir, reporter=reporter).cache_dir
+    refuse_overlaps([("--mirror", destination), ("--cache-dir" if cache_dir is not None else "the default --cache-dir", cache)])
+    fetcher = Fetcher(cache, reporter=reporter, filling=destination)
     with reporter.phase("fetch", f"{len(plan.inputs)} pinned inputs of {plan.artifact_name}") as phase:
-        for pin in plan.inputs:
-            target = destination / "sha256" / pin.sha256
-            if (target.exists() or target.is_symlink()) and (target.is_symlink() or not target.is_file()):
-                raise UserError(f"{display_path(target)} exists and is not a regular file, so {pin.file} cannot be "
-                                f"stored there. Remove it (the mirror keeps only plain files) and run again.")
-            if not target.is_file() or sha256_path(target) != pin.sha256:
-                write_atomically(target, fetcher.fetch(pin))
-        phase.outcome = f"in {display_path(destination)}"
+        copied = fill_mirror(fetcher, plan.inputs)
+        phase.outcome = f"{copied} added to {display_path(destination)}, {len(plan.inputs) - copied} already there"
     for pin in plan.inputs:
         reporter.info(f"  {pin.sha256}  {pin.file}")
     return destination
@@ -174,6 +169,9 @@ def fetch(reporter: Reporter, python, sdk=None, provider=None, mirror=(), recipe
 def matrix(reporter: Reporter, as_json=False, check=True, arch=None, mirror=(), recipes=None, cache_dir=None,
            only="all"):
     fetcher = Fetcher(Workspace.from_options(cache_dir=cache_dir).cache_dir, check_mirror_dirs(mirror)) if check else None
+    if check:
+        reporter.info(f"Checking where each input can be had (the network for {CHECK_DEADLINE_SECONDS} s at most; "
+                      f"--no-check skips this)")
     rows = matrix_rows(_recipes(recipes), arch or host_arch(), fetcher, only)
     # In a GitHub Actions step: the rows that can be built, compact, for `fromJSON` (see .github/workflows/ci.yml).
     write_step_outputs({"matrix": json.dumps([row for row in rows if row["buildable"] is not False], separators=(",", ":"))})
@@ -240,6 +238,15 @@ def verify(reporter: Reporter, artifact, lock=None, sha256=None, lock_dir=None):
     if lockfile is None and not sha256:
         reporter.warn(f"No lockfile for {name} ({display_path(default)} does not exist) and no --sha256: checking "
                       f"the files against the artifact's own manifest only, which proves integrity, not origin.")
+    if lockfile:
+        # Read as the standalone script reads it first (a regular file, size, nesting, strict JSON: a FIFO or a
+        # device is refused, not waited on), then checked whole by read_lock, whose messages name the key;
+        # verifier.verify checks the keys it uses once more, as it does for the script.
+        try:
+            verifier.read_lockfile(str(lockfile))
+        except ValueError as error:
+            raise UserError(f"Lockfile {display_path(lockfile)} {error}. Pass the path of a lockfile written by "
+                            f"`invoke build` (lockfiles/<artifact>.json).") from None
     report = verifier.verify(str(path), read_lock(lockfile) if lockfile else None, sha256)
     for _, message in report.problems:
         sys.stdout.write(message + "\n")
@@ -251,10 +258,14 @@ def verify(reporter: Reporter, artifact, lock=None, sha256=None, lock_dir=None):
 
 
 def rebuild(reporter: Reporter, lock, check=False, output=None, artifact=None, mirror=(), recipes=None,
-            cache_dir=None):
-    """Build a lockfile again from scratch in a fresh directory and compare everything with it."""
+            cache_dir=None, allow_extra_configure_args=False, allow_other_base=False):
+    """Build a lockfile again from scratch in a fresh directory and compare everything with it.
+
+    The lockfile is checked against the recipes first; its values they do not give are used only as
+    `allow_extra_configure_args` and `allow_other_base` allow."""
     report = rebuild_lock(reporter, Path(lock), Path(output).resolve() if output else None, cache_dir,
-                          check_mirror_dirs(mirror), artifact, _recipes(recipes))
+                          check_mirror_dirs(mirror), artifact, _recipes(recipes),
+                          allow_extra_configure_args=allow_extra_configure_args, allow_other_base=allow_other_base)
     sys.stdout.write(report.as_text())
     reporter.info(f"report    {report.rebuild_dir}/report.json")
     if check and not report.identical:

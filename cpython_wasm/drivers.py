@@ -29,6 +29,7 @@ when the source is unpacked, with each helper's own marker text.
 from dataclasses import dataclass
 
 from .errors import UserError
+from .grammar import grammar
 from .paths import CONTAINER_SOURCE
 from .recipes import Plan
 
@@ -72,6 +73,28 @@ class Driver:
                 f"{self.helper} passes no extra arguments to configure, so this line cannot take "
                 f"{' '.join(configure_args)}. Drop --configure-arg (and configure_host_args in the recipe)."
             )
+
+
+# An extra argument for the host `configure` (`invoke build --configure-arg`, or one a lockfile records
+# beyond its recipe's): an option, --name or --name=value, one word whose value has no character a shell,
+# make or config.status reads specially. Never NAME=VALUE, which the recipes' own arguments may be
+# (ZLIB_CFLAGS=... for Emscripten, grammar.check_configure_arg): configure evaluates such assignments
+# (CC=, CFLAGS=) in its shell, so only a reviewed recipe sets them.
+check_extra_configure_arg = grammar(
+    r"--[a-z0-9][a-z0-9-]*(?:=[A-Za-z0-9_./:,+-]*)?",
+    "an option, --name or --name=value (a lowercase name; a value of letters, digits and _ . / : , + -, no "
+    "space), not an assignment such as CC=... or CFLAGS=..., which configure evaluates in its shell", 256,
+)
+
+
+def check_extra_configure_args(configure_args) -> None:
+    """`invoke build --configure-arg` values: each an option configure takes as data (check_extra_configure_arg)."""
+    for argument in configure_args:
+        try:
+            check_extra_configure_arg(argument)
+        except ValueError as error:
+            raise UserError(f"--configure-arg: {error}. Pass configure options only; a compiler or flags belong "
+                            f"in the recipes (configure_host_args, host_environment).") from None
 
 
 BUILD_PYTHON_PHASES = ("configure-build-python", "make-build-python")

@@ -21,23 +21,51 @@ how a build is published; rebuilding from it is how a build is checked.
 `read_lock` checks that shape (`Lockfile`) before anyone indexes into it. A
 lockfile cut down to lockfile_version, artifact and outputs (`OutputsLockfile`)
 is accepted too: verifying an artifact needs its hashes, not how it was built.
+A lockfile is untrusted input (it may come from anyone): its size is capped
+before it is parsed, duplicate keys and NaN are refused, numbers are bounded
+and the names of outputs are plain file names.
 """
 
 import hashlib
 import json
+import math
+from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import UserError
+from .grammar import (
+    Arch,
+    ConfigureArg,
+    DebianPackage,
+    DebianSuite,
+    DebianVersion,
+    EmsdkVersion,
+    EnvironmentName,
+    Flags,
+    HostTriple,
+    MmdebstrapVariant,
+    RecipeName,
+    Size,
+    Text,
+    grammar,
+)
 from .package import sha256_path, write_atomically
 from .paths import display_path
 from .pins import FileName, Model, Sha256, Url
-from .recipes import PROVIDERS, TOOLCHAINS, describe_validation_error
+from .recipes import PROVIDERS, RELEASE_NUMBER, TOOLCHAINS, describe_validation_error
+from .verify import verifier
 
 LOCKFILE_VERSION = 1
 MAX_PROBLEMS = 10  # listed in one message; a lockfile has thousands of keys to get wrong
+MAX_PROBLEM_CHARS = 300  # of one problem: a value quoted in it may be megabytes long
+# Read no more than the verifier does of a file (scripts/verify_artifact.py says why), so /dev/zero or a huge
+# file is refused before it fills memory.
+MAX_LOCK_BYTES = verifier.MAX_LOCKFILE_BYTES
+MAX_EPOCH = 2**32 - 1  # a SOURCE_DATE_EPOCH: 2106, where 32-bit unsigned times end
+MAX_WASI_SDK = 999
 
 
 def lockfile_path(lock_dir: Path, artifact_name: str) -> Path:
@@ -56,6 +84,25 @@ def describe_recipes(plan) -> dict[str, str]:
 def locked_toolchain(build: dict) -> tuple[str, int | str]:
     """The target and toolchain release a lockfile's `build` names (its wasi_sdk or emsdk key)."""
     return next((target, build[kind.lock_key]) for target, kind in TOOLCHAINS.items() if kind.lock_key in build)
+
+
+def describe_build(plan, configure_host_args, host_environment: dict[str, str]) -> dict:
+    """The lockfile's `build`: what was asked for, and the configure arguments and environment it was built with."""
+    return {
+        "python": plan.release.version, "target": plan.support.host_triple,
+        TOOLCHAINS[plan.target].lock_key: plan.sdk,
+        "provider": plan.provider, "official_pairing": plan.official, "host_arch": plan.arch,
+        "source_date_epoch": plan.release.source_date_epoch,
+        "configure_host_args": list(configure_host_args),
+        "host_environment": dict(host_environment),
+    }
+
+
+def describe_base(plan, tag: str, rootfs_sha256: str | None) -> dict:
+    """The lockfile's `base`: the base recipe as built, and the image it became."""
+    return {"name": plan.base_name, "suite": plan.base.suite, "variant": plan.base.variant,
+            "mirror": plan.base.mirror, "source_date_epoch": plan.base.source_date_epoch,
+            "rootfs_sha256": rootfs_sha256, "image": tag}
 
 
 def describe_image(spec, packages: list[dict]) -> dict:
@@ -89,6 +136,12 @@ def write_lock(path: Path, lock: dict) -> Path:
 
 # -- the shape of a lockfile, checked when it is read ---------------------------------
 
+# A lockfile's values are read, and some reach a build or a message, before they are compared with
+# anything: each has its grammar (see grammar.py), and numbers are bounded.
+Release = Annotated[str, AfterValidator(grammar(RELEASE_NUMBER.pattern, "a CPython release, like 3.13.5", 32))]
+Epoch = Annotated[int, Field(ge=0, le=MAX_EPOCH)]  # a SOURCE_DATE_EPOCH
+WasiSdk = Annotated[int, Field(ge=1, le=MAX_WASI_SDK)]
+
 
 class _Locked(Model):
     """Part of a lockfile: unknown keys are errors, and JSON's types are taken as they are ("25" is no number)."""
@@ -98,20 +151,20 @@ class _Locked(Model):
 
 class LockedFile(_Locked):
     sha256: Sha256
-    size: int
+    size: Size
 
 
 class LockedBuild(_Locked):
-    python: str
-    target: str  # the host triple
-    wasi_sdk: int | None = None  # the toolchain: exactly one of TOOLCHAINS' lock keys
-    emsdk: str | None = None
+    python: Release
+    target: HostTriple
+    wasi_sdk: WasiSdk | None = None  # the toolchain: exactly one of TOOLCHAINS' lock keys
+    emsdk: EmsdkVersion | None = None
     provider: Literal[PROVIDERS]
     official_pairing: bool
-    host_arch: str
-    source_date_epoch: int
-    configure_host_args: list[str]
-    host_environment: dict[str, str]
+    host_arch: Arch
+    source_date_epoch: Epoch
+    configure_host_args: list[ConfigureArg]  # a recipe's grammar; what is beyond the recipe's, rebuild.py checks
+    host_environment: dict[EnvironmentName, Flags]
 
     @model_validator(mode="after")
     def _one_toolchain(self):
@@ -124,29 +177,29 @@ class LockedBuild(_Locked):
 
 
 class LockedBase(_Locked):
-    name: str
-    suite: str
-    variant: str
-    mirror: str
-    source_date_epoch: int
+    name: RecipeName
+    suite: DebianSuite
+    variant: MmdebstrapVariant
+    mirror: Url
+    source_date_epoch: Epoch
     rootfs_sha256: Sha256 | None  # None: a registry image, pinned by the digest in `image`
-    image: str
+    image: Text  # that image, or the tag of the bootstrapped one
 
 
 class LockedPackage(_Locked):
     """A Debian package as containers/files/dpkg-inventory.py records it (no sha256: in no apt index)."""
 
-    name: str
-    version: str
-    architecture: str
+    name: DebianPackage
+    version: DebianVersion
+    architecture: Arch
     sha256: Sha256 | None
-    filename: str | None
+    filename: Text | None
 
 
 class LockedImage(_Locked):
-    tag: str
+    tag: Text
     dockerfile_sha256: Sha256
-    context: dict[str, Sha256]
+    context: dict[FileName, Sha256]
     packages: list[LockedPackage]
 
 
@@ -160,7 +213,7 @@ class LockedInput(_Locked):
 
     name: FileName
     sha256: Sha256
-    size: int | None
+    size: Size | None
     urls: list[Url]
 
 
@@ -168,8 +221,8 @@ class OutputsLockfile(_Locked):
     """What verifying an artifact needs: its name and the hashes of what its build made."""
 
     lockfile_version: int  # its value is checked first, with a message of its own
-    artifact: FileName  # also a directory name under build/rebuilds/: no "/" in it
-    outputs: dict[str, LockedFile]
+    artifact: FileName  # also a directory name under build/rebuilds/: no "/", "..", leading "-" or "."
+    outputs: dict[FileName, LockedFile]
 
     @field_validator("outputs")
     @classmethod
@@ -185,13 +238,27 @@ class Lockfile(OutputsLockfile):
     """A lockfile as `invoke build` writes it (see the module's docstring)."""
 
     build: LockedBuild
-    recipes: dict[str, Sha256]
+    recipes: dict[Text, Sha256]
     base: LockedBase
     images: LockedImages
     inputs: list[LockedInput]
-    products: dict[str, str]  # store identities
+    products: dict[Text, Text]  # store identities
     # Written by `invoke test` (testsuite.py defines each suite's summary); copied, never read into, here.
     tests: dict[str, dict[str, Any]] = {}
+
+    @field_validator("tests")
+    @classmethod
+    def _finite(cls, tests: dict) -> dict:
+        """Python reads NaN and Infinity, which JSON has not; elsewhere no float passes, here any value would."""
+        values = [(("tests",), tests)]
+        while values:  # not recursive: a deep nesting here must not exhaust the stack
+            path, value = values.pop()
+            if isinstance(value, float) and not math.isfinite(value):
+                key = ".".join(str(part) if str(part).isprintable() else repr(part) for part in path)
+                raise ValueError(f"`{key}` holds {value!r}, which is no JSON number")
+            children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+            values.extend(((*path, part), child) for part, child in children)
+        return tests
 
 
 # The sections that say how the artifact was built: one of them present means all of them are required.
@@ -199,15 +266,35 @@ BUILD_SECTIONS = {name for name, field in Lockfile.model_fields.items()
                   if field.is_required() and name not in OutputsLockfile.model_fields}
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object whose keys are all different: of two values for one key, readers may take either."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        repeated = sorted(key for key, times in Counter(key for key, _ in pairs).items() if times > 1)
+        raise ValueError(f"key {', '.join(map(repr, repeated[:MAX_PROBLEMS]))} appears more than once in one object")
+    return found
+
+
+def _parse(path: Path, shown: str) -> Any:
+    if not Path(path).exists():
+        raise FileNotFoundError(path)
+    try:  # the verifier's reader: a FIFO or a device is refused, never waited on or read without end
+        data = verifier.read_bounded(path, MAX_LOCK_BYTES)
+    except ValueError as error:
+        raise UserError(f"Lockfile {shown} {error}: lockfiles `invoke build` writes are regular files of about "
+                        f"120 kB. Pass the path of a lockfile written by `invoke build`.") from None
+    return json.loads(data.decode("utf-8"), object_pairs_hook=_object)
+
+
 def read_lock(path: Path) -> dict:
     """The lockfile at `path`, as the plain dict it is, once its shape is checked; or a UserError naming file and key."""
     shown = display_path(path)
     try:
-        lock = json.loads(Path(path).read_text(encoding="utf-8"))
+        lock = _parse(path, shown)
     except FileNotFoundError:
         raise UserError(f"Lockfile {shown} does not exist. Pass the path of a lockfile written by `invoke build`.") from None
     except (OSError, ValueError, RecursionError) as error:  # RecursionError: arrays or objects nested too deeply
-        raise UserError(f"Lockfile {shown} cannot be read as JSON: {error}.") from None
+        raise UserError(f"Lockfile {shown} cannot be read as JSON: {_shorten(str(error))}.") from None
     version = lock.get("lockfile_version") if isinstance(lock, dict) else None
     if type(version) is not int or version != LOCKFILE_VERSION:  # True and 1.0 equal 1 in Python, not in JSON
         raise UserError(
@@ -218,13 +305,17 @@ def read_lock(path: Path) -> dict:
     try:
         model.model_validate(lock)
     except ValidationError as error:
-        problems = [describe_validation_error(e) for e in error.errors()]
+        problems = [_shorten(describe_validation_error(e)) for e in error.errors()]
         more = f"; and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
         raise UserError(
             f"Lockfile {shown} is malformed: {'; '.join(problems[:MAX_PROBLEMS])}{more}. Lockfiles are written by "
             f"`invoke build`, not by hand: restore this one from version control, or write it again with `invoke build`."
         ) from None
     return lock
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= MAX_PROBLEM_CHARS else text[:MAX_PROBLEM_CHARS - 1] + "…"
 
 
 def read_build_lock(path: Path) -> dict:

@@ -10,6 +10,7 @@ import time
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 
@@ -24,6 +25,10 @@ class Reporter:
 
     def warn(self, message: str) -> None:
         self.console.print(f"[bold yellow]warning:[/] {message}")
+
+    def error(self, message: str) -> None:
+        """A failure the user can act on, as one paragraph; `message` is plain text (no markup is read in it)."""
+        self.console.print(f"[bold red]error:[/] {escape(message)}")
 
     @contextmanager
     def phase(self, name: str, detail: str = ""):

@@ -15,6 +15,7 @@ key and what was expected. `Recipes.resolve` turns a user's request
 
 import dataclasses
 import datetime
+import operator
 import platform
 import re
 import tomllib
@@ -25,8 +26,37 @@ from typing import Literal, NamedTuple
 from pydantic import ValidationError, field_validator
 
 from .errors import UserError
+from .grammar import (
+    AptOption,
+    Arch,
+    ConfigureArg,
+    Count,
+    DebianComponent,
+    DebianPackage,
+    DebianSuite,
+    DebianVersion,
+    EmsdkVersion,
+    EnvironmentName,
+    Epoch,
+    Flags,
+    GitRevision,
+    HostTriple,
+    LibPath,
+    Line,
+    MmdebstrapVariant,
+    PinnedImage,
+    QuotableText,
+    RecipeName,
+    SuiteName,
+    TestName,
+    Text,
+    Url,
+    Version,
+    check_pinned_image,
+    check_url,
+)
 from .paths import RECIPES_DIR, display_path
-from .pins import Model, PinnedFile, PinnedImage, check_pinned_image, check_url
+from .pins import Model, PinnedFile
 
 PROVIDERS = ("release", "debian")  # of a toolchain; "release" is the official tarball, the default
 TARGETS = ("wasi", "emscripten")
@@ -37,6 +67,8 @@ HELPERS = ("Tools/wasm/wasm_build.py", "Tools/wasm/wasi.py", "Tools/wasm/wasi", 
 EMSCRIPTEN_HELPERS = ("configure", "Platforms/emscripten")
 
 
+# What --python takes: a line (its newest pinned release) or a release.
+PYTHON_SELECTION = re.compile(r"\d+\.\d+(?:\.\d+(?:(?:a|b|rc)\d+)?)?")
 RELEASE_NUMBER = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:(a|b|rc)(\d+))?")
 _LEVELS = {"a": 0, "b": 1, "rc": 2, None: 3}  # a final release sorts after its pre-releases
 
@@ -80,32 +112,32 @@ class Release(Model):
 class TargetSupport(Model):
     """How a line is built for one target; `sdks` are its toolchain's release numbers."""
 
-    host_triple: str
-    configure_host_args: tuple[str, ...] = ()
+    host_triple: HostTriple
+    configure_host_args: tuple[ConfigureArg, ...] = ()
     # Environment of the host phases (CFLAGS for an old release with a new clang...).
-    host_environment: dict[str, str] = {}
+    host_environment: dict[EnvironmentName, Flags] = {}
 
 
 class WasiSupport(TargetSupport):
     helper: Literal[HELPERS]
-    official_sdk: int
-    sdks: tuple[int, ...]
+    official_sdk: Count
+    sdks: tuple[Count, ...]
 
 
 class EmscriptenSupport(TargetSupport):
     helper: Literal[EMSCRIPTEN_HELPERS]
     # The emsdk CPython's own config.toml pairs with the line; none where
     # Emscripten is not a supported platform (3.13).
-    official_sdk: str | None = None
-    sdks: tuple[str, ...]
+    official_sdk: EmsdkVersion | None = None
+    sdks: tuple[EmsdkVersion, ...]
 
 
 class PackageOptions(Model):
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[LibPath, ...] = ()
 
 
 class CPythonLine(Model):
-    line: str
+    line: Line
     wasi: WasiSupport
     emscripten: EmscriptenSupport | None = None
     package: PackageOptions = PackageOptions()
@@ -134,17 +166,17 @@ class CPythonLine(Model):
 class DebianWasiSdk(Model):
     """A WASI SDK assembled from Debian packages that match an SDK release."""
 
-    base: str
-    llvm_major: int
-    version_file: str
-    packages: dict[str, str]
+    base: RecipeName
+    llvm_major: Count
+    version_file: QuotableText  # rendered between double quotes, in a label and in a RUN line
+    packages: dict[DebianPackage, DebianVersion]
 
 
 class ReleaseWasiSdk(Model):
     """The official SDK tarball, per host architecture, installed on a base image."""
 
-    base: str
-    tarballs: dict[str, PinnedFile]
+    base: RecipeName
+    tarballs: dict[Arch, PinnedFile]
 
 
 class WasiSdkProviders(Model):
@@ -153,12 +185,12 @@ class WasiSdkProviders(Model):
 
 
 class WasiSdkRecipe(Model):
-    sdk: int
-    llvm: str | None = None
-    wasi_libc: str | None = None
+    sdk: Count
+    llvm: Version | None = None
+    wasi_libc: GitRevision | None = None
     # Set for SDK releases that must not be used, with the reason.
-    refused: str | None = None
-    sysroot_libraries: tuple[str, ...] = ()
+    refused: Text | None = None
+    sysroot_libraries: tuple[RecipeName, ...] = ()
     providers: WasiSdkProviders = WasiSdkProviders()
 
     @property
@@ -169,8 +201,8 @@ class WasiSdkRecipe(Model):
 class DebianEmsdk(Model):
     """Debian's emscripten package, with Debian's LLVM, binaryen and Node."""
 
-    base: str
-    packages: dict[str, str]
+    base: RecipeName
+    packages: dict[DebianPackage, DebianVersion]
     # True where the package ships every system library prebuilt in a frozen
     # cache (trixie): used read-only. Otherwise emcc builds them on first use,
     # into a cache in the build directory.
@@ -180,10 +212,10 @@ class DebianEmsdk(Model):
 class ReleaseEmsdk(Model):
     """emsdk's prebuilt toolchain archive (emscripten-releases-builds), per host architecture."""
 
-    base: str
-    tarballs: dict[str, PinnedFile]
+    base: RecipeName
+    tarballs: dict[Arch, PinnedFile]
     # Debian packages installed beside it: the archive carries no Node.
-    packages: dict[str, str]
+    packages: dict[DebianPackage, DebianVersion]
 
 
 class EmsdkProviders(Model):
@@ -192,50 +224,50 @@ class EmsdkProviders(Model):
 
 
 class EmsdkRecipe(Model):
-    emsdk: str
+    emsdk: EmsdkVersion
     # The emscripten-releases revision emsdk names this version by.
-    release_hash: str | None = None
-    llvm: str | None = None
-    refused: str | None = None
+    release_hash: GitRevision | None = None
+    llvm: Version | None = None
+    refused: Text | None = None
     # C libraries compiled with emcc into the toolchain image's prefix.
-    libraries: tuple[str, ...] = ()
+    libraries: tuple[RecipeName, ...] = ()
     providers: EmsdkProviders = EmsdkProviders()
 
 
 class LibraryRecipe(Model):
-    name: str
-    version: str
+    name: RecipeName
+    version: Version
     source: PinnedFile
 
 
 class BaseRecipe(Model):
-    suite: str
-    variant: str
-    mirror: str
-    components: tuple[str, ...]
-    source_date_epoch: int
-    apt_options: tuple[str, ...] = ()
+    suite: DebianSuite
+    variant: MmdebstrapVariant
+    mirror: Url
+    components: tuple[DebianComponent, ...]
+    source_date_epoch: Epoch
+    apt_options: tuple[AptOption, ...] = ()
     # Instead of bootstrapping: an image from a registry, pinned by digest.
     image: PinnedImage | None = None
-    packages: dict[str, str]
+    packages: dict[DebianPackage, DebianVersion]
 
 
 class WasmtimeRecipe(Model):
-    version: str
-    wheels: dict[str, PinnedFile]
+    version: Version
+    wheels: dict[Arch, PinnedFile]
 
 
 class TestSuite(Model):
-    description: str
-    tests: tuple[str, ...]  # test modules; none: every test regrtest finds
+    description: Text
+    tests: tuple[TestName, ...]  # test modules; none: every test regrtest finds
 
 
 class KnownFailure(Model):
     """A failure CPython itself has on a platform: reported, but it does not fail `invoke test`."""
 
-    test: str  # a test module (test_x) or a test id, or a prefix of one (test.test_x.Class)
-    reason: str
-    lines: tuple[str, ...] = ()  # CPython lines it applies to (default: all)
+    test: TestName  # a test module (test_x) or a test id, or a prefix of one (test.test_x.Class)
+    reason: Text
+    lines: tuple[Line, ...] = ()  # CPython lines it applies to (default: all)
     targets: tuple[Literal[TARGETS], ...] = ()  # targets it applies to (default: all)
 
     def applies(self, line: str, target: str) -> bool:
@@ -248,7 +280,7 @@ class KnownFailure(Model):
 
 
 class TestsRecipe(Model):
-    suites: dict[str, TestSuite]
+    suites: dict[SuiteName, TestSuite]
     known_failures: tuple[KnownFailure, ...] = ()
 
 
@@ -418,6 +450,11 @@ class Plan:
         ]
 
 
+class UnsupportedSelection(UserError):
+    """A selection (--python, --target, --sdk, --provider) the recipes do not build; Recipes.resolve adds the
+    nearest ones they do."""
+
+
 class Recipes:
     """All recipes under one directory."""
 
@@ -477,11 +514,23 @@ class Recipes:
         return found
 
     def _unsupported(self, what: str) -> UserError:
-        listed = "; ".join(c.options for c in self.combinations() if c.latest) or "none"
-        return UserError(
-            f"{what} Supported builds, from {display_path(self.root)}/ (newest release of each line; "
-            f"`invoke matrix` lists them all): {listed}. Run `invoke build` with one of these, or add the missing recipe."
-        )
+        return UnsupportedSelection(what)
+
+    def _nearest_builds(self, python, sdk, provider, target, count: int = 3) -> str:
+        """The supported builds nearest a refused selection, and where to see them all: the newest release of each
+        line, those with the most of the selection's fields first, then the official pairings, then newer lines."""
+        builds = self.combinations()
+        wanted = (".".join(str(python).split(".")[:2]), target, str(sdk), "release" if provider is None else provider)
+
+        def closeness(build: Combination):
+            shared = sum(map(operator.eq, (build.python, build.target, str(build.sdk), build.provider), wanted))
+            return shared, build.official, version_key(build.version)
+
+        nearest = sorted((build for build in builds if build.latest), key=closeness, reverse=True)[:count]
+        if not nearest:
+            return f"{display_path(self.root)}/ has no complete recipe: add the missing one."
+        return (f"Nearest supported builds: {'; '.join(build.options for build in nearest)}. `invoke matrix` lists all "
+                f"{len(builds)} builds of {display_path(self.root)}/ and which of them can be built here.")
 
     def _sdk(self, target: str, support: TargetSupport, line: str, sdk) -> int | str:
         """The requested toolchain release in its recipe's type (an int for WASI SDKs), checked against the line."""
@@ -504,6 +553,16 @@ class Recipes:
 
     def resolve(self, python: str, sdk: int | str | None = None, provider: str | None = None,
                 target: str = "wasi", arch: str | None = None) -> Plan:
+        """Everything one build needs; a selection the recipes do not build is refused with the nearest they do."""
+        try:
+            return self._resolve(python, sdk, provider, target, arch)
+        except UnsupportedSelection as error:
+            raise UserError(f"{error} {self._nearest_builds(python, sdk, provider, target)}") from None
+
+    def _resolve(self, python: str, sdk: int | str | None, provider: str | None, target: str, arch: str | None) -> Plan:
+        if not PYTHON_SELECTION.fullmatch(str(python)):
+            raise self._unsupported(f"--python {python!r} is not a CPython version: give a line, X.Y (e.g. 3.13: its "
+                                    f"newest pinned release), or a release, X.Y.Z (e.g. 3.13.5).")
         if target not in TARGETS:
             raise self._unsupported(f"Target {target!r} is not supported (supported: {', '.join(TARGETS)}).")
         line = ".".join(str(python).split(".")[:2])
@@ -523,7 +582,7 @@ class Recipes:
         sdk_path, sdk_recipe = self.toolchains[target].get(str(sdk), (None, None))
         if sdk_recipe is not None and sdk_recipe.refused:
             raise self._unsupported(f"{kind} {sdk} is refused: {sdk_recipe.refused}")
-        provider = provider or "release"
+        provider = "release" if provider is None else provider  # an empty --provider is refused, not the default
         if provider not in PROVIDERS:
             raise self._unsupported(f"Provider {provider!r} is unknown (providers: {', '.join(PROVIDERS)}).")
         if sdk not in support.sdks:

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -19,6 +20,32 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INVOKE = Path(sys.executable).with_name("invoke")
 # The README build's lockfile, as committed: real data for tests that need no build.
 COMMITTED_LOCKFILE = PROJECT_ROOT / "lockfiles" / "python-3.13.5-wasi_sdk-25-debian.json"
+
+
+def setting(*path_and_value):
+    """A change to a parsed lockfile (or any nested document): set the value at the path of keys before it."""
+    *path, value = path_and_value
+
+    def change(document):
+        parent = document
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = value
+    return change
+
+
+def serve_connections(listener, handle) -> None:
+    """Accept connections on a listening socket until it is closed, each handled by handle(connection) in a thread."""
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
 
 
 def run(command, env=None, check=False, timeout=3600) -> subprocess.CompletedProcess:

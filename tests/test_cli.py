@@ -2,10 +2,14 @@
 a non-zero exit and no traceback."""
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from invoke import Collection, Program
 
-from cpython_wasm import browser
+import tasks
+from cpython_wasm import browser, usage
 from cpython_wasm.errors import UserError
-from cpython_wasm.recipes import host_arch
+from cpython_wasm.recipes import PYTHON_SELECTION, Recipes, host_arch
 from tests.helpers import PROJECT_ROOT, invoke
 from tests.synthetic import FILES, NAME, pack
 
@@ -24,6 +28,8 @@ def test_the_tasks_are_listed():
     (["--python", "3.13", "--sdk", "25", "--provider", "debian", "--mirror", "https://example.org/m"], "is a URL"),
     (["--python", "3.13", "--sdk", "25", "--provider", "debian", "--debian-mirror", "ftp://example.org/debian"],
      "--debian-mirror: expected an http:// or https:// URL"),
+    (["--python", ""], "--python '' is not a CPython version: give a line, X.Y"),
+    (["--python", "3.13", "--provider", ""], "Provider '' is unknown"),
 ])
 def test_bad_build_requests_are_explained(tmp_path, args, expected):
     result = invoke("build", *args, "--dist-dir", str(tmp_path / "dist"), "--lock-dir", str(tmp_path / "locks"),
@@ -33,7 +39,28 @@ def test_bad_build_requests_are_explained(tmp_path, args, expected):
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "dist").exists() and not (tmp_path / "locks").exists()
     if "--mirror" not in args and "--debian-mirror" not in args:
-        assert "Supported builds" in result.stderr and "invoke matrix" in result.stderr
+        # The nearest builds, not all of them: one short paragraph.
+        assert "Nearest supported builds: --python " in result.stderr and "`invoke matrix` lists all" in result.stderr
+        assert result.stderr.count("--python ") <= 4 and len(result.stderr) < 800
+
+
+def test_the_nearest_supported_builds_share_most_of_the_selection():
+    recipes = Recipes()
+    latest = recipes.cpython["3.13"][1].latest.version
+    with pytest.raises(UserError) as refused:
+        recipes.resolve("3.13", 99, "release")
+    nearest = str(refused.value).split("Nearest supported builds: ")[1].split(". ")[0].split("; ")
+    official = recipes.resolve("3.13").sdk
+    assert nearest[0] == f"--python {latest} --sdk {official} --provider release"  # the official pairing first
+    assert len(nearest) == 3 and all(f"--python {latest} --sdk " in build and "release" in build for build in nearest)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=12) | st.from_regex(r"[0-9.]{0,8}", fullmatch=True))
+def test_a_python_that_is_not_a_version_is_refused_with_the_grammar(python):
+    assume(not PYTHON_SELECTION.fullmatch(python))
+    with pytest.raises(UserError, match=r"is not a CPython version: give a line, X\.Y .*Nearest supported builds"):
+        Recipes().resolve(python)
 
 
 def test_without_a_docker_engine_the_error_names_the_script(tmp_path):
@@ -121,3 +148,143 @@ def test_fetch_refuses_a_mirror_entry_that_is_not_a_file(tmp_path):
     result = invoke("fetch", "--python", "3.13.5", "--sdk", "25", "--provider", "debian", "--mirror", tmp_path / "mirror")
     assert result.returncode == 2, result.stderr
     assert "exists and is not a regular file" in result.stderr and "Traceback" not in result.stderr
+
+
+TASKS = sorted(Collection.from_module(tasks).task_names)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["build", "--pyhton", "3.13"], "invoke build has no option --pyhton (did you mean --python?). Its options: "
+                                    "--base-image, --build-dir, --cache-dir, --configure-arg, --debian-mirror"),
+    (["build", "--python"], "invoke build: --python needs a value (`--python VALUE` or `--python=VALUE`). --python: "
+                            "X.Y, a CPython line, builds its newest pinned release"),
+    (["render", "--python", "3.13", "--image"], "invoke render: --image needs a value"),
+    (["build", "3.13"], "invoke build was given '3.13', which is neither one of its options nor a task"),
+    (["verify"], "invoke verify needs ARTIFACT, the artifact tarball to verify: `invoke verify ARTIFACT [options]`"),
+    (["biuld"], "There is no task 'biuld' (did you mean build?). The tasks: bench, build"),
+    (["--pyhton", "3.13", "build"], "invoke has no option --pyhton: a task's options come after the task"),
+    (["--help", "biuld"], "There is no task 'biuld'"),
+    (["build", "--mirror"], "invoke build: --mirror needs a value"),
+    (["matrix", "--mirror", "--json"], "invoke matrix: --mirror needs a value"),
+    (["build", "--configure-arg=--with-pydebug", "--configure-arg"], "invoke build: --configure-arg needs a value"),
+])
+def test_a_bad_command_line_is_a_usage_error(args, expected):
+    """Exit 2 (what the README promises for a bad option) and one paragraph, before anything runs."""
+    result = invoke(*args)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("error: ") and expected in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_has_help(task):
+    result = invoke(task, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Usage: inv[oke] [--core-opts] {task} ") and "Options:" in result.stdout
+    assert result.stderr == ""
+
+
+def test_the_help_says_what_the_defaults_are_and_which_options_take_values():
+    help_text = " ".join(invoke("build", "--help", check=True).stdout.split())
+    assert "X.Y, a CPython line, builds its newest pinned release (default: 3.13)" in help_text
+    assert "release (default), its official tarball, or debian" in help_text
+    assert "--mirror DIR, repeatable:" in help_text and "--configure-arg ARG, repeatable:" in help_text
+    assert "-h" not in help_text.split("Options:")[1]  # no short flags: -h is help for every task
+
+
+def _parse(argv: list[str], capsys) -> tuple[int, str, str, Program]:
+    """Parse `invoke ARGV` as the `invoke` command does (usage errors reported), but run no task: the status,
+    standard output and error, and the Program (its `tasks`: what the parser gave each task)."""
+    program = Program(namespace=Collection.from_module(tasks), binary="invoke")
+    usage.report_usage_errors(program)
+    program.execute = lambda: None
+    try:
+        program.run(["invoke", *argv])
+        status = 0
+    except SystemExit as exit:
+        status = exit.code or 0
+    output = capsys.readouterr()
+    return status, output.out, output.err, program
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("help_flag", ["--help", "-h"])
+def test_help_comes_first_even_where_an_argument_is_expected(task, help_flag, capsys):
+    """`invoke verify --help` used to verify an artifact named --help: a positional argument, or an option's
+    value, took the flag."""
+    contexts = Collection.from_module(tasks).to_contexts()
+    options = [flag for flag in next(c for c in contexts if c.name == task).flags if flag.startswith("--")]
+    for argv in ([task, help_flag], [task, options[0], help_flag]):
+        status, stdout, stderr, program = _parse(argv, capsys)
+        assert (status, stderr) == (0, ""), argv
+        assert stdout.startswith(f"Usage: invoke [--core-opts] {task} [--options]"), argv
+
+
+REPEATABLE = {"build": ["--mirror", "--configure-arg"], "test": ["--mirror", "--configure-arg"],
+              "fetch": ["--mirror"], "matrix": ["--mirror"], "rebuild": ["--mirror"]}
+OTHER_OPTIONS = {"build": ["--python", "--sdk", "--cache-dir"], "test": ["--python", "--suite"],
+                 "fetch": ["--python", "--recipes"], "matrix": ["--only", "--arch"], "rebuild": ["--output"]}
+
+
+@st.composite
+def command_lines(draw, valueless: bool):
+    """`TASK OPTION VALUE ...`: the task's repeatable options, any number of times, among others, once each
+    (given twice, invoke refuses them); with `valueless`, one repeatable option somewhere without its value:
+    last, or followed by an option (not by `--option=value`, which is taken for its value, as `--with-x` is)."""
+    task = draw(st.sampled_from(sorted(REPEATABLE)))
+    options = draw(st.permutations(draw(st.lists(st.sampled_from(REPEATABLE[task]), max_size=4)) +
+                                   draw(st.lists(st.sampled_from(OTHER_OPTIONS[task]), unique=True))))
+    argv = [task, "--lock", "a.json"] if task == "rebuild" else [task]
+    for option in options:
+        value = draw(st.from_regex(r"[a-z0-9][a-z0-9./]{0,6}", fullmatch=True))
+        argv += [f"{option}={value}"] if draw(st.booleans()) else [option, value]
+    bare = None
+    if valueless:
+        bare = draw(st.sampled_from(REPEATABLE[task]))
+        argv.insert(draw(st.sampled_from([i for i in range(1, len(argv) + 1) if i == len(argv) or argv[i] in options])),
+                    bare)
+    return argv, bare
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=command_lines(valueless=True))
+def test_a_repeatable_option_without_its_value_is_a_usage_error(command, capsys):
+    argv, bare = command
+    status, _, stderr, _ = _parse(argv, capsys)
+    assert status == 2, (argv, stderr)
+    assert f"{bare} needs a value" in stderr
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=command_lines(valueless=False))
+def test_repeatable_options_keep_every_value(command, capsys):
+    argv, _ = command
+    status, _, stderr, program = _parse(argv, capsys)
+    assert (status, stderr) == (0, "")
+    (context,) = program.tasks
+    for option in REPEATABLE[argv[0]]:
+        given_values = [token.split("=", 1)[1] if "=" in token else argv[i + 1]
+                        for i, token in enumerate(argv) if token == option or token.startswith(option + "=")]
+        assert context.args[option[2:]].value == given_values
+
+
+def test_an_option_after_a_repeatable_one_is_its_value_only_when_it_cannot_be_an_option(capsys):
+    status, _, stderr, program = _parse(["build", "--configure-arg", "--with-pydebug", "--configure-arg",
+                                         "--mirror=m", "--mirror", "n"], capsys)
+    assert (status, stderr) == (0, "")
+    (context,) = program.tasks
+    assert context.args["configure-arg"].value == ["--with-pydebug", "--mirror=m"]
+    assert context.args["mirror"].value == ["n"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(task=st.sampled_from(TASKS), words=st.lists(
+    st.text(max_size=10) | st.sampled_from(["--mirror", "--python", "--json", "--lock", "--", "-", "=", "--help"])
+    | st.builds("--{}={}".format, st.sampled_from(["mirror", "python", "check", "x"]), st.text(max_size=5)),
+    max_size=6))
+def test_any_command_line_is_run_or_refused_in_one_paragraph(task, words, capsys):
+    status, stdout, stderr, _ = _parse([task, *words], capsys)
+    if stderr:
+        assert status == 2 and stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
+    else:
+        assert status == 0

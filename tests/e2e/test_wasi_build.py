@@ -130,12 +130,13 @@ def test_an_unchanged_build_is_found_not_rebuilt(built, workspace):
 
 def test_a_failed_compile_names_phase_and_log_and_keeps_earlier_outputs(built, workspace):
     before = built["artifact"].read_bytes(), built["lockfile"].read_bytes()
-    result = invoke(*build_args(workspace, *SELECTION, "--configure-arg=CC=/nonexistent/cc"))
+    # An option configure refuses (an assignment such as CC=... is refused before the build starts).
+    result = invoke(*build_args(workspace, *SELECTION, "--configure-arg=--with-build-python=/nonexistent/python3"))
     assert result.returncode == 1
     assert "Phase configure-host failed" in result.stderr
     log = PROJECT_ROOT / result.stderr.split("Its full log is ", 1)[1].split(";", 1)[0]  # relative if inside
     assert log.is_file() and log.is_relative_to(workspace["build"] / "logs"), log
-    assert "C compiler cannot create executables" in log.read_text()
+    assert "invalid or missing build python binary" in log.read_text()
     assert "Traceback" not in result.stderr
     assert (built["artifact"].read_bytes(), built["lockfile"].read_bytes()) == before
     store = workspace["build"] / "store"
