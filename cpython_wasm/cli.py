@@ -22,7 +22,7 @@ from .errors import BuildError, FetchError, UserError
 from .fetch import Fetcher, check_mirror_dirs, check_mirror_text, fill_mirror
 from .lock import lockfile_path, read_build_lock, read_lock
 from .matrix import CHECK_DEADLINE_SECONDS, matrix_rows
-from .paths import RECIPES_DIR, Workspace, directory_option, display_path, refuse_overlaps, usable_directory
+from .paths import RECIPES_DIR, Workspace, directory_option, display_path, refuse_overlaps
 from .progress import Reporter
 from .rebuild import rebuild as rebuild_lock
 from .recipes import TOOLCHAINS, Recipes, host_arch
@@ -104,7 +104,7 @@ def test(reporter: Reporter, suite="fast", jobs=None, rerun=False, **selection):
 
 def bench(reporter: Reporter, rounds=None, values=None, startup_runs=None, output=None, check=False, **selection):
     """Build (a no-op when built), then benchmark the artifact against native CPython; exit 1 with --check on a miss."""
-    results_dir = usable_directory(Path(output).resolve(), "--output") if output else RESULTS_DIR
+    results_dir = directory_option(output, "--output", reporter) if output is not None else RESULTS_DIR
     rounds, values, startup_runs = (count(option, value) if value is not None else default for option, value, default in
                                     (("--rounds", rounds, 7), ("--values", values, 5), ("--startup-runs", startup_runs, 20)))
     results = Bench(_build(reporter, **selection), build_command(selection), rounds, values,
@@ -263,7 +263,8 @@ def rebuild(reporter: Reporter, lock, check=False, output=None, artifact=None, m
 
     The lockfile is checked against the recipes first; its values they do not give are used only as
     `allow_extra_configure_args` and `allow_other_base` allow."""
-    report = rebuild_lock(reporter, Path(lock), Path(output).resolve() if output else None, cache_dir,
+    output = directory_option(output, "--output", reporter) if output is not None else None
+    report = rebuild_lock(reporter, Path(lock), output, cache_dir,
                           check_mirror_dirs(mirror), artifact, _recipes(recipes),
                           allow_extra_configure_args=allow_extra_configure_args, allow_other_base=allow_other_base)
     sys.stdout.write(report.as_text())

@@ -202,7 +202,7 @@ class Fetcher:
                 except (FetchError, UserError):
                     raise
                 except Exception as error:  # every way a URL can fail; the next one is tried
-                    failures.append(f"{url} ({_describe(error)})")
+                    failures.append(f"{url} ({describe_failure(error)})")
         raise Unobtainable(pin, failures + ([] if pin.urls else ["no URL is listed in the recipe"]), self._advice([pin]))
 
     def _mirror_candidates(self, pin: PinnedFile):
@@ -251,7 +251,7 @@ class Fetcher:
                 if attempt == ATTEMPTS or _unknown_host(error):
                     raise
                 pause = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1]
-                self.reporter.warn(f"{url}: {_describe(error)}; retrying in {pause} s")
+                self.reporter.warn(f"{url}: {describe_failure(error)}; retrying in {pause} s")
                 time.sleep(pause)
 
     def _attempt(self, pin: PinnedFile, url: str) -> None:
@@ -363,7 +363,7 @@ def _unknown_host(error: Exception) -> bool:
     return isinstance(reason, urllib3.exceptions.NameResolutionError)
 
 
-def _describe(error: Exception) -> str:
+def describe_failure(error: Exception) -> str:
     if isinstance(error, requests.HTTPError) and error.response is not None:
         return f"HTTP {error.response.status_code}"
     if isinstance(error, requests.TooManyRedirects):

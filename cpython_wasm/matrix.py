@@ -21,7 +21,7 @@ import requests
 
 from .drivers import NOT_DRIVEN
 from .errors import UserError
-from .fetch import Fetcher, _describe
+from .fetch import Fetcher, describe_failure
 from .pins import PinnedFile
 from .recipes import Recipes
 
@@ -117,4 +117,4 @@ def _head(session: requests.Session, url: str, timeout: float) -> str | None:
     except requests.Timeout:
         return TIMED_OUT
     except requests.RequestException as error:
-        return f"unreachable ({_describe(error)})"
+        return f"unreachable ({describe_failure(error)})"

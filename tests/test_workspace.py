@@ -13,7 +13,7 @@ from rich.console import Console
 from cpython_wasm.errors import UserError
 from cpython_wasm.paths import PROJECT_ROOT, Workspace, default_cache_dir
 from cpython_wasm.progress import Reporter
-from tests.helpers import invoke
+from tests.helpers import COMMITTED_LOCKFILE, invoke
 
 OPTIONS = {"cache_dir": "--cache-dir", "build_dir": "--build-dir", "dist_dir": "--dist-dir", "lock_dir": "--lock-dir"}
 
@@ -191,3 +191,18 @@ def test_the_command_line_refuses_them_in_one_paragraph(tmp_path, args, expected
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "cache").exists() and not (PROJECT_ROOT / "build" / "store" / "dist").exists()
     assert not (PROJECT_ROOT / "-rf").exists()
+
+
+@pytest.mark.parametrize("task, args", [
+    ("bench", ["--python", "3.13", "--sdk", "25", "--provider", "debian"]),
+    ("rebuild", ["--lock", str(COMMITTED_LOCKFILE)]),
+])
+@pytest.mark.parametrize("output, expected", [
+    ("results\nx", "contains a control character (U+000A)"),
+    ("-out", "starts with '-', like an option"),
+])
+def test_an_output_directory_option_is_checked_like_the_others(tmp_path, task, args, output, expected):
+    result = invoke(task, *args, f"--output={output}", env={"DOCKER_HOST": "unix:///nonexistent"})
+    assert result.returncode == 2, result.stderr
+    assert f"--output {output!r} {expected}" in result.stderr and "Traceback" not in result.stderr
+    assert not (PROJECT_ROOT / "-out").exists()
