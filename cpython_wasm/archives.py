@@ -155,13 +155,17 @@ def _check_tree(members: dict[str, tarfile.TarInfo], original: dict[str, str], a
     """What only the whole tree shows (a symlink may come after the members written through it): no member
     lies under a symlink or a file, and every symlink, followed through the others, stays inside."""
     links = {name: member.linkname for name, member in members.items() if member.issym()}
+    # Each directory is walked up once (the first member under it finds it clean or raises): deep trees of
+    # long names cost time in proportion to their size, not to its square.
+    clean = {""}
     for name, member in members.items():
         parent = posixpath.dirname(name)
-        while parent:
+        while parent not in clean:
             if parent in members and not members[parent].isdir():
                 kind = "a symlink" if parent in links else "not a directory"
                 raise _unsafe(archive, original[name], f"lies under {original[parent]!r}, which is {kind}: it would "
                                                        f"be written through it")
+            clean.add(parent)
             parent = posixpath.dirname(parent)
         if member.issym() and not _link_stays_inside(name, member.linkname, links):
             raise _unsafe(archive, original[name], f"is a symlink that points outside the destination "

@@ -47,7 +47,7 @@ def run(command, **options):
 
 
 def _recipes(directory) -> Recipes:
-    if directory and not Path(directory).is_dir():
+    if directory is not None and (not directory or not Path(directory).is_dir()):
         raise UserError(f"--recipes {directory!r} is not a directory. Pass a directory laid out like recipes/.")
     return Recipes(Path(directory).resolve() if directory else RECIPES_DIR)
 
@@ -172,7 +172,7 @@ def matrix(reporter: Reporter, as_json=False, check=True, arch=None, mirror=(), 
     if check:
         reporter.info(f"Checking where each input can be had (the network for {CHECK_DEADLINE_SECONDS} s at most; "
                       f"--no-check skips this)")
-    rows = matrix_rows(_recipes(recipes), arch or host_arch(), fetcher, only)
+    rows = matrix_rows(_recipes(recipes), arch if arch is not None else host_arch(), fetcher, only)
     # In a GitHub Actions step: the rows that can be built, compact, for `fromJSON` (see .github/workflows/ci.yml).
     write_step_outputs({"matrix": json.dumps([row for row in rows if row["buildable"] is not False], separators=(",", ":"))})
     if as_json:
@@ -196,7 +196,10 @@ def matrix(reporter: Reporter, as_json=False, check=True, arch=None, mirror=(), 
 def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifact=None, dist_dir=None,
               target="wasi", browser=False, lock_dir=None):
     """Smoke-run a built artifact on its runtime; an Emscripten one also in Chromium with `browser`."""
-    if artifact:
+    if artifact is not None:
+        if not artifact:
+            raise UserError("--artifact is empty. Pass the path of an artifact tarball, or leave the option out for "
+                            "dist/'s artifact of the selection.")
         path, version = Path(artifact), None
     else:
         plan = _plan(python, sdk, provider, target)

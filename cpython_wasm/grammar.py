@@ -160,8 +160,12 @@ HostTriple = _type(check_host_triple)
 LibPath = _type(check_lib_path)
 TestName = _type(check_test_name)
 SuiteName = _type(check_suite_name)
-Count = Annotated[int, Field(gt=0)]  # a release number such as a WASI SDK's, an LLVM major version
-Epoch = Annotated[int, Field(ge=0)]  # a SOURCE_DATE_EPOCH
+# Numbers are TOML integers, never strings, booleans or floats that pydantic would otherwise convert ("25",
+# true, 1e3), and bounded: each reaches a command line, a file name or a lockfile that must read it back.
+MAX_COUNT = 99_999
+MAX_EPOCH = 2**32 - 1  # a SOURCE_DATE_EPOCH: 2106, where 32-bit unsigned times end (lockfiles hold no more)
+Count = Annotated[int, Field(gt=0, le=MAX_COUNT, strict=True)]  # a release number (a WASI SDK's, LLVM's major)
+Epoch = Annotated[int, Field(ge=0, le=MAX_EPOCH, strict=True)]  # a SOURCE_DATE_EPOCH
 
 # -- what configure and make read ------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from .grammar import (
     DebianVersion,
     EmsdkVersion,
     EnvironmentName,
+    Epoch,
     Flags,
     HostTriple,
     MmdebstrapVariant,
@@ -64,7 +65,6 @@ MAX_PROBLEM_CHARS = 300  # of one problem: a value quoted in it may be megabytes
 # Read no more than the verifier does of a file (scripts/verify_artifact.py says why), so /dev/zero or a huge
 # file is refused before it fills memory.
 MAX_LOCK_BYTES = verifier.MAX_LOCKFILE_BYTES
-MAX_EPOCH = 2**32 - 1  # a SOURCE_DATE_EPOCH: 2106, where 32-bit unsigned times end
 MAX_WASI_SDK = 999
 
 
@@ -139,7 +139,6 @@ def write_lock(path: Path, lock: dict) -> Path:
 # A lockfile's values are read, and some reach a build or a message, before they are compared with
 # anything: each has its grammar (see grammar.py), and numbers are bounded.
 Release = Annotated[str, AfterValidator(grammar(RELEASE_NUMBER.pattern, "a CPython release, like 3.13.5", 32))]
-Epoch = Annotated[int, Field(ge=0, le=MAX_EPOCH)]  # a SOURCE_DATE_EPOCH
 WasiSdk = Annotated[int, Field(ge=1, le=MAX_WASI_SDK)]
 
 

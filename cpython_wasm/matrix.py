@@ -36,12 +36,19 @@ SELECTIONS = {
 }
 
 
+# The host architectures the release providers' tarballs are pinned for (Debian's providers build on both).
+ARCHES = ("x86_64", "aarch64")
+
+
 def matrix_rows(recipes: Recipes, arch: str, fetcher: Fetcher | None, only: str = "all",
                 deadline: float = CHECK_DEADLINE_SECONDS) -> list[dict]:
     """The rows; with no fetcher, availability is not checked (buildable is None); with one, the network is
     waited for `deadline` seconds at most."""
     if only not in SELECTIONS:
         raise UserError(f"--only {only!r} is not a selection of the matrix; choose one of: {', '.join(SELECTIONS)}.")
+    if arch not in ARCHES:
+        raise UserError(f"--arch {arch!r} is not a host architecture the recipes pin toolchains for; choose one of: "
+                        f"{', '.join(ARCHES)} (default: this machine's).")
     rows, checked = [], []
     for combination in filter(SELECTIONS[only], recipes.combinations()):
         row = {

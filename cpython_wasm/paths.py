@@ -137,8 +137,9 @@ def directory_option(value, option: str, reporter: Reporter | None = None) -> Pa
             (reporter or Reporter()).warn(escape(f"{option} {given} goes through a symbolic link: it is {resolved}, "
                                                  f"and that is where files are written."))
         return usable_directory(resolved, option)
-    except OSError as error:  # a name too long, a loop of links...
-        raise UserError(f"{option} {text}: {error.strerror or error}. Pass a directory that can be made here.") from None
+    except (OSError, RuntimeError) as error:  # a name too long; a loop of links (RuntimeError before Python 3.13)
+        reason = getattr(error, "strerror", None) or error
+        raise UserError(f"{option} {text}: {reason}. Pass a directory that can be made here.") from None
 
 
 def refuse_overlaps(directories: list[tuple[str, Path]]) -> None:

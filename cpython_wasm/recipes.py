@@ -27,6 +27,7 @@ from pydantic import ValidationError, field_validator
 
 from .errors import UserError
 from .grammar import (
+    MAX_EPOCH,
     AptOption,
     Arch,
     ConfigureArg,
@@ -57,7 +58,9 @@ from .grammar import (
 )
 from .paths import RECIPES_DIR, display_path
 from .pins import Model, PinnedFile
+from .verify import verifier
 
+MAX_RECIPE_BYTES = 1 << 20  # the largest recipe is ~5 kB: /dev/zero or a huge file is refused, not read whole
 PROVIDERS = ("release", "debian")  # of a toolchain; "release" is the official tarball, the default
 TARGETS = ("wasi", "emscripten")
 # CPython's own build helpers, one per generation of its WASI support (see drivers.py).
@@ -99,14 +102,27 @@ class Release(Model):
             raise ValueError(f"expected a release number like 3.13.5 or 3.15.0rc2, got {value!r}")
         return value
 
+    @field_validator("release_date")
+    @classmethod
+    def _epoch(cls, value: datetime.date) -> datetime.date:
+        """Its midnight is the build's SOURCE_DATE_EPOCH, which lockfiles bound: no earlier than 1970, and
+        before 2106."""
+        epoch = cls._midnight(value)
+        if not 0 <= epoch <= MAX_EPOCH:
+            raise ValueError(f"expected a date from 1970-01-01 to 2106-02-07 (a SOURCE_DATE_EPOCH), got {value}")
+        return value
+
+    @staticmethod
+    def _midnight(date: datetime.date) -> int:
+        return int(datetime.datetime.combine(date, datetime.time(), datetime.UTC).timestamp())
+
     @property
     def prerelease(self) -> bool:
         return not self.version.replace(".", "").isdigit()
 
     @property
     def source_date_epoch(self) -> int:
-        midnight = datetime.datetime.combine(self.release_date, datetime.time(), datetime.UTC)
-        return int(midnight.timestamp())
+        return self._midnight(self.release_date)
 
 
 class TargetSupport(Model):
@@ -301,9 +317,13 @@ def load_recipe(path: Path, model: type[Model]) -> Model:
     """Read and validate one recipe file, or raise a UserError naming file and key."""
     shown = display_path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"Cannot read recipe {shown}: {error}.") from None
+        # The verifier's reader: a FIFO or a device is refused, never waited on or read without end.
+        data = tomllib.loads(verifier.read_bounded(path, MAX_RECIPE_BYTES).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        if isinstance(error, tomllib.TOMLDecodeError):
+            raise UserError(f"Recipe {shown} is not valid TOML: {error}. Fix the file and run again.") from None
+        raise UserError(f"Cannot read recipe {shown}: it {error}. Recipes are regular files of a few kB; "
+                        f"restore this one (git checkout -- {shown}) or fix it, and run again.") from None
     except (tomllib.TOMLDecodeError, RecursionError) as error:  # RecursionError: arrays or tables nested too deeply
         raise UserError(f"Recipe {shown} is not valid TOML: {error}. Fix the file and run again.") from None
     try:

@@ -198,9 +198,10 @@ def read_bounded(path, limit):
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as error:
         raise ValueError(f"cannot be opened: {error.strerror or error}") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # before fdopen, which refuses a directory with a traceback
+        os.close(descriptor)
+        raise ValueError("is not a regular file")
     with os.fdopen(descriptor, "rb") as file:
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            raise ValueError("is not a regular file")
         data = file.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"is larger than {limit} bytes")
@@ -651,14 +652,25 @@ class Contents:
     def _check_tree(self):
         """No member lies under a file (also ignoring case): extracting it would replace the file, or fail."""
         files = {path.lower() for path, kind in self.kinds.items() if kind == FILE}
+        file_above = {"": None}  # a directory (lowercase) -> the file it lies under, if any; each is walked once,
+        # so deep trees of long names cost time in proportion to their size, not to its square
+
+        def file_at_or_above(directory):
+            pending = []
+            while directory not in file_above:
+                pending.append(directory)
+                directory = posixpath.dirname(directory)
+            found = file_above[directory]
+            for directory in reversed(pending):
+                found = found or (directory if directory in files else None)
+                file_above[directory] = found
+            return found
+
         for path in self.kinds:
-            parent = posixpath.dirname(path)
-            while parent:
-                if parent.lower() in files:
-                    self.report.add(UNSAFE, f"member {shown(path)} lies under {shown(parent)}, which is a file "
-                                            f"(rejected, not extracted)")
-                    break
-                parent = posixpath.dirname(parent)
+            parent = file_at_or_above(posixpath.dirname(path).lower())
+            if parent is not None:
+                self.report.add(UNSAFE, f"member {shown(path)} lies under {shown(parent)}, which is a file "
+                                        f"(rejected, not extracted)")
 
 
 def unpacked_limit(compressed_size):
@@ -763,10 +775,15 @@ def expected_hash(lock, top, sha256, report, tarball=None):
         if lock["artifact"] != top:
             report.add(USAGE, f"the lockfile is for {shown(lock['artifact'])}, not {shown(top)}")
             return None
-        sha256 = sha256 or (lock["outputs"].get(tarball) or {}).get("sha256")
-        if not sha256:
+        locked = (lock["outputs"].get(tarball) or {}).get("sha256")
+        if not locked:
             report.add(USAGE, f"the lockfile records no sha256 for {tarball}")
             return None
+        if sha256 is not None and sha256.lower() != locked:  # neither may stand in for the other
+            report.add(USAGE, f"--sha256 {shown(sha256)} is not the sha256 the lockfile records for {tarball} "
+                              f"({locked}): pass one of the two, or the two that belong together")
+            return None
+        sha256 = locked
     if sha256 is not None and not (len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256.lower())):
         report.add(USAGE, f"{shown(sha256)} is not a sha256 (64 hexadecimal digits)")
         return None
@@ -780,16 +797,15 @@ def open_artifact(artifact, report):
     except OSError as error:
         report.add(USAGE, f"cannot read {artifact}: {error}")
         return None
-    file = os.fdopen(descriptor, "rb")
-    status = os.fstat(descriptor)
+    status = os.fstat(descriptor)  # before fdopen, which refuses a directory with a traceback
     if not stat.S_ISREG(status.st_mode):
         report.add(USAGE, f"cannot read {artifact}: it is not a regular file (pass the artifact's .tar.gz)")
     elif status.st_size > MAX_ARTIFACT_BYTES:
         report.add(UNSAFE, f"{artifact} is {status.st_size} bytes, more than any artifact ({MAX_ARTIFACT_BYTES}): "
                            f"refused unread")
     else:
-        return file, status.st_size
-    file.close()
+        return os.fdopen(descriptor, "rb"), status.st_size
+    os.close(descriptor)
     return None
 
 
@@ -864,7 +880,7 @@ def main(argv=None):
     except SystemExit as exit_:
         return USAGE if exit_.code else OK
     lock = None
-    if options.lock:
+    if options.lock is not None:  # `--lock ""` (an unset variable in a script) is a lockfile that is not there
         try:
             lock = read_lockfile(options.lock)
         except ValueError as error:

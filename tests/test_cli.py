@@ -288,3 +288,24 @@ def test_any_command_line_is_run_or_refused_in_one_paragraph(task, words, capsys
         assert status == 2 and stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
     else:
         assert status == 0
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["matrix", "--arch", "bogus", "--no-check"], "--arch 'bogus' is not a host architecture"),
+    (["matrix", "--arch", "", "--no-check"], "--arch '' is not a host architecture"),
+    (["render", "--recipes", ""], "--recipes '' is not a directory"),
+    (["smoke", "--artifact", ""], "--artifact is empty"),
+])
+def test_an_empty_or_unknown_value_is_never_taken_for_the_default(args, expected):
+    result = invoke(*args, env={"DOCKER_HOST": "unix:///nonexistent"})
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_directory_behind_a_loop_of_links_is_refused_in_one_paragraph(tmp_path):
+    (tmp_path / "l1").symlink_to(tmp_path / "l2")
+    (tmp_path / "l2").symlink_to(tmp_path / "l1")
+    result = invoke("build", "--python", "3.13.5", "--sdk", "25", "--provider", "debian", "--dist-dir", tmp_path / "l1" / "x",
+                    env={"DOCKER_HOST": "unix:///nonexistent"})
+    assert result.returncode == 2 and f"--dist-dir {tmp_path / 'l1' / 'x'}: Symlink loop" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -7,7 +7,9 @@ instructions the templates have: parsed with dockerfile-parse, the same instruct
 the same labels and environment variables, the same shell operators in each RUN line. The same is asked
 of the templates themselves, with values that no grammar checked."""
 
+import datetime
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -271,6 +273,19 @@ def test_arbitrary_values_in_every_field_are_named_or_render_the_same_instructio
      "expected a sha256 (64 lowercase hex digits)"),
     ("toolchains/emsdk/3.1.69.toml", ("libraries", 0), "zlib bzip2", "key `libraries.0`: expected a recipe name"),
     ("tests.toml", ("known_failures", 0, "reason"), "one\ntwo", "key `known_failures.0.reason`: expected one line"),
+    # Numbers are TOML integers within bounds, never converted from a string, a boolean or a float.
+    ("base/debian-trixie.toml", ("source_date_epoch",), 99999999999999999999 // 10**5, "key `source_date_epoch`: input "
+     "should be less than or equal to 4294967295"),
+    ("base/debian-trixie.toml", ("source_date_epoch",), True, "key `source_date_epoch`: input should be a valid integer"),
+    ("base/debian-trixie.toml", ("source_date_epoch",), "1735689600", "key `source_date_epoch`: input should be a valid "
+     "integer"),
+    ("base/debian-trixie.toml", ("source_date_epoch",), 1e3, "key `source_date_epoch`: input should be a valid integer"),
+    ("cpython/3.13.toml", ("releases", 0, "release_date"), datetime.date(1800, 1, 1), "key `releases.0.release_date`: "
+     "expected a date from 1970-01-01 to 2106-02-07"),
+    ("cpython/3.13.toml", ("releases", 0, "release_date"), datetime.date(9999, 12, 31), "key `releases.0.release_date`"),
+    ("toolchains/wasi-sdk/25.toml", ("providers", "debian", "llvm_major"), True, "key `providers.debian.llvm_major`: "
+     "input should be a valid integer"),
+    ("toolchains/wasi-sdk/25.toml", ("providers", "debian", "llvm_major"), "19", "key `providers.debian.llvm_major`"),
 ])
 def test_the_values_of_the_issue_are_refused_naming_file_and_key(recipes_root, name, path, value, expected):
     recipe = recipes_root / name
@@ -476,3 +491,31 @@ def test_values_of_the_grammars_render_unchanged(check, data):
     grammar allows needs quoting, Debian's tildes included."""
     value = data.draw(st.from_regex(check.pattern, fullmatch=True).filter(lambda value: len(value) <= grammar.MAX_NAME))
     assert shell_word(value) == value and dockerfile_word(value) == value and in_quotes(value) == value
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "huge", "directory"])
+def test_a_recipe_that_is_no_small_regular_file_is_refused_unread(recipes_root, kind):
+    """Every recipe is read when recipes load (the unselected ones too): a FIFO would hang every command, and
+    /dev/zero or a huge file fill memory."""
+    recipe = recipes_root / "toolchains/wasi-sdk/33.toml"
+    original = recipe.read_text()
+    recipe.unlink()
+    try:
+        if kind == "fifo":
+            os.mkfifo(recipe)
+        elif kind == "/dev/zero":
+            recipe.symlink_to("/dev/zero")
+        elif kind == "directory":
+            recipe.mkdir()
+        else:
+            recipe.write_text(original + "#" * (2 << 20) + "\n")
+        with pytest.raises(UserError) as error:
+            Recipes(recipes_root).tests  # noqa: B018
+        expected = "is larger than" if kind == "huge" else "is not a regular file"
+        assert f"Cannot read recipe {recipe}: it {expected}" in str(error.value), error.value
+    finally:
+        if recipe.is_dir() and not recipe.is_symlink():
+            recipe.rmdir()
+        else:
+            recipe.unlink()
+        recipe.write_text(original)
