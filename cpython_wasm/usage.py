@@ -37,6 +37,9 @@ def report_usage_errors(program: invoke.Program | None = None) -> None:
             without_value = _repeatable_option_without_value(program)
             if without_value is not None:
                 _usage_error(_needs_a_value(*without_value))
+            unknown = _option_taken_as_an_argument(program)
+            if unknown is not None:
+                _usage_error(_unknown_in_task(*unknown))
 
     def checked_parse_cleanup() -> None:  # `invoke --help TASK` with an unknown TASK
         try:
@@ -62,6 +65,17 @@ def _asks_for_help(program: invoke.Program) -> bool:
                 program.args.help.value = context.name
                 return True
     return False
+
+
+def _option_taken_as_an_argument(program: invoke.Program):
+    """The task context and token of an unknown option that invoke's parser gave a positional argument as its
+    value (`invoke verify --bogus` would look for an artifact named --bogus); a path that starts with '-' is
+    written ./-name."""
+    for context in program.tasks:
+        for argument in context.positional_args:
+            if isinstance(argument.value, str) and argument.value.startswith("-"):
+                return context, argument.value
+    return None
 
 
 def _repeatable_option_without_value(program: invoke.Program):
@@ -122,7 +136,7 @@ def _unknown_in_task(context, token: str) -> str:
 
 
 def _needs_a_value(context, name: str) -> str:
-    flag, argument = "--" + name, context.args.get(name) if context else None
+    flag, argument = "--" + name.replace("_", "-"), context.args.get(name) if context else None
     meaning = f" {flag}: {argument.help}." if argument is not None and argument.help else ""
     return f"{_command(context)}: {flag} needs a value (`{flag} VALUE` or `{flag}=VALUE`).{meaning} {_help_hint(context)}"
 

@@ -167,6 +167,10 @@ TASKS = sorted(Collection.from_module(tasks).task_names)
     (["build", "--mirror"], "invoke build: --mirror needs a value"),
     (["matrix", "--mirror", "--json"], "invoke matrix: --mirror needs a value"),
     (["build", "--configure-arg=--with-pydebug", "--configure-arg"], "invoke build: --configure-arg needs a value"),
+    # An unknown option where a positional argument is expected, once taken for an artifact or a lockfile.
+    (["verify", "--bogus"], "invoke verify has no option --bogus. Its options: --artifact, --lock"),
+    (["rebuild", "--bogus"], "invoke rebuild has no option --bogus."),
+    (["verify", "--lock-dir"], "invoke verify: --lock-dir needs a value"),
 ])
 def test_a_bad_command_line_is_a_usage_error(args, expected):
     """Exit 2 (what the README promises for a bad option) and one paragraph, before anything runs."""
