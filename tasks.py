@@ -11,6 +11,7 @@
     invoke matrix [--json]
     invoke verify  dist/python-3.13.5-wasi_sdk-25-debian.tar.gz [--lock LOCKFILE]
     invoke rebuild --lock lockfiles/python-3.13.5-wasi_sdk-25-debian.json --check
+    invoke gc [--dry-run] [--keep LOCKFILE]
 """
 
 from functools import partial
@@ -57,12 +58,15 @@ BUILD_HELP = {
 }
 
 
-@task(iterable=["mirror", "configure_arg"], help={**SELECTION_HELP, **BUILD_HELP})
+@task(iterable=["mirror", "configure_arg"], help={
+    **SELECTION_HELP, **BUILD_HELP,
+    "dry_run": "print the images and stages with their identities (store paths), and build nothing",
+})
 def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None, debian_mirror=None,
           base_image=None, configure_arg=None, recipes=None, cache_dir=None, build_dir=None, dist_dir=None,
-          lock_dir=None):
+          lock_dir=None, dry_run=False):
     """Build CPython for WebAssembly in containers: dist/ tarball + lockfile, then a smoke run."""
-    cli.run(cli.build, python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (),
+    cli.run(cli.build, dry_run=dry_run, python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (),
             debian_mirror=debian_mirror, base_image=base_image, configure_arg=configure_arg or (),
             recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
 
@@ -169,3 +173,14 @@ def rebuild(c, lock, check=False, output=None, artifact=None, mirror=None, recip
     cli.run(cli.rebuild, lock=lock, check=check, output=output, artifact=artifact, mirror=mirror or (),
             recipes=recipes, cache_dir=cache_dir, allow_extra_configure_args=allow_extra_configure_args,
             allow_other_base=allow_other_base)
+
+
+@task(iterable=["keep"], help={
+    "keep": "LOCKFILE, repeatable: keep what this lockfile reaches too (beside those in the lock directory)",
+    "dry_run": "list what would be removed, and remove nothing",
+    "build_dir": "the store to collect (default: build/)",
+    "lock_dir": "the lockfiles whose products and images are kept (default: lockfiles/)",
+})
+def gc(c, keep=None, dry_run=False, build_dir=None, lock_dir=None):
+    """Remove store products and images that no lockfile reaches (never what a running build holds)."""
+    cli.run(cli.gc, keep=keep or (), dry_run=dry_run, build_dir=build_dir, lock_dir=lock_dir)

@@ -7,6 +7,7 @@ and keeps its traceback.
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -14,21 +15,29 @@ import invoke
 from rich.console import Console
 from rich.table import Table
 
-from . import images
-from .bench import RESULTS_DIR, Bench
-from .browser import browser_smoke
-from .build import Build
-from .errors import BuildError, FetchError, UserError
-from .fetch import Fetcher, check_mirror_dirs, check_mirror_text, fill_mirror
-from .lock import lockfile_path, read_build_lock, read_lock
-from .matrix import CHECK_DEADLINE_SECONDS, matrix_rows
-from .paths import RECIPES_DIR, Workspace, directory_option, display_path, refuse_overlaps
-from .progress import Reporter
-from .rebuild import rebuild as rebuild_lock
-from .recipes import TOOLCHAINS, Recipes, host_arch
-from .smoke import RUNTIMES, smoke, summary
-from .testsuite import TestRun
-from .verify import verifier
+from cpython_wasm.build import Build
+from cpython_wasm.errors import BuildError, FetchError, UserError
+from cpython_wasm.inputs.fetch import Fetcher, check_mirror_dirs, check_mirror_text, fill_mirror
+from cpython_wasm.paths import RECIPES_DIR, Workspace, directory_option, display_path, refuse_overlaps
+from cpython_wasm.progress import Reporter
+from cpython_wasm.recipes.plan import TOOLCHAINS, Recipes, host_arch, parse_artifact
+from cpython_wasm.recipes.schema import DEFAULT_TARGET
+from cpython_wasm.records.lock import lockfile_path, read_build_lock, read_lock
+from cpython_wasm.records.verify import verifier
+from cpython_wasm.stages import images
+from cpython_wasm.stages.engine import connect
+from cpython_wasm.stages.executor import DockerExecutor
+from cpython_wasm.stages.gc import Roots, collect, root_lockfiles
+from cpython_wasm.stages.stage import ProductInput, Unpack
+from cpython_wasm.stages.store import Store
+from cpython_wasm.targets import TARGETS, target_of
+from cpython_wasm.targets.target import BuildStages
+from cpython_wasm.tools.bench import RESULTS_DIR, Bench
+from cpython_wasm.tools.browser import browser_smoke
+from cpython_wasm.tools.matrix import CHECK_DEADLINE_SECONDS, matrix_rows
+from cpython_wasm.tools.rebuild import rebuild as rebuild_lock
+from cpython_wasm.tools.smoke import summary
+from cpython_wasm.tools.testsuite import TestRun
 
 IMAGES = ("toolchain", "native")
 
@@ -69,7 +78,9 @@ def _build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", m
     return Build(plan, workspace, reporter, mirrors, configure_arg)
 
 
-def build(reporter: Reporter, **selection):
+def build(reporter: Reporter, dry_run=False, **selection):
+    if dry_run:
+        return print_stages(_build(reporter, **selection))
     result = _build(reporter, **selection).run()
     plan = result.plan
     table = Table("phase", "seconds", title="Wall time per phase", title_justify="left")
@@ -82,6 +93,29 @@ def build(reporter: Reporter, **selection):
     write_step_outputs({"artifact": plan.artifact_name, "sha256": artifact["sha256"],
                         "lockfile": display_path(result.lockfile)})
     return result
+
+
+def print_stages(build: Build) -> BuildStages:
+    """What `invoke build --dry-run` prints: the images and each stage with its identity, nothing run or fetched."""
+    stages = build.stages()
+    lines = [f"image base       {images.base_tag(build.plan)}", f"image native     {build.native.tag}",
+             f"image toolchain  {build.toolchain.tag}"]
+    for stage in stages:
+        lines.append(f"{stage.kind:<16} {display_path(build.store.path(stage))}")
+        if isinstance(stage, Unpack):
+            lines.append(f"    unpacks {stage.archive} (sha256 {stage.sha256})")
+            continue
+        lines.append(f"    in {stage.image}, writes {stage.output}: {', '.join(stage.produces)}")
+        lines += [f"    mounts {mount.container} from {describe_input(mount)}" for mount in stage.inputs]
+        lines += [f"    {phase.name}: {shlex.join(phase.command)}" for phase in stage.phases]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return stages
+
+
+def describe_input(mount) -> str:
+    if isinstance(mount, ProductInput):
+        return f"{mount.stage.kind} {mount.stage.identity}"
+    return f"the file of sha256 {mount.sha256}"
 
 
 def count(option: str, value) -> int:
@@ -141,7 +175,7 @@ def render(reporter: Reporter, python, sdk=None, provider=None, image="toolchain
         raise UserError(f"--image {image!r} is not an image of a build; choose one of: {', '.join(IMAGES)}.")
     plan = _plan(python, sdk, provider, target, base_image=base_image, recipes=recipes)
     cached_path = Fetcher(Workspace.from_options().cache_dir).cached_path
-    spec = images.native_spec(plan) if image == "native" else images.toolchain_spec(plan, cached_path)
+    spec = images.native_spec(plan) if image == "native" else target_of(plan).toolchain_spec(plan, cached_path)
     reporter.info(f"# image {spec.tag}")
     sys.stdout.write(spec.dockerfile)
     return spec
@@ -208,19 +242,20 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
     if not path.is_file():
         raise UserError(f"No artifact at {display_path(path)}. Build it first (`invoke build ...`) or pass --artifact PATH.")
     name = verifier.artifact_name(str(path))
+    parsed = parse_artifact(name)
     if version is None:  # an artifact given by path: expect the version its name carries
-        version = name.removeprefix("python-").split("-")[0]
-    target = "emscripten" if "-emscripten-" in name else "wasi"
-    if browser and target != "emscripten":
-        raise UserError(f"--browser runs an Emscripten artifact in Chromium; {path.name} is built for WASI.")
-    node = None
-    if target == "emscripten":
+        version = parsed.release if parsed else name.removeprefix("python-").split("-")[0]
+    target = TARGETS[parsed.target if parsed else DEFAULT_TARGET]
+    if browser and not target.runs_in_browser:
+        raise UserError(f"--browser runs an Emscripten artifact in Chromium; {path.name} is built for {target.title}.")
+    workspace = Workspace.from_options(dist_dir=dist_dir, lock_dir=lock_dir)
+    executor = image = None
+    if target.runs_in_toolchain_image:
         # The Node of the image that built it, as the lockfile names it.
-        workspace = Workspace.from_options(dist_dir=dist_dir, lock_dir=lock_dir)
         lock = read_build_lock(lockfile_path(workspace.lock_dir, name))
-        node = (images.connect(), lock["images"]["toolchain"]["tag"], workspace.logs_dir / f"smoke-{name}.log")
-    with reporter.phase("smoke", f"{display_path(path)}: {RUNTIMES[target]}") as phase:
-        report = smoke(path, version, target, node)
+        executor, image = DockerExecutor(Store.of(workspace), reporter), lock["images"]["toolchain"]["tag"]
+    with reporter.phase("smoke", f"{display_path(path)}: {target.runtime}") as phase:
+        report = target.smoke(path, version, executor, image, workspace.logs_dir / f"smoke-{name}.log")
         phase.outcome = summary(report)
     if browser:
         with reporter.phase("smoke", f"{display_path(path)} in Chromium") as phase:
@@ -275,3 +310,28 @@ def rebuild(reporter: Reporter, lock, check=False, output=None, artifact=None, m
     if check and not report.identical:
         raise invoke.Exit(code=1)
     return report
+
+
+def gc(reporter: Reporter, keep=(), dry_run=False, build_dir=None, lock_dir=None):
+    """Remove the store products and images no lockfile reaches (stages/gc.py); with dry_run, list them only."""
+    workspace = Workspace.from_options(build_dir=build_dir, lock_dir=lock_dir, reporter=reporter)
+    lockfiles = root_lockfiles(workspace.lock_dir, [Path(path) for path in keep])
+    roots = Roots.of(lockfiles)
+    try:
+        client = connect()
+    except UserError as error:
+        client = None
+        reporter.warn(f"images left alone: {error}")
+    result = collect(Store.of(workspace), roots, client, dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for name in result.removed_products:
+        sys.stdout.write(f"{verb} {display_path(workspace.store_dir / name)}\n")
+    for tag in result.removed_images:
+        sys.stdout.write(f"{verb} image {tag}\n")
+    for name in result.held:
+        sys.stdout.write(f"kept {name}: a running build holds it\n")
+    sys.stdout.write(
+        f"{verb} {len(result.removed_products)} store products ({result.store_bytes:,} bytes) and "
+        f"{len(result.removed_images)} images ({result.image_bytes:,} bytes{', as the engine sizes them' if dry_run else ''}); "
+        f"kept {result.kept_products} products and {result.kept_images} images that {len(lockfiles)} lockfiles reach\n")
+    return result

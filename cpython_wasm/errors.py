@@ -40,3 +40,16 @@ class DiskFull(BuildError):
 
     Exit status 1, as for a failed phase: the previous version of the file is unchanged.
     """
+
+
+def describe_validation_error(error: dict) -> str:
+    """One of pydantic's errors as a user reads it: the key, dotted, and what was wrong with it (recipes, lockfiles)."""
+    # A key that is not printable text (a newline, a control character) is shown as its repr: one paragraph.
+    key = ".".join(str(part) if str(part).isprintable() else repr(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "missing":
+        return f"missing key `{key}`"
+    if error["type"] == "extra_forbidden":
+        return f"unknown key `{key}`"
+    if error["type"] == "value_error":  # our own validators already quote the value
+        return f"key `{key}`: {error['msg'].removeprefix('Value error, ')}"
+    return f"key `{key}`: {error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"

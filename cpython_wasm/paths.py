@@ -21,13 +21,15 @@ from pathlib import Path
 import platformdirs
 from rich.markup import escape
 
-from .errors import UserError
-from .progress import Reporter
+from cpython_wasm.errors import UserError
+from cpython_wasm.progress import Reporter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RECIPES_DIR = PROJECT_ROOT / "recipes"
 CONTAINERS_DIR = PROJECT_ROOT / "containers"
 PACKAGE_DIR = Path(__file__).resolve().parent
+# What runs inside the containers (standard library only): the packaging script, the bench runner.
+CONTAINER_SCRIPTS_DIR = PACKAGE_DIR / "container"
 
 
 def display_path(path: Path) -> str:
@@ -206,11 +208,10 @@ def ensure_inside(path: Path, root: Path) -> Path:
     return path
 
 
-@contextmanager
-def exclusive_lock(path: Path):
-    """Hold an exclusive lock (flock) on the file `path`, created if missing, until the block ends (or the
-    process dies). Never through a symbolic link (opening one for writing would truncate or create whatever it
-    leads to); anything but a regular file there is refused with a paragraph naming it."""
+def open_lock_file(path: Path) -> int:
+    """A descriptor of the lock file `path`, created if missing, to flock. Never through a symbolic link (opening
+    one for writing would truncate or create whatever it leads to); anything but a regular file there is refused
+    with a paragraph naming it."""
     if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode):
         _refuse_lock(path, describe_entry(path))
     try:  # O_NONBLOCK: a FIFO swapped in since the check does not hang the open
@@ -219,9 +220,18 @@ def exclusive_lock(path: Path):
         if error.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
             raise
         _refuse_lock(path, describe_entry(path))
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        _refuse_lock(path, describe_entry(path))
+    return descriptor
+
+
+@contextmanager
+def exclusive_lock(path: Path):
+    """Hold an exclusive lock (flock) on the file `path` (see open_lock_file) until the block ends (or the
+    process dies)."""
+    descriptor = open_lock_file(path)
     try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            _refuse_lock(path, describe_entry(path))
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
     finally:

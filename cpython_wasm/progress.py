@@ -7,7 +7,7 @@ when it starts and one when it ends.
 """
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 from rich.console import Console
 from rich.markup import escape
@@ -42,7 +42,7 @@ class Reporter:
             self.console.print(f"▶ {phase.label}")
         start = time.monotonic()
         try:
-            with self.console.status(phase.label) if self.console.is_terminal else _nothing():
+            with self.console.status(phase.label) if self.console.is_terminal else nullcontext():
                 yield phase
         except BaseException:
             elapsed = self.timings[name] = time.monotonic() - start
@@ -65,8 +65,3 @@ class Phase:
     def __init__(self, name: str, detail: str):
         self.label = f"[bold]{name}[/]" + (f" {detail}" if detail else "")
         self.outcome = ""
-
-
-@contextmanager
-def _nothing():
-    yield

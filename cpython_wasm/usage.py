@@ -14,8 +14,8 @@ from typing import NoReturn
 
 import invoke
 
-from .errors import UserError
-from .progress import Reporter
+from cpython_wasm.errors import UserError
+from cpython_wasm.progress import Reporter
 
 HELP_FLAGS = ("--help", "-h")
 

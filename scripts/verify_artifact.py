@@ -65,7 +65,7 @@ MAX_RATIO = 16  # unpacked/compressed: 6 times what real artifacts reach, 1/60 o
 MIN_UNPACKED = 32 << 20  # any artifact may unpack to this much (tiny ones compress better): read in 0.1 s
 MAX_UNPACKED = 1 << 30  # whatever its size: 30 times the largest real one (the debug artifact, ~30 MB)
 # Once the manifest is read, the tar stream may be no longer than the files it lists make it (their
-# headers, data and directories, exactly as cpython_wasm/package.py writes them) and this margin: what a
+# headers, data and directories, exactly as cpython_wasm/container/package.py writes them) and this margin: what a
 # manifest cannot declare is directories that hold no file (real artifacts have none; this is room for
 # 700 such directories with long names), and extra files small enough to be reported by name.
 DECLARED_MARGIN = 1 << 20
@@ -73,7 +73,7 @@ MAX_MEMBERS = 20000  # a real artifact has ~600 members; all of Lib/, tests incl
 MAX_NAME_BYTES = 1024  # the longest name in a real artifact is under 150 bytes (Linux's PATH_MAX is 4096)
 MAX_COMPONENT_BYTES = 255  # Linux's NAME_MAX: no file system holds a longer file name
 MAX_MANIFEST_BYTES = 4 << 20  # a real manifest is ~76 KB (~145 bytes a file): MAX_MEMBERS files need ~3 MB
-MAX_LOCKFILE_BYTES = 16 << 20  # as cpython_wasm/lock.py reads; `invoke build` writes ~120 KB
+MAX_LOCKFILE_BYTES = 16 << 20  # as cpython_wasm/records/lock.py reads; `invoke build` writes ~120 KB
 MAX_JSON_DEPTH = 32  # a manifest nests 3 levels deep, a lockfile 5
 MAX_JSON_DIGITS = 20  # a number in a manifest or lockfile is a size or a count (a long one parses in quadratic time)
 
@@ -223,7 +223,7 @@ def read_lockfile(path):
 
 def lockfile_problem(lock):
     """What makes `lock` (a parsed lockfile) unusable here, or None. Only the keys verifying reads are
-    checked; `invoke verify` checks the rest too (cpython_wasm/lock.py)."""
+    checked; `invoke verify` checks the rest too (cpython_wasm/records/lock.py)."""
     if not isinstance(lock, dict):
         return "is not a JSON object"
     version = lock.get("lockfile_version")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cpython_wasm.lock import read_lock
+from cpython_wasm.records.lock import read_lock
 from tests.helpers import COMMITTED_LOCKFILE
 
 

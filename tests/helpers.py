@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from cpython_wasm.browser import QuietHandler, served
-from cpython_wasm.recipes import RECIPES_DIR, host_arch
+from cpython_wasm.recipes.plan import RECIPES_DIR, host_arch
+from cpython_wasm.tools.browser import QuietHandler, served
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INVOKE = Path(sys.executable).with_name("invoke")

@@ -4,7 +4,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from cpython_wasm.package import manifest_of, tree_entries, write_tar_gz
+from cpython_wasm.container.tarball import manifest_of, tree_entries, write_tar_gz
 
 NAME = "python-3.13.5-wasi_sdk-25-debian"
 WASM = b"\0asm\x01\0\0\0" + bytes(i % 251 for i in range(1000))

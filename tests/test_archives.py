@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cpython_wasm import archives
-from cpython_wasm.archives import UnsafeArchive, check_archive, max_unpacked_bytes, safe_extract
+from cpython_wasm.inputs import archives
+from cpython_wasm.inputs.archives import UnsafeArchive, check_archive, max_unpacked_bytes, safe_extract
 
 MB = 1_000_000
 

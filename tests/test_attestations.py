@@ -8,10 +8,11 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from cpython_wasm import provenance, sbom
-from cpython_wasm.lock import read_lock
-from cpython_wasm.recipes import Recipes
-from cpython_wasm.verify import record_checksums
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.records import provenance, sbom
+from cpython_wasm.records.lock import read_lock
+from cpython_wasm.records.verify import record_checksums
+from cpython_wasm.targets import target_of
 from tests.helpers import PROJECT_ROOT, sha256
 
 
@@ -57,7 +58,7 @@ def test_provenance_of_a_registry_base_names_its_digest(lock):
 
 
 def test_the_sbom_is_valid_cyclonedx_listing_what_is_compiled_in(plan, lock):
-    text = sbom.encode(sbom.bom(plan, lock)).decode()
+    text = sbom.encode(sbom.bom(plan, lock, target_of(plan))).decode()
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
     document = json.loads(text)
     assert document["specVersion"] == "1.6"
@@ -82,7 +83,7 @@ def test_the_sbom_of_the_release_provider_names_the_sdk_tarball(lock):
     release_lock["artifact"] = plan.artifact_name
     release_lock["outputs"][f"{plan.artifact_name}.tar.gz"] = release_lock["outputs"].pop(
         "python-3.13.5-wasi_sdk-25-debian.tar.gz")
-    document = json.loads(sbom.encode(sbom.bom(plan, release_lock)))
+    document = json.loads(sbom.encode(sbom.bom(plan, release_lock, target_of(plan))))
     tools = {t["name"]: t for t in document["metadata"]["tools"]["components"]}
     assert tools["wasi-sdk"]["hashes"][0]["content"] == plan.sdk_tarball.sha256
     components = {c["name"]: c for c in document["components"]}
@@ -91,7 +92,7 @@ def test_the_sbom_of_the_release_provider_names_the_sdk_tarball(lock):
 
 def test_provenance_and_sbom_are_the_same_bytes_every_time(plan, lock):
     assert provenance.encode(provenance.statement(lock)) == provenance.encode(provenance.statement(copy.deepcopy(lock)))
-    first, second = sbom.encode(sbom.bom(plan, lock)), sbom.encode(sbom.bom(plan, copy.deepcopy(lock)))
+    first, second = sbom.encode(sbom.bom(plan, lock, target_of(plan))), sbom.encode(sbom.bom(plan, copy.deepcopy(lock), target_of(plan)))
     assert first == second
     assert b"1749600000" not in first and b"2025-06-11T00:00:00" in first  # SOURCE_DATE_EPOCH, not the clock
 
@@ -114,7 +115,7 @@ def test_sha256sums_is_what_sha256sum_checks_and_keeps_other_artifacts(tmp_path)
 def test_the_emscripten_sbom_and_provenance_name_emscripten():
     lock = read_lock(PROJECT_ROOT / "lockfiles" / "python-3.13.5-emscripten-3.1.69-debian.json")
     plan = Recipes().resolve("3.13.5", "3.1.69", "debian", "emscripten", arch=lock["build"]["host_arch"])
-    text = sbom.encode(sbom.bom(plan, lock)).decode()
+    text = sbom.encode(sbom.bom(plan, lock, target_of(plan))).decode()
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
     document = json.loads(text)
     components = {c["name"]: c for c in document["components"]}

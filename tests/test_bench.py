@@ -9,9 +9,10 @@ import sys
 import pyperf
 import pytest
 
-from cpython_wasm import bench, workloads
 from cpython_wasm.cli import build_command
-from cpython_wasm.paths import PACKAGE_DIR
+from cpython_wasm.container import workloads
+from cpython_wasm.paths import CONTAINER_SCRIPTS_DIR
+from cpython_wasm.tools import bench
 
 
 def raw_speed():
@@ -86,7 +87,7 @@ def test_the_no_op_rebuild_is_the_users_own_command():
 def test_every_workload_runs_and_checks_its_own_result():
     """Each workload verifies what it computed (richards its counts, fannkuch its flips): a broken one fails here."""
     for name in workloads.WORKLOADS:
-        result = subprocess.run([sys.executable, "-c", (PACKAGE_DIR / "workloads.py").read_text(), name,
+        result = subprocess.run([sys.executable, "-c", (CONTAINER_SCRIPTS_DIR / "workloads.py").read_text(), name,
                                  "--values", "1", "--warmups", "0"], capture_output=True, text=True, check=True)
         measured = json.loads(result.stdout)
         assert measured["workload"] == name and len(measured["values"]) == 1 and measured["values"][0] > 0

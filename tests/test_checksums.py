@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cpython_wasm.errors import UserError
-from cpython_wasm.verify import check_checksums_file, record_checksums
+from cpython_wasm.records.verify import check_checksums_file, record_checksums
 
 
 def sha256(data: bytes) -> str:

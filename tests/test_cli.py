@@ -7,9 +7,11 @@ from hypothesis import strategies as st
 from invoke import Collection, Program
 
 import tasks
-from cpython_wasm import browser, usage
+from cpython_wasm import usage
 from cpython_wasm.errors import UserError
-from cpython_wasm.recipes import PYTHON_SELECTION, Recipes, host_arch
+from cpython_wasm.recipes.plan import Recipes, host_arch
+from cpython_wasm.recipes.schema import PYTHON_SELECTION
+from cpython_wasm.tools import browser
 from tests.helpers import PROJECT_ROOT, invoke
 from tests.synthetic import FILES, NAME, pack
 
@@ -141,7 +143,7 @@ def test_counts_are_whole_numbers(tmp_path, task, option, value):
 
 
 def test_fetch_refuses_a_mirror_entry_that_is_not_a_file(tmp_path):
-    from cpython_wasm.recipes import Recipes
+    from cpython_wasm.recipes.plan import Recipes
 
     source = Recipes().resolve("3.13.5", 25, "debian").release.source
     (tmp_path / "mirror" / "sha256" / source.sha256).mkdir(parents=True)

@@ -12,8 +12,8 @@ import pytest
 
 from cpython_wasm.cli import run
 from cpython_wasm.errors import DiskFull
-from cpython_wasm.fetch import CacheDiskFull, Fetcher
-from cpython_wasm.package import write_atomically
+from cpython_wasm.files import write_atomically
+from cpython_wasm.inputs.fetch import CacheDiskFull, Fetcher
 from tests.test_fetch import pin
 
 DISK_SIZE = 1 << 20

@@ -1,10 +1,11 @@
-"""How each generation of CPython's build helper is driven (see cpython_wasm/drivers.py)."""
+"""How each generation of CPython's build helper is driven (see cpython_wasm/targets/drivers.py)."""
 
 import pytest
 
-from cpython_wasm.drivers import driver_for, plan_driver
 from cpython_wasm.errors import UserError
-from cpython_wasm.recipes import Recipes
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.targets import target_of
+from cpython_wasm.targets.drivers import driver_for
 
 
 def test_wasi_py_of_3_13():
@@ -41,7 +42,8 @@ def test_wasm_build_py_of_3_11_and_3_12():
 def test_emscripten_of_3_13_is_configure_and_make_with_the_wasi_build_python():
     recipes = Recipes()
     plan = recipes.resolve("3.13.5", "3.1.69", "debian", target="emscripten", arch="x86_64")
-    driver, wasi = plan_driver(plan), plan_driver(recipes.resolve("3.13.5", 25, "debian", arch="x86_64"))
+    wasi_plan = recipes.resolve("3.13.5", 25, "debian", arch="x86_64")
+    driver, wasi = target_of(plan).driver(plan), target_of(wasi_plan).driver(wasi_plan)
     # Stage one is the WASI helper's, command for command: one build python for both targets.
     for phase in ("configure-build-python", "make-build-python"):
         assert driver.command(phase) == wasi.command(phase)
@@ -64,4 +66,4 @@ def test_3_14_and_later_emscripten_helpers_are_refused_with_the_reason():
     plan = Recipes().resolve("3.14", None, "release", target="emscripten", arch="x86_64")
     assert plan.sdk == "4.0.12" and plan.official
     with pytest.raises(UserError, match="Platforms/emscripten, which cpython-wasm-recipes does not drive yet"):
-        plan_driver(plan)
+        target_of(plan).driver(plan)

@@ -15,11 +15,11 @@ import pytest
 from rich.console import Console
 from werkzeug import Response
 
-from cpython_wasm import fetch
 from cpython_wasm.errors import FetchError, UserError
-from cpython_wasm.fetch import Fetcher, HashMismatch, check_mirror_dirs
-from cpython_wasm.pins import PinnedFile
+from cpython_wasm.inputs import fetch
+from cpython_wasm.inputs.fetch import Fetcher, HashMismatch, check_mirror_dirs
 from cpython_wasm.progress import Reporter
+from cpython_wasm.recipes.pins import PinnedFile
 from tests.helpers import serve_connections
 
 DATA = os.urandom(300_000)
@@ -469,8 +469,8 @@ def test_a_mirror_may_hold_symlinks_their_bytes_are_copied_and_checked(tmp_path)
 
 CONCURRENT_FETCH = """
 import sys
-from cpython_wasm.fetch import Fetcher
-from cpython_wasm.pins import PinnedFile
+from cpython_wasm.inputs.fetch import Fetcher
+from cpython_wasm.recipes.pins import PinnedFile
 pin = PinnedFile(file="thing", sha256=sys.argv[2], urls=(sys.argv[3],))
 print(Fetcher(sys.argv[1]).fetch(pin))
 """
@@ -636,12 +636,12 @@ def offline(monkeypatch):
 def test_an_offline_build_names_every_input_it_cannot_have_and_what_can_be_built(tmp_path, offline):
     from cpython_wasm.build import Build
     from cpython_wasm.paths import Workspace
-    from cpython_wasm.recipes import Recipes
+    from cpython_wasm.recipes.plan import Recipes
 
     plan = Recipes().resolve("3.13", 24, None)  # `invoke build --python 3.13 --sdk 24`
     workspace = Workspace(tmp_path / "cache", tmp_path / "build", tmp_path / "dist", tmp_path / "lockfiles")
     with pytest.raises(FetchError) as error:
-        Build(plan, workspace, recording_reporter(), client=object()).fetch()
+        Build(plan, workspace, recording_reporter()).fetch()  # the executor connects to no engine to fetch
     message = str(error.value)
     assert message.startswith(f"Could not obtain {len(plan.inputs)} of the {len(plan.inputs)} pinned inputs")
     for input_pin in plan.inputs:

@@ -7,11 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from cpython_wasm import images
 from cpython_wasm.errors import BuildError
 from cpython_wasm.paths import CONTAINERS_DIR, PROJECT_ROOT
-from cpython_wasm.recipes import Recipes
-from cpython_wasm.store import Store
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.stages import images
+from cpython_wasm.stages.store import Store
+from cpython_wasm.targets import toolchain_spec
 
 
 def test_a_missing_version_is_recognised_when_the_engine_splits_and_colours_apts_error(tmp_path):
@@ -40,7 +41,7 @@ def test_the_build_context_holds_the_declared_files_and_nothing_else(tmp_path):
     cached.mkdir()
     for pin in plan.inputs:  # stand-ins where the cache would hold the pinned inputs
         (cached / pin.sha256).write_bytes(pin.file.encode())
-    spec = images.toolchain_spec(plan, lambda pin: cached / pin.sha256)
+    spec = toolchain_spec(plan, lambda pin: cached / pin.sha256)
     spec = images.ImageSpec(spec.name, spec.dockerfile, tuple((name, hashlib.sha256(path.read_bytes()).hexdigest()
                                                                if path.parent == cached else sha256, path)
                                                               for name, sha256, path in spec.files))

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from werkzeug import Response
 
-from cpython_wasm.fetch import Fetcher
-from cpython_wasm.package import remove_stale_temps, write_atomically
+from cpython_wasm.files import remove_stale_temps, write_atomically
+from cpython_wasm.inputs.fetch import Fetcher
 from tests.test_fetch import CONCURRENT_FETCH, DATA, SHA, cache_is_clean, pin
 
 WRITE_FROM = """
 import sys
 from pathlib import Path
-from cpython_wasm.package import write_atomically
+from cpython_wasm.files import write_atomically
 write_atomically(Path(sys.argv[1]), Path(sys.argv[2]))
 """
 

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cpython_wasm.errors import UserError
-from cpython_wasm.grammar import MAX_EPOCH
-from cpython_wasm.lock import MAX_LOCK_BYTES, read_lock
+from cpython_wasm.recipes.grammar import MAX_EPOCH
+from cpython_wasm.records.lock import MAX_LOCK_BYTES, read_lock
 from tests.helpers import COMMITTED_LOCKFILE, setting
 
 ARTIFACT = COMMITTED_LOCKFILE.stem

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cpython_wasm.errors import UserError
-from cpython_wasm.lock import read_lock
 from cpython_wasm.paths import display_path
-from cpython_wasm.rebuild import plan_from_lock
-from cpython_wasm.recipes import RECIPES_DIR, Recipes
+from cpython_wasm.recipes.plan import RECIPES_DIR, Recipes
+from cpython_wasm.records.lock import read_lock
+from cpython_wasm.tools.rebuild import plan_from_lock
 from tests.helpers import COMMITTED_LOCKFILE, invoke
 from tests.synthetic import FILES, NAME, WASM, pack
 from tests.test_verify_artifact import record

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from cpython_wasm.fetch import Fetcher
-from cpython_wasm.matrix import matrix_rows, unavailable, url_answers
-from cpython_wasm.pins import PinnedFile
-from cpython_wasm.recipes import Recipes, host_arch
+from cpython_wasm.inputs.fetch import Fetcher
+from cpython_wasm.recipes.pins import PinnedFile
+from cpython_wasm.recipes.plan import Recipes, host_arch
+from cpython_wasm.tools.matrix import matrix_rows, unavailable, url_answers
 from tests.helpers import invoke, pinned_recipes, serve_connections
 
 OFFICIAL = {"3.11": "21", "3.12": "21", "3.13": "24", "3.14": "24", "3.15": "33"}  # PEP 11, as recorded under PEP 816

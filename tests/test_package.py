@@ -8,20 +8,11 @@ import zipfile
 
 import pytest
 
-from cpython_wasm.package import (
-    DEBUG_WASM,
-    EMSCRIPTEN_FILES,
-    custom_section,
-    main,
-    manifest_of,
-    normalise_preloaded_zips,
-    split_debug_info,
-    strip_debug_info,
-    tree_entries,
-    wasm_sections,
-    write_atomically,
-    write_tar_gz,
-)
+from cpython_wasm.container.emscripten_data import EMSCRIPTEN_FILES, normalise_preloaded_zips
+from cpython_wasm.container.package import DEBUG_WASM, main
+from cpython_wasm.container.tarball import manifest_of, tree_entries, write_tar_gz
+from cpython_wasm.container.wasm import custom_section, split_debug_info, strip_debug_info, wasm_sections
+from cpython_wasm.files import write_atomically
 
 
 def make_tree(root, mode, mtime):

@@ -10,12 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cpython_wasm import images
-from cpython_wasm.drivers import check_extra_configure_args
 from cpython_wasm.errors import UserError
-from cpython_wasm.lock import read_lock
 from cpython_wasm.progress import Reporter
-from cpython_wasm.rebuild import (
+from cpython_wasm.recipes.plan import Recipes, host_arch
+from cpython_wasm.records.lock import read_lock
+from cpython_wasm.stages import executor, images
+from cpython_wasm.targets import toolchain_spec
+from cpython_wasm.targets.drivers import check_extra_configure_args
+from cpython_wasm.tools.rebuild import (
     Difference,
     RebuildReport,
     compare,
@@ -25,7 +27,6 @@ from cpython_wasm.rebuild import (
     plan_from_lock,
     rebuild,
 )
-from cpython_wasm.recipes import Recipes, host_arch
 from tests.helpers import COMMITTED_LOCKFILE, PROJECT_ROOT, invoke, setting
 from tests.synthetic import FILES, NAME, TAMPERED, pack
 
@@ -141,7 +142,7 @@ def recipes():
 
 @pytest.fixture
 def no_engine(monkeypatch):
-    monkeypatch.setattr(images, "connect", lambda: pytest.fail("the rebuild connected to the engine"))
+    monkeypatch.setattr(executor, "connect", lambda: pytest.fail("the rebuild connected to the engine"))
     return NoEngine()
 
 
@@ -325,7 +326,7 @@ def relocked(lock: dict, plan) -> dict:
     """`lock` as a build of `plan` would have written it: its base's and images' identities those of the plan."""
     lock["base"]["image"] = images.base_tag(plan)
     for name, spec in (("native", images.native_spec(plan)),
-                       ("toolchain", images.toolchain_spec(plan, lambda pin: Path(pin.sha256)))):
+                       ("toolchain", toolchain_spec(plan, lambda pin: Path(pin.sha256)))):
         lock["images"][name]["tag"] = spec.tag
         lock["images"][name]["dockerfile_sha256"] = hashlib.sha256(spec.dockerfile.encode()).hexdigest()
     return lock

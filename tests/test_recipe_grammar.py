@@ -1,5 +1,5 @@
 """Recipe values never become code: every field that reaches a Dockerfile, a command or a path has a strict
-grammar (cpython_wasm/grammar.py), and rendering quotes and checks every value again (cpython_wasm/render.py).
+grammar (cpython_wasm/recipes/grammar.py), and rendering quotes and checks every value again (cpython_wasm/stages/render.py).
 
 Hypothesis puts arbitrary strings (and integers) in every field of the real recipes: each either fails
 validation with the file and the key named, or the recipes render to Dockerfiles with exactly the
@@ -22,11 +22,13 @@ from dockerfile_parse import DockerfileParser
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from cpython_wasm import grammar, images
 from cpython_wasm.errors import UserError
 from cpython_wasm.paths import CONTAINERS_DIR
-from cpython_wasm.recipes import RECIPES_DIR, Recipes
-from cpython_wasm.render import dockerfile_word, in_quotes, render, shell_word
+from cpython_wasm.recipes import grammar
+from cpython_wasm.recipes.plan import RECIPES_DIR, Recipes
+from cpython_wasm.stages import images
+from cpython_wasm.stages.render import dockerfile_word, in_quotes, render, shell_word
+from cpython_wasm.targets import toolchain_spec
 from tests.test_malformed_input import assert_names, at
 
 # A file for each kind of recipe, and the files whose fields the others lack (host_environment, apt_options).
@@ -189,7 +191,7 @@ def rendered(recipes: Recipes, only: Path | None = None) -> dict:
                 continue
             if only is None or only in plan.recipe_paths.values():
                 found[request, arch] = [shape(images.native_spec(plan).dockerfile),
-                                        shape(images.toolchain_spec(plan, cached).dockerfile)]
+                                        shape(toolchain_spec(plan, cached).dockerfile)]
     return found
 
 
@@ -354,7 +356,7 @@ def template_values():
     try:
         for python, sdk, provider, target in REQUESTS:
             plan = recipes.resolve(python, sdk, provider, target, "x86_64")
-            images.native_spec(plan), images.toolchain_spec(plan, cached)
+            images.native_spec(plan), toolchain_spec(plan, cached)
     finally:
         images.render = original
     return found

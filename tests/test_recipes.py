@@ -6,7 +6,7 @@ import pytest
 
 from cpython_wasm.errors import UserError
 from cpython_wasm.paths import PROJECT_ROOT, RECIPES_DIR
-from cpython_wasm.recipes import Recipes
+from cpython_wasm.recipes.plan import Recipes
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +110,13 @@ def test_unsupported_emscripten_requests(recipes, request_, expected):
 
 
 def test_combinations_list_both_targets_and_emscripten_options_name_the_target(recipes):
-    emscripten = [c for c in recipes.combinations() if c.target == "emscripten"]
-    assert emscripten and all(isinstance(c.sdk, str) for c in emscripten)
-    assert all(isinstance(c.sdk, int) for c in recipes.combinations() if c.target == "wasi")
-    assert "--python 3.13.5 --target emscripten --sdk 3.1.69 --provider debian" in [c.options for c in emscripten]
+    by_target = {}
+    for combination in recipes.combinations():
+        by_target.setdefault(combination.target, []).append(combination)
+    assert sorted(by_target) == ["emscripten", "wasi"]
+    assert all(isinstance(c.sdk, str) for c in by_target["emscripten"])
+    assert all(isinstance(c.sdk, int) for c in by_target["wasi"])
+    assert "--python 3.13.5 --target emscripten --sdk 3.1.69 --provider debian" in [c.options for c in by_target["emscripten"]]
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from cpython_wasm import images
-from cpython_wasm.recipes import Recipes
-from cpython_wasm.render import render
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.stages import images
+from cpython_wasm.stages.render import render
+from cpython_wasm.targets import toolchain_spec
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -27,7 +28,7 @@ def cached(pin):
 
 @pytest.mark.parametrize("image", ["native", "toolchain"])
 def test_rendered_dockerfiles_match_the_golden_files(plan, image):
-    spec = images.native_spec(plan) if image == "native" else images.toolchain_spec(plan, cached)
+    spec = images.native_spec(plan) if image == "native" else toolchain_spec(plan, cached)
     golden = GOLDEN / f"3.13-wasi_sdk-25-debian.{image}.Dockerfile"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(spec.dockerfile)
@@ -37,7 +38,7 @@ def test_rendered_dockerfiles_match_the_golden_files(plan, image):
 @pytest.mark.parametrize("provider", ["debian", "release"])
 def test_rendered_emscripten_dockerfiles_match_the_golden_files(provider):
     plan = Recipes().resolve("3.13.5", "3.1.69", provider, "emscripten", arch="x86_64")
-    spec = images.toolchain_spec(plan, cached)
+    spec = toolchain_spec(plan, cached)
     golden = GOLDEN / f"3.13-emscripten-3.1.69-{provider}.toolchain.Dockerfile"
     if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(spec.dockerfile)
@@ -53,14 +54,14 @@ def test_rendered_emscripten_dockerfiles_match_the_golden_files(provider):
 
 def test_image_tags_chain_through_from_lines(plan):
     native = images.native_spec(plan)
-    toolchain = images.toolchain_spec(plan, cached)
+    toolchain = toolchain_spec(plan, cached)
     assert f"FROM {images.base_tag(plan)}\n" in native.dockerfile
     assert f"FROM {native.tag}\n" in toolchain.dockerfile
     assert toolchain.tag == f"cpython-wasm/wasi-sdk-25-debian:{toolchain.identity}"
 
 
 def test_the_context_holds_only_declared_files(plan):
-    toolchain = images.toolchain_spec(plan, cached)
+    toolchain = toolchain_spec(plan, cached)
     names = [name for name, _, _ in toolchain.files]
     assert names == ["assemble-debian-wasi-sdk.sh", "build-zlib.sh",
                      "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl",
@@ -74,7 +75,7 @@ def test_the_context_holds_only_declared_files(plan):
 def test_a_changed_pin_changes_the_image_tag(plan):
     other = plan.toolchain.model_copy(update={"packages": {**plan.toolchain.packages, "clang-19": "1:19.1.7-4"}})
     changed = dataclasses.replace(plan, toolchain=other)
-    assert images.toolchain_spec(changed, cached).tag != images.toolchain_spec(plan, cached).tag
+    assert toolchain_spec(changed, cached).tag != toolchain_spec(plan, cached).tag
 
 
 def test_a_missing_template_value_is_an_error_not_an_empty_string():

@@ -3,7 +3,13 @@ import stat
 
 import pytest
 
-from cpython_wasm.store import Store, identity
+from cpython_wasm.stages.stage import Phase, Stage, identity
+from cpython_wasm.stages.store import Store
+
+
+def stage(**value) -> Stage:
+    """A stage named "thing" whose value differs with `value`."""
+    return Stage("thing", "thing", "image", (Phase("make", ("make",), "/"),), tuple(sorted(value.items())), (), "/out", ())
 
 
 def test_identity_depends_on_content_not_key_order():
@@ -20,8 +26,8 @@ def test_a_product_is_built_once_then_found(tmp_path):
         calls.append(directory)
         (directory / "out.txt").write_text("made")
 
-    first = store.realise("thing", {"v": 1}, builder)
-    second = store.realise("thing", {"v": 1}, builder)
+    first = store.realise(stage(v="1"), builder)
+    second = store.realise(stage(v="1"), builder)
     assert len(calls) == 1
     assert not first.reused and second.reused
     assert first.path == second.path
@@ -38,7 +44,7 @@ def test_a_failed_builder_leaves_no_product(tmp_path):
         raise RuntimeError("compiler exploded")
 
     with pytest.raises(RuntimeError):
-        store.realise("thing", {"v": 1}, failing)
+        store.realise(stage(v="1"), failing)
     assert [p.name for p in (tmp_path / "store").iterdir()] == []
 
 
@@ -55,7 +61,7 @@ def test_products_are_readable_by_everyone_whatever_the_umask(tmp_path):
 
     previous = os.umask(0o077)
     try:
-        product = store.realise("thing", {"v": 1}, builder)
+        product = store.realise(stage(v="1"), builder)
     finally:
         os.umask(previous)
     modes = {path.relative_to(product.path).as_posix(): stat.S_IMODE(path.lstat().st_mode)
@@ -65,20 +71,20 @@ def test_products_are_readable_by_everyone_whatever_the_umask(tmp_path):
 
 def test_a_fresh_realisation_replaces_the_product_only_once_it_is_complete(tmp_path):
     store = Store(tmp_path / "store", tmp_path / "locks", tmp_path / "logs")
-    first = store.realise("thing", {"a": 1}, lambda directory, log_dir: (directory / "out").write_text("one"))
+    first = store.realise(stage(a="1"), lambda directory, log_dir: (directory / "out").write_text("one"))
     with pytest.raises(RuntimeError):
-        store.realise("thing", {"a": 1}, lambda directory, log_dir: (_ for _ in ()).throw(RuntimeError("x")), fresh=True)
+        store.realise(stage(a="1"), lambda directory, log_dir: (_ for _ in ()).throw(RuntimeError("x")), fresh=True)
     assert (first.path / "out").read_text() == "one", "a failed fresh build keeps the old product"
-    again = store.realise("thing", {"a": 1}, lambda directory, log_dir: (directory / "out").write_text("two"), fresh=True)
+    again = store.realise(stage(a="1"), lambda directory, log_dir: (directory / "out").write_text("two"), fresh=True)
     assert again.path == first.path and not again.reused and (again.path / "out").read_text() == "two"
     assert sorted(path.name for path in (tmp_path / "store").iterdir() if path.name.startswith(".")) == []
 
 
 def test_what_a_killed_build_left_is_handed_over_before_it_is_removed(tmp_path):
     store = Store(tmp_path / "store", tmp_path / "locks", tmp_path / "logs")
-    left = tmp_path / "store" / f".building-{identity('thing', {'a': 1})}-thing"
+    left = tmp_path / "store" / f".building-{stage(a='1').identity}-thing"
     (left / "half").mkdir(parents=True)
     seen = []
-    product = store.realise("thing", {"a": 1}, lambda directory, log_dir: (directory / "out").write_text("x"),
+    product = store.realise(stage(a="1"), lambda directory, log_dir: (directory / "out").write_text("x"),
                             abandoned=lambda directory: seen.append((directory, (directory / "half").is_dir())))
     assert seen == [(left, True)] and not left.exists() and (product.path / "out").read_text() == "x"

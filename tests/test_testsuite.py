@@ -4,8 +4,9 @@ itself is tests/e2e/test_testsuite.py)."""
 import pytest
 
 from cpython_wasm.errors import UserError
-from cpython_wasm.recipes import KnownFailure, Recipes
-from cpython_wasm.testsuite import classify, module_outcomes, read_junit, suite_tests, summarise
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.recipes.suites import KnownFailure
+from cpython_wasm.tools.testsuite import classify, module_outcomes, read_junit, suite_tests, summarise
 
 JUNIT = """<testsuites tests="5" errors="1" failures="1"><testsuite tests="5">
 <testcase name="test.test_os.FileTests.test_write" status="run" result="completed" time="0.1" />

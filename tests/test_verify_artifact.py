@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from cpython_wasm.verify import verifier
+from cpython_wasm.records.verify import verifier
 from tests.helpers import PROJECT_ROOT, invoke, sha256
 from tests.synthetic import FILES, NAME, TAMPERED, WASM, pack
 

@@ -25,8 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cpython_wasm.lock import MAX_LOCK_BYTES
-from cpython_wasm.verify import verifier
+from cpython_wasm.records.lock import MAX_LOCK_BYTES
+from cpython_wasm.records.verify import verifier
 from tests import test_verify_artifact as base
 from tests.helpers import invoke, sha256
 from tests.synthetic import FILES, NAME, WASM, pack

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cpython_wasm import images
-from cpython_wasm.recipes import Recipes
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.stages import images
+from cpython_wasm.targets import toolchain_spec
 from tests.helpers import PROJECT_ROOT, invoke
 
 WORKFLOWS = PROJECT_ROOT / ".github" / "workflows"
@@ -61,7 +62,7 @@ def test_hadolint_passes_on_every_rendered_dockerfile(tmp_path):
     for combination in recipes.combinations():
         plan = recipes.resolve(combination.version, combination.sdk, combination.provider, combination.target,
                                arch="x86_64")
-        for spec in (images.native_spec(plan), images.toolchain_spec(plan, lambda pin: None)):
+        for spec in (images.native_spec(plan), toolchain_spec(plan, lambda pin: None)):
             dockerfiles[spec.name] = spec.dockerfile
     assert len(dockerfiles) >= 9  # native per base, toolchain per SDK × provider
     assert any(name.startswith("emsdk-") for name in dockerfiles)

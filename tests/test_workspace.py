@@ -169,7 +169,7 @@ def test_a_bad_build_dir_variable_is_named(monkeypatch):
 
 @pytest.mark.parametrize("output", [None, "elsewhere"])
 def test_the_rebuild_layout_passes(tmp_path, output, monkeypatch):
-    """cpython_wasm/rebuild.py: a workspace of its own under build/rebuilds/<artifact>-<time>/ (or --output), whose
+    """cpython_wasm/tools/rebuild.py: a workspace of its own under build/rebuilds/<artifact>-<time>/ (or --output), whose
     store, dist and lockfiles are siblings: inside the default build/, which is not one of its directories."""
     monkeypatch.delenv("CPYTHON_WASM_BUILD_DIR", raising=False)
     rebuild_dir = (Workspace.from_options().build_dir / "rebuilds" / "python-3.13.5-wasi_sdk-25-debian-20250101T000000Z"

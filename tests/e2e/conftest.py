@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from cpython_wasm.archives import safe_extract
-from cpython_wasm.recipes import Recipes
+from cpython_wasm.inputs.archives import safe_extract
+from cpython_wasm.recipes.plan import Recipes
 from tests.helpers import INVOKE, PROJECT_ROOT, invoke
 
 SELECTION = ("3.13.5", 25, "debian")  # the README's quick start

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from cpython_wasm.archives import safe_extract
-from cpython_wasm.browser import browser_smoke
-from cpython_wasm.recipes import Recipes
+from cpython_wasm.inputs.archives import safe_extract
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.tools.browser import browser_smoke
 from tests.e2e.conftest import EMSCRIPTEN_SELECTION
 from tests.helpers import invoke, sha256
 

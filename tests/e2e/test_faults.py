@@ -24,9 +24,9 @@ import docker
 import pytest
 import tomli_w
 
-from cpython_wasm.executor import OUTPUT_LABEL
 from cpython_wasm.paths import Workspace
-from cpython_wasm.recipes import RECIPES_DIR, Recipes
+from cpython_wasm.recipes.plan import RECIPES_DIR, Recipes
+from cpython_wasm.stages.executor import OUTPUT_LABEL
 from tests.e2e.conftest import ARTIFACT, SELECTION, build_args
 from tests.helpers import INVOKE, PROJECT_ROOT, invoke, sha256, slow_server
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cpython_wasm.recipes import Recipes
+from cpython_wasm.recipes.plan import Recipes
 
 pytestmark = pytest.mark.e2e
 

@@ -13,10 +13,11 @@ import time
 import pytest
 import requests
 
-from cpython_wasm import images
 from cpython_wasm.errors import BuildError
-from cpython_wasm.recipes import Recipes
-from cpython_wasm.store import Store
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.stages import images
+from cpython_wasm.stages.engine import connect
+from cpython_wasm.stages.store import Store
 from tests.e2e.conftest import SELECTION
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +52,7 @@ def registry(tmp_path):
 
 
 def test_a_base_image_pinned_by_digest_is_pulled_and_used(built, workspace, registry, tmp_path):
-    client = images.connect()
+    client = connect()
     # A base image that exists nowhere but in the registry: our bootstrapped one, relabelled.
     container = client.containers.create(built["lock"]["base"]["image"], command=["true"])
     repository = f"{registry}/cpython-wasm-test/base"

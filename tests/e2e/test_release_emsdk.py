@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from cpython_wasm import images
-from cpython_wasm.browser import served
 from cpython_wasm.build import Build
-from cpython_wasm.executor import Bind, run_phase
 from cpython_wasm.paths import Workspace
 from cpython_wasm.progress import Reporter
-from cpython_wasm.recipes import Recipes, host_arch
+from cpython_wasm.recipes.plan import Recipes, host_arch
+from cpython_wasm.stages.engine import connect
+from cpython_wasm.stages.executor import Bind, run_phase
+from cpython_wasm.tools.browser import served
 from tests.e2e.test_emscripten_build import EMSDK, PYTHON
 from tests.helpers import pinned_recipes, sha256
 
@@ -40,7 +40,7 @@ def stand_in_emsdk(build, tmp_path_factory):
     """The stand-in archive, assembled in the Debian emscripten image (no network)."""
     debian = build(PYTHON, EMSDK, "debian", target="emscripten")
     directory = tmp_path_factory.mktemp("served-emsdk")
-    run_phase(images.connect(), debian["lock"]["images"]["toolchain"]["tag"], "assemble-release-emsdk",
+    run_phase(connect(), debian["lock"]["images"]["toolchain"]["tag"], "assemble-release-emsdk",
               ["/assemble.sh", "19", f"/out/{ARCHIVE}"],
               [Bind(directory, "/out", writable=True),
                Bind(Path(__file__).with_name("assemble-release-emsdk.sh"), "/assemble.sh")],
@@ -62,7 +62,7 @@ def test_an_emsdk_style_archive_is_downloaded_verified_unpacked_and_compiles(sta
     assert sha256(files[plan.sdk_tarball.sha256]) == sha256(stand_in_emsdk)
     build.ensure_images()
     assert build.toolchain.tag.startswith(f"cpython-wasm/emsdk-{EMSDK}-release:")
-    packages = {p["name"] for p in images.read_inventory(build.client, build.toolchain.tag)}
+    packages = {p["name"] for p in build.executor.inventory(build.toolchain.tag)}
     assert "nodejs" in packages and "emscripten" not in packages  # the toolchain is the archive's
 
     # Compile with the unpacked emcc and the image's zlib, without network; the
@@ -71,7 +71,7 @@ def test_an_emsdk_style_archive_is_downloaded_verified_unpacked_and_compiles(sta
     work.mkdir()
     (work / "hello.c").write_text(HELLO)
     log = tmp_path / "hello.log"
-    run_phase(build.client, build.toolchain.tag, "hello", [
+    run_phase(build.executor.client, build.toolchain.tag, "hello", [
         "sh", "-c", "emcc -O2 hello.c -I/opt/emscripten-prefix/include -L/opt/emscripten-prefix/lib -lz -o hello.js"
                     " && node hello.js"],
         [Bind(work, "/work", writable=True)], {"EM_CACHE": "/work/emscripten-cache"}, log, workdir="/work")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from cpython_wasm import images
-from cpython_wasm.browser import served
-from cpython_wasm.executor import Bind, run_phase
-from cpython_wasm.recipes import host_arch
+from cpython_wasm.recipes.plan import host_arch
+from cpython_wasm.stages.engine import connect
+from cpython_wasm.stages.executor import Bind, run_phase
+from cpython_wasm.tools.browser import served
 from tests.e2e.conftest import SELECTION, build_args
 from tests.helpers import invoke, pinned_recipes, sha256
 
@@ -33,7 +33,7 @@ def recipes_pinning(tmp_path: Path, tarball: Path, url: str) -> Path:
 def stand_in_sdk(built, tmp_path_factory):
     """The stand-in official tarball, assembled in the Debian SDK image (no network)."""
     directory = tmp_path_factory.mktemp("served")
-    run_phase(images.connect(), built["lock"]["images"]["toolchain"]["tag"], "assemble-release-sdk",
+    run_phase(connect(), built["lock"]["images"]["toolchain"]["tag"], "assemble-release-sdk",
               ["/assemble.sh", SDK_NAME, "19", "/out"],
               [Bind(directory, "/out", writable=True), Bind(Path(__file__).with_name("assemble-release-sdk.sh"), "/assemble.sh")],
               {}, directory.parent / "assemble.log")

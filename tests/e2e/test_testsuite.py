@@ -7,7 +7,7 @@ import tomllib
 import pytest
 import tomli_w
 
-from cpython_wasm.recipes import RECIPES_DIR
+from cpython_wasm.recipes.plan import RECIPES_DIR
 from tests.e2e.conftest import ARTIFACT, SELECTION, build_args
 from tests.helpers import invoke, sha256
 

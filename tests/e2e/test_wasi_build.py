@@ -7,13 +7,14 @@ import zlib
 
 import pytest
 
-from cpython_wasm import images
-from cpython_wasm.archives import safe_extract
+from cpython_wasm.container.wasm import strip_debug_info
 from cpython_wasm.errors import BuildError
-from cpython_wasm.executor import Bind, run_phase
-from cpython_wasm.package import strip_debug_info
-from cpython_wasm.recipes import Recipes
+from cpython_wasm.inputs.archives import safe_extract
+from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.runtime import run_wasi
+from cpython_wasm.stages import images
+from cpython_wasm.stages.engine import connect
+from cpython_wasm.stages.executor import Bind, run_phase
 from tests.e2e.conftest import ARTIFACT, SELECTION, build_args
 from tests.helpers import PROJECT_ROOT, invoke, sha256
 
@@ -144,7 +145,7 @@ def test_a_failed_compile_names_phase_and_log_and_keeps_earlier_outputs(built, w
 
 
 def test_compile_containers_have_no_network_no_root_and_no_capabilities(built, workspace, tmp_path):
-    client = images.connect()
+    client = connect()
     probe = ("import os; print('uid', os.getuid()); print('interfaces', sorted(os.listdir('/sys/class/net'))); "
              "print([l for l in open('/proc/self/status') if l.startswith(('CapEff', 'NoNewPrivs'))])")
     log = tmp_path / "probe.log"

@@ -1,0 +1,47 @@
+"""The names of artifacts: made in one place from a plan's parts, and read back by the parser beside it.
+
+    python-<release>-<toolchain label>-<toolchain release>[-<provider>].tar.gz   the artifact
+    python-...<same>.debug.tar.gz                                               its debug artifact
+
+The provider is left out for "release", the official toolchain. Each target's
+toolchain label is data (recipes/plan.py's TOOLCHAINS): wasi_sdk-25, emscripten-3.1.69.
+"""
+
+import re
+from typing import NamedTuple
+
+# Written by scripts/verify_artifact.py too (standard library only, it imports nothing of ours):
+# tests/test_artifacts.py keeps the two equal.
+DEBUG_SUFFIX = ".debug"
+TARBALL = ".tar.gz"
+DEFAULT_PROVIDER = "release"
+
+
+class ArtifactName(NamedTuple):
+    release: str  # e.g. 3.13.5
+    target: str  # e.g. wasi
+    sdk: str  # the toolchain's release, as the name spells it
+    provider: str
+
+
+def artifact_name(release: str, label: str, sdk, provider: str) -> str:
+    """An artifact's name without .tar.gz; `label` is its target's toolchain label (TOOLCHAINS)."""
+    name = f"python-{release}-{label}-{sdk}"
+    return name if provider == DEFAULT_PROVIDER else f"{name}-{provider}"
+
+
+def parse_artifact_name(name: str, labels: dict[str, str]) -> ArtifactName | None:
+    """An artifact's name (with or without .tar.gz, .debug) read back; None if it is not one. `labels`: each
+    toolchain label's target."""
+    name = name.removesuffix(TARBALL).removesuffix(DEBUG_SUFFIX)
+    match = re.fullmatch(rf"python-(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)-({'|'.join(map(re.escape, labels))})-"
+                         r"([0-9][0-9.]*)(?:-([a-z]+))?", name)
+    if match is None:
+        return None
+    release, label, sdk, provider = match.groups()
+    return ArtifactName(release, labels[label], sdk, provider or DEFAULT_PROVIDER)
+
+
+def debug_artifact_name(tarball_name: str) -> str:
+    """The debug artifact's file name beside an artifact's (both with .tar.gz)."""
+    return tarball_name.removesuffix(TARBALL) + DEBUG_SUFFIX + TARBALL

@@ -1,0 +1,289 @@
+"""Recipes: the human-edited TOML files under recipes/, the single source of truth, as their models.
+
+    recipes/cpython/<line>.toml            a CPython line: its WASI and Emscripten support, its pinned releases
+    recipes/toolchains/wasi-sdk/<N>.toml   a WASI SDK release and its providers (release, debian)
+    recipes/toolchains/emsdk/<X.Y.Z>.toml  an Emscripten release and its providers (release, debian)
+    recipes/libraries/<name>.toml          a C library compiled for the target with its toolchain
+    recipes/base/<name>.toml               a base root filesystem and its native tools
+    recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm
+    recipes/tests.toml                     CPython's test suites as `invoke test` runs them (suites.py)
+
+All of them are validated when loaded (`load_recipe`): a malformed recipe
+names its file, the key and what was expected. plan.py resolves a request
+to a plan from them.
+"""
+
+import datetime
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError, field_validator
+
+from cpython_wasm.errors import UserError, describe_validation_error
+from cpython_wasm.paths import display_path
+from cpython_wasm.recipes.grammar import (
+    MAX_EPOCH,
+    AptOption,
+    Arch,
+    ConfigureArg,
+    Count,
+    DebianComponent,
+    DebianPackage,
+    DebianSuite,
+    DebianVersion,
+    EmsdkVersion,
+    EnvironmentName,
+    Epoch,
+    Flags,
+    GitRevision,
+    HostTriple,
+    LibPath,
+    Line,
+    MmdebstrapVariant,
+    PinnedImage,
+    QuotableText,
+    RecipeName,
+    Text,
+    Url,
+    Version,
+)
+from cpython_wasm.recipes.pins import Model, PinnedFile
+from cpython_wasm.records.verify import verifier
+
+MAX_RECIPE_BYTES = 1 << 20  # the largest recipe is ~5 kB: /dev/zero or a huge file is refused, not read whole
+PROVIDERS = ("release", "debian")  # of a toolchain; "release" is the official tarball, the default
+TARGETS = ("wasi", "emscripten")  # what each means: targets/
+DEFAULT_TARGET = "wasi"
+# CPython's own build helpers, one per generation of its WASI support (see drivers.py).
+HELPERS = ("Tools/wasm/wasm_build.py", "Tools/wasm/wasi.py", "Tools/wasm/wasi", "Platforms/WASI")
+# How a line is built for Emscripten: configure and make as Tools/wasm/README.md
+# documents (3.11-3.13), or CPython's own helper (3.14+).
+EMSCRIPTEN_HELPERS = ("configure", "Platforms/emscripten")
+
+
+# What --python takes: a line (its newest pinned release) or a release.
+PYTHON_SELECTION = re.compile(r"\d+\.\d+(?:\.\d+(?:(?:a|b|rc)\d+)?)?")
+RELEASE_NUMBER = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:(a|b|rc)(\d+))?")
+_LEVELS = {"a": 0, "b": 1, "rc": 2, None: 3}  # a final release sorts after its pre-releases
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sortable form of "3.13" or "3.15.0rc2"."""
+    match = RELEASE_NUMBER.fullmatch(version)
+    if match is None:
+        return tuple(int(part) for part in version.split("."))
+    major, minor, micro, level, serial = match.groups()
+    return int(major), int(minor), int(micro), _LEVELS[level], int(serial or 0)
+
+
+# -- the recipe files -------------------------------------------------------------
+
+
+class Release(Model):
+    """One CPython release: its source tarball, and its date (the build's SOURCE_DATE_EPOCH)."""
+
+    version: str
+    release_date: datetime.date
+    source: PinnedFile
+
+    @field_validator("version")
+    @classmethod
+    def _release_number(cls, value: str) -> str:
+        if not RELEASE_NUMBER.fullmatch(value):
+            raise ValueError(f"expected a release number like 3.13.5 or 3.15.0rc2, got {value!r}")
+        return value
+
+    @field_validator("release_date")
+    @classmethod
+    def _epoch(cls, value: datetime.date) -> datetime.date:
+        """Its midnight is the build's SOURCE_DATE_EPOCH, which lockfiles bound: no earlier than 1970, and
+        before 2106."""
+        epoch = cls._midnight(value)
+        if not 0 <= epoch <= MAX_EPOCH:
+            raise ValueError(f"expected a date from 1970-01-01 to 2106-02-07 (a SOURCE_DATE_EPOCH), got {value}")
+        return value
+
+    @staticmethod
+    def _midnight(date: datetime.date) -> int:
+        return int(datetime.datetime.combine(date, datetime.time(), datetime.UTC).timestamp())
+
+    @property
+    def prerelease(self) -> bool:
+        return not self.version.replace(".", "").isdigit()
+
+    @property
+    def source_date_epoch(self) -> int:
+        return self._midnight(self.release_date)
+
+
+class TargetSupport(Model):
+    """How a line is built for one target; `sdks` are its toolchain's release numbers."""
+
+    host_triple: HostTriple
+    configure_host_args: tuple[ConfigureArg, ...] = ()
+    # Environment of the host phases (CFLAGS for an old release with a new clang...).
+    host_environment: dict[EnvironmentName, Flags] = {}
+
+
+class WasiSupport(TargetSupport):
+    helper: Literal[HELPERS]
+    official_sdk: Count
+    sdks: tuple[Count, ...]
+
+
+class EmscriptenSupport(TargetSupport):
+    helper: Literal[EMSCRIPTEN_HELPERS]
+    # The emsdk CPython's own config.toml pairs with the line; none where
+    # Emscripten is not a supported platform (3.13).
+    official_sdk: EmsdkVersion | None = None
+    sdks: tuple[EmsdkVersion, ...]
+
+
+class PackageOptions(Model):
+    exclude: tuple[LibPath, ...] = ()
+
+
+class CPythonLine(Model):
+    line: Line
+    wasi: WasiSupport
+    emscripten: EmscriptenSupport | None = None
+    package: PackageOptions = PackageOptions()
+    releases: tuple[Release, ...]
+
+    @field_validator("releases")
+    @classmethod
+    def _some(cls, value):
+        if not value:
+            raise ValueError("expected at least one [[releases]] entry")
+        return value
+
+    @property
+    def latest(self) -> Release:
+        """The newest final release (a pre-release only when there is nothing else)."""
+        finals = [release for release in self.releases if not release.prerelease] or self.releases
+        return max(finals, key=lambda release: version_key(release.version))
+
+    def release(self, version: str) -> Release | None:
+        return next((release for release in self.releases if release.version == version), None)
+
+    def support(self, target: str) -> TargetSupport | None:
+        return getattr(self, target)
+
+
+class DebianWasiSdk(Model):
+    """A WASI SDK assembled from Debian packages that match an SDK release."""
+
+    base: RecipeName
+    llvm_major: Count
+    version_file: QuotableText  # rendered between double quotes, in a label and in a RUN line
+    packages: dict[DebianPackage, DebianVersion]
+
+
+class ReleaseWasiSdk(Model):
+    """The official SDK tarball, per host architecture, installed on a base image."""
+
+    base: RecipeName
+    tarballs: dict[Arch, PinnedFile]
+
+
+class WasiSdkProviders(Model):
+    release: ReleaseWasiSdk | None = None
+    debian: DebianWasiSdk | None = None
+
+
+class WasiSdkRecipe(Model):
+    sdk: Count
+    llvm: Version | None = None
+    wasi_libc: GitRevision | None = None
+    # Set for SDK releases that must not be used, with the reason.
+    refused: Text | None = None
+    sysroot_libraries: tuple[RecipeName, ...] = ()
+    providers: WasiSdkProviders = WasiSdkProviders()
+
+    @property
+    def libraries(self) -> tuple[str, ...]:
+        return self.sysroot_libraries
+
+
+class DebianEmsdk(Model):
+    """Debian's emscripten package, with Debian's LLVM, binaryen and Node."""
+
+    base: RecipeName
+    packages: dict[DebianPackage, DebianVersion]
+    # True where the package ships every system library prebuilt in a frozen
+    # cache (trixie): used read-only. Otherwise emcc builds them on first use,
+    # into a cache in the build directory.
+    frozen_cache: bool = False
+
+
+class ReleaseEmsdk(Model):
+    """emsdk's prebuilt toolchain archive (emscripten-releases-builds), per host architecture."""
+
+    base: RecipeName
+    tarballs: dict[Arch, PinnedFile]
+    # Debian packages installed beside it: the archive carries no Node.
+    packages: dict[DebianPackage, DebianVersion]
+
+
+class EmsdkProviders(Model):
+    release: ReleaseEmsdk | None = None
+    debian: DebianEmsdk | None = None
+
+
+class EmsdkRecipe(Model):
+    emsdk: EmsdkVersion
+    # The emscripten-releases revision emsdk names this version by.
+    release_hash: GitRevision | None = None
+    llvm: Version | None = None
+    refused: Text | None = None
+    # C libraries compiled with emcc into the toolchain image's prefix.
+    libraries: tuple[RecipeName, ...] = ()
+    providers: EmsdkProviders = EmsdkProviders()
+
+
+class LibraryRecipe(Model):
+    name: RecipeName
+    version: Version
+    source: PinnedFile
+
+
+class BaseRecipe(Model):
+    suite: DebianSuite
+    variant: MmdebstrapVariant
+    mirror: Url
+    components: tuple[DebianComponent, ...]
+    source_date_epoch: Epoch
+    apt_options: tuple[AptOption, ...] = ()
+    # Instead of bootstrapping: an image from a registry, pinned by digest.
+    image: PinnedImage | None = None
+    packages: dict[DebianPackage, DebianVersion]
+
+
+class WasmtimeRecipe(Model):
+    version: Version
+    wheels: dict[Arch, PinnedFile]
+
+
+def load_recipe(path: Path, model: type[Model]) -> Model:
+    """Read and validate one recipe file, or raise a UserError naming file and key."""
+    shown = display_path(path)
+    try:
+        # The verifier's reader: a FIFO or a device is refused, never waited on or read without end.
+        data = tomllib.loads(verifier.read_bounded(path, MAX_RECIPE_BYTES).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        if isinstance(error, tomllib.TOMLDecodeError):
+            raise UserError(f"Recipe {shown} is not valid TOML: {error}. Fix the file and run again.") from None
+        raise UserError(f"Cannot read recipe {shown}: it {error}. Recipes are regular files of a few kB; "
+                        f"restore this one (git checkout -- {shown}) or fix it, and run again.") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as error:  # RecursionError: arrays or tables nested too deeply
+        raise UserError(f"Recipe {shown} is not valid TOML: {error}. Fix the file and run again.") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(describe_validation_error(e) for e in error.errors())
+        raise UserError(
+            f"Recipe {shown} is malformed: {problems}. Fix the recipe (see the other recipes in "
+            f"{Path(shown).parent} for the expected shape) and run again."
+        ) from None

@@ -1,0 +1,34 @@
+"""recipes/tests.toml: CPython's test suites as `invoke test` runs them, and the failures known on each platform."""
+
+from typing import Literal
+
+from cpython_wasm.recipes.grammar import Line, SuiteName, TestName, Text
+from cpython_wasm.recipes.pins import Model
+from cpython_wasm.recipes.schema import TARGETS
+
+
+class TestSuite(Model):
+    description: Text
+    tests: tuple[TestName, ...]  # test modules; none: every test regrtest finds
+
+
+class KnownFailure(Model):
+    """A failure CPython itself has on a platform: reported, but it does not fail `invoke test`."""
+
+    test: TestName  # a test module (test_x) or a test id, or a prefix of one (test.test_x.Class)
+    reason: Text
+    lines: tuple[Line, ...] = ()  # CPython lines it applies to (default: all)
+    targets: tuple[Literal[TARGETS], ...] = ()  # targets it applies to (default: all)
+
+    def applies(self, line: str, target: str) -> bool:
+        return (not self.lines or line in self.lines) and (not self.targets or target in self.targets)
+
+    def covers(self, test_id: str) -> bool:
+        """Whether a failing test id (test.test_x.Class.method) or test module (test_x) is this one."""
+        pattern = self.test if "." in self.test else f"test.{self.test}"
+        return test_id in (self.test, pattern) or test_id.startswith(pattern + ".")
+
+
+class TestsRecipe(Model):
+    suites: dict[SuiteName, TestSuite]
+    known_failures: tuple[KnownFailure, ...] = ()

@@ -1,0 +1,165 @@
+"""Drivers: how each generation of CPython's own build helpers is run.
+
+A recipe names its line's helper; the build runs that helper's own
+subcommands, one container phase each, so the result is what upstream's
+recipe gives. What differs between generations, and is described here:
+
+    helper                      lines       build python at              host build at
+    Tools/wasm/wasm_build.py    3.11 3.12   builddir/build               builddir/wasi
+    Tools/wasm/wasi.py          3.13        cross-build/build            cross-build/<host triple>
+    Tools/wasm/wasi             3.14        cross-build/<build triple>   cross-build/<host triple>
+    Platforms/WASI              3.15        cross-build/<build triple>   cross-build/<host triple>
+
+Every helper runs the finished python.wasm through its default host runner,
+`wasmtime run ...`: the toolchain images install our wasmtime-py runner as
+`wasmtime` (runtime.py), so no helper needs a --host-runner of ours.
+
+For Emscripten, 3.11-3.13 have no helper that builds offline with a given
+toolchain; they are built as Tools/wasm/README.md documents: `emconfigure
+configure` and `emmake make` in cross-build/<host triple>, with the
+config.site the release ships. Their build python is the line's WASI
+helper's, with the very same commands, so it is one store product shared by
+both targets.
+
+The source is mounted read-only: what the helpers would create in it, the
+output directories (mount points here) and Modules/Setup.local, is created
+when the source is unpacked, with each helper's own marker text.
+"""
+
+from dataclasses import dataclass
+
+from cpython_wasm.errors import UserError
+from cpython_wasm.paths import CONTAINER_SOURCE
+from cpython_wasm.recipes.grammar import grammar
+
+# BUILD_GNU_TYPE of Debian's python3, which runs the helpers; 3.14+ name the
+# build python's directory after it.
+BUILD_TRIPLES = {"x86_64": "x86_64-pc-linux-gnu", "aarch64": "aarch64-unknown-linux-gnu"}
+
+
+@dataclass(frozen=True)
+class Driver:
+    helper: str  # path in the source tree
+    build_python_dir: str  # relative to the source tree
+    host_dir: str  # relative to the source tree
+    setup_local: str  # what the helper writes into Modules/Setup.local when it is missing
+    subcommands: dict[str, tuple[str, ...]]  # phase -> the helper's arguments for it
+    takes_configure_args: bool = True
+
+    def path(self, relative: str) -> str:
+        return f"{CONTAINER_SOURCE}/{relative}"
+
+    @property
+    def build_python(self) -> str:
+        return self.path(f"{self.build_python_dir}/python")
+
+    def command(self, phase: str, configure_args=()) -> list[str]:
+        """The phase's command line: Debian's python3 running the helper."""
+        extra = ["--", *configure_args] if configure_args and phase == "configure-host" else []
+        return ["python3", self.path(self.helper), *self.subcommands[phase], *extra]
+
+    def workdir(self, phase: str) -> str:
+        return CONTAINER_SOURCE
+
+    @property
+    def host_environment(self) -> dict[str, str]:
+        """What the host phases need in their environment, for this way of building."""
+        return {}
+
+    def check_configure_args(self, configure_args) -> None:
+        if configure_args and not self.takes_configure_args:
+            raise UserError(
+                f"{self.helper} passes no extra arguments to configure, so this line cannot take "
+                f"{' '.join(configure_args)}. Drop --configure-arg (and configure_host_args in the recipe)."
+            )
+
+
+# An extra argument for the host `configure` (`invoke build --configure-arg`, or one a lockfile records
+# beyond its recipe's): an option, --name or --name=value, one word whose value has no character a shell,
+# make or config.status reads specially. Never NAME=VALUE, which the recipes' own arguments may be
+# (ZLIB_CFLAGS=... for Emscripten, grammar.check_configure_arg): configure evaluates such assignments
+# (CC=, CFLAGS=) in its shell, so only a reviewed recipe sets them.
+check_extra_configure_arg = grammar(
+    r"--[a-z0-9][a-z0-9-]*(?:=[A-Za-z0-9_./:,+-]*)?",
+    "an option, --name or --name=value (a lowercase name; a value of letters, digits and _ . / : , + -, no "
+    "space), not an assignment such as CC=... or CFLAGS=..., which configure evaluates in its shell", 256,
+)
+
+
+def check_extra_configure_args(configure_args) -> None:
+    """`invoke build --configure-arg` values: each an option configure takes as data (check_extra_configure_arg)."""
+    for argument in configure_args:
+        try:
+            check_extra_configure_arg(argument)
+        except ValueError as error:
+            raise UserError(f"--configure-arg: {error}. Pass configure options only; a compiler or flags belong "
+                            f"in the recipes (configure_host_args, host_environment).") from None
+
+
+BUILD_PYTHON_PHASES = ("configure-build-python", "make-build-python")
+HOST_PHASES = ("configure-host", "make-host")
+
+
+@dataclass(frozen=True)
+class EmscriptenConfigureDriver(Driver):
+    """Emscripten for 3.11-3.13: configure and make, as Tools/wasm/README.md documents.
+
+    `helper` and `subcommands` are the line's WASI helper's, for the build python only."""
+
+    build_triple: str = ""
+    host_triple: str = ""
+
+    def command(self, phase: str, configure_args=()) -> list[str]:
+        if phase in BUILD_PYTHON_PHASES:
+            return super().command(phase)
+        if phase == "configure-host":
+            return ["env", f"CONFIG_SITE={self.path('Tools/wasm/config.site-wasm32-emscripten')}",
+                    "emconfigure", self.path("configure"), f"--host={self.host_triple}",
+                    f"--build={self.build_triple}", f"--with-build-python={self.build_python}", *configure_args]
+        if phase == "make-host":
+            # The job count is the machine's, not part of the command: products do not depend on it.
+            return ["sh", "-c", 'exec emmake make -j"$(nproc)"']
+        raise KeyError(phase)
+
+    def workdir(self, phase: str) -> str:
+        return self.path(self.host_dir) if phase in HOST_PHASES else CONTAINER_SOURCE
+
+    @property
+    def host_environment(self) -> dict[str, str]:
+        # make runs Tools/wasm/wasm_assets.py with the build python, which
+        # compiles the standard library next to the read-only source by default.
+        return {"PYTHONPYCACHEPREFIX": self.path(f"{self.host_dir}/pycache")}
+
+
+def build_triple(helper: str, arch: str) -> str:
+    if arch not in BUILD_TRIPLES:
+        raise UserError(f"{helper} names its build directory after the build triple, unknown for {arch!r} "
+                        f"(known: {', '.join(BUILD_TRIPLES)}); add it to BUILD_TRIPLES in cpython_wasm/targets/drivers.py.")
+    return BUILD_TRIPLES[arch]
+
+
+# Helpers the recipes name that no driver runs yet, and why: `invoke matrix` says so.
+NOT_DRIVEN = {
+    "Platforms/emscripten": "cpython-wasm-recipes does not drive yet: it downloads libffi and mpdecimal during "
+                            "the build, compiles with emscripten's bzip2 port (fetched from GitHub while compiling) "
+                            "and runs Node through nvm, none of which works in a stage without network",
+}
+
+
+def driver_for(helper: str, host_triple: str, arch: str) -> Driver:
+    same_names = {phase: (phase,) for phase in (*BUILD_PYTHON_PHASES, *HOST_PHASES)}
+    if helper == "Tools/wasm/wasm_build.py":
+        return Driver(
+            helper, "builddir/build", "builddir/wasi", setup_local="",
+            subcommands={"configure-build-python": ("build", "configure"), "make-build-python": ("build", "compile"),
+                         "configure-host": ("wasi", "configure"), "make-host": ("wasi", "compile")},
+            takes_configure_args=False,
+        )
+    if helper == "Tools/wasm/wasi.py":
+        return Driver(helper, "cross-build/build", f"cross-build/{host_triple}",
+                      setup_local="# Generated by Tools/wasm/wasi.py\n", subcommands=same_names)
+    if helper in ("Tools/wasm/wasi", "Platforms/WASI"):
+        return Driver(helper, f"cross-build/{build_triple(helper, arch)}", f"cross-build/{host_triple}",
+                      setup_local=f"# Generated by {helper} .\n# Required to statically build extension modules.",
+                      subcommands=same_names)
+    raise UserError(f"No driver for the build helper {helper!r}.")

@@ -1,0 +1,105 @@
+"""WASI (wasm32-wasip1): python.wasm built with a WASI SDK, run by wasmtime."""
+
+import shlex
+from pathlib import Path
+
+from packageurl import PackageURL
+
+from cpython_wasm.paths import PACKAGE_DIR, WASI_SDK_PATH
+from cpython_wasm.recipes.plan import Plan
+from cpython_wasm.records import sbom
+from cpython_wasm.stages.images import ImageSpec, helper_file, native_spec, pinned_file
+from cpython_wasm.stages.render import render
+from cpython_wasm.targets.drivers import Driver, driver_for
+from cpython_wasm.targets.target import Target
+from cpython_wasm.tools.smoke import smoke, wasi_runner
+
+
+def wasmtime_run(work: str, max_wasm_stack: int | None = None) -> list[str]:
+    """The wasmtime command that runs the artifact unpacked at work/artifact, precompiled (see precompile_first);
+    with wasmtime's own stack size (runtime.DEFAULT_WASM_STACK) unless another is given."""
+    stack = ["--wasm", f"max-wasm-stack={max_wasm_stack}"] if max_wasm_stack is not None else []
+    return ["wasmtime", "run", "--allow-precompiled", *stack, *wasmtime_guest_options(work), f"{work}/python.cwasm"]
+
+
+def wasmtime_guest_options(work: str) -> list[str]:
+    """The artifact's directory as the guest's /, where its standard library is."""
+    return ["--dir", f"{work}/artifact::/", "--env", "PYTHONHOME=/", "--argv0", "/python.wasm"]
+
+
+def precompile_first(command: str, work: str) -> list[str]:
+    """`command` (a shell command line) after python.wasm is compiled once, for every process that runs it, as
+    wasmtime's cache would after the first."""
+    return ["sh", "-c", f"wasmtime compile {work}/artifact/python.wasm -o {work}/python.cwasm && exec {command}"]
+
+
+class Wasi(Target):
+    name = "wasi"
+    title = "WASI"
+    runtime = "python.wasm under wasmtime"
+
+    def driver(self, plan: Plan) -> Driver:
+        return driver_for(plan.python.wasi.helper, plan.python.wasi.host_triple, plan.arch)
+
+    def toolchain_spec(self, plan: Plan, cached_path) -> ImageSpec:
+        toolchain = plan.toolchain
+        if plan.provider == "debian":
+            values = {"llvm_major": toolchain.llvm_major, "version_file": toolchain.version_file,
+                      "packages": toolchain.packages}
+            files = [helper_file("assemble-debian-wasi-sdk.sh")]
+        else:
+            values = {"sdk_tarball": plan.sdk_tarball.file}
+            files = [pinned_file(plan.sdk_tarball, cached_path)]
+        for library in plan.libraries:
+            files += [helper_file(f"build-{library.name}.sh"), pinned_file(library.source, cached_path)]
+        # Our runner, installed as `wasmtime` (see runtime.py).
+        files += [pinned_file(plan.wasmtime_wheel, cached_path), helper_file("runtime.py", PACKAGE_DIR)]
+        dockerfile = render(
+            f"wasi-sdk-{plan.provider}.Dockerfile.j2",
+            native_image=native_spec(plan).tag, sdk=plan.sdk, suite=plan.base.suite, sdk_path=WASI_SDK_PATH,
+            libraries=plan.libraries, wasmtime_version=plan.wasmtime.version, wasmtime_wheel=plan.wasmtime_wheel.file,
+            **values,
+        )
+        return ImageSpec(f"wasi-sdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))
+
+    def smoke(self, artifact: Path, version: str, executor=None, image=None, log=None) -> dict:
+        return smoke(artifact, version, self.name, wasi_runner)
+
+    def bench_interpreter(self, work: str) -> tuple[list[str], dict]:
+        return wasmtime_run(work), {"wasi": {"module": f"{work}/artifact/python.wasm",
+                                             "runner_options": wasmtime_guest_options(work),
+                                             "dirs": [[f"{work}/artifact", "/"]], "env": {"PYTHONHOME": "/"}}}
+
+    def bench_command(self, command: list[str], work: str) -> list[str]:
+        return precompile_first(shlex.join(command), work)
+
+    def runtime_version(self, plan: Plan) -> str:
+        return f"wasmtime {plan.wasmtime.version}"
+
+    def sbom_compiled_in(self, plan: Plan, lock: dict) -> list:
+        if plan.provider == "debian":
+            packages = sbom.debian_packages(lock, "toolchain")
+            llvm = plan.toolchain.llvm_major
+            return [sbom.deb(packages["wasi-libc"]), sbom.deb(packages[f"libclang-rt-{llvm}-dev-wasm32"])]
+        tarball, sdk = plan.sdk_tarball, plan.sdk_recipe
+        purl = PackageURL("github", "WebAssembly", "wasi-libc", sdk.wasi_libc)
+        return [
+            sbom.component(sbom.ComponentType.LIBRARY, "wasi-libc", sdk.wasi_libc, tarball.sha256, purl,
+                           description=f"the sysroot of {tarball.file} (its sha256)"),
+            sbom.component(sbom.ComponentType.LIBRARY, "compiler-rt-builtins", sdk.llvm, tarball.sha256,
+                           description=f"libclang_rt.builtins-wasm32 of {tarball.file} (its sha256)"),
+        ]
+
+    def sbom_toolchain(self, plan: Plan, lock: dict) -> list:
+        wheel = plan.wasmtime_wheel
+        runner = sbom.component(sbom.ComponentType.APPLICATION, "wasmtime", plan.wasmtime.version, wheel.sha256,
+                                PackageURL("pypi", name="wasmtime", version=plan.wasmtime.version),
+                                description="runs the smoke test")
+        if plan.provider == "debian":
+            packages = sbom.debian_packages(lock, "toolchain")
+            return [*(sbom.deb(packages[name]) for name in sorted(plan.toolchain.packages)), runner]
+        tarball = plan.sdk_tarball
+        sdk = sbom.component(sbom.ComponentType.APPLICATION, "wasi-sdk", str(plan.sdk), tarball.sha256,
+                             PackageURL("github", "WebAssembly", "wasi-sdk", f"wasi-sdk-{plan.sdk}"),
+                             description=tarball.file)
+        return [sdk, runner]

@@ -1,0 +1,107 @@
+"""The browser's smoke run: an Emscripten artifact in headless Chromium.
+
+A page of ours (browser_page.html) is served from loopback beside the
+artifact's files; it loads python.js with the smoke code as Python's
+arguments, collects what Python prints, and marks itself done when the report
+line arrives. Chromium is Debian's (/usr/bin/chromium, `apt-get install
+chromium`), started headless with a fresh profile and driven by Playwright;
+no browser is ever downloaded.
+"""
+
+import functools
+import http.server
+import json
+import shutil
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from cpython_wasm.errors import BuildError, UserError
+from cpython_wasm.inputs.archives import safe_extract
+from cpython_wasm.paths import display_path
+from cpython_wasm.tools.smoke import SMOKE_CODE, check_report, parse_report
+
+CHROMIUM = "/usr/bin/chromium"
+# No sandbox (we may run as root, in a container), no GPU; Playwright adds a fresh temporary profile.
+CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage")
+PAGE = Path(__file__).resolve().parent / "browser_page.html"
+TIMEOUT_SECONDS = 120
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".wasm": "application/wasm", ".js": "text/javascript", ".mjs": "text/javascript",
+                      ".data": "application/octet-stream"}
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+@contextmanager
+def served(directory: Path, handler: type[http.server.SimpleHTTPRequestHandler] = QuietHandler):
+    """`directory` over HTTP on 127.0.0.1, on a free port; yields the base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_in_chromium(directory: Path, code: str, timeout: float = TIMEOUT_SECONDS) -> dict:
+    """Serve `directory` (an unpacked artifact), run `code` in its python.js in Chromium; return what the page saw."""
+    if not Path(CHROMIUM).is_file():
+        raise UserError(f"Chromium is not installed at {CHROMIUM}; the browser smoke run uses Debian's. Run "
+                        f"`scripts/setup` (or `apt-get install chromium`) and try again.")
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise UserError("Playwright is not installed; it drives Chromium for the browser smoke run. Run "
+                        "`scripts/setup` (it installs the project with its test extras) and try again.") from None
+    shutil.copy(PAGE, directory / "smoke.html")
+    query = json.dumps({"code": code})
+    console = []
+    with served(directory) as base_url, sync_playwright() as playwright:
+        # launch() starts Chromium with a new, temporary profile each time.
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS))
+        try:
+            page = browser.new_page()
+            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+            page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+            page.add_init_script(f"window.SMOKE = {query};")
+            page.goto(f"{base_url}/smoke.html")
+            try:
+                page.wait_for_function("document.getElementById('status').textContent !== 'running'",
+                                       timeout=timeout * 1000)
+            except PlaywrightError as error:
+                raise BuildError(f"The page did not finish within {timeout:.0f} s ({error.message.splitlines()[0]}). "
+                                 f"Console: {console[-20:]}") from None
+            result = {"status": page.text_content("#status"), "stdout": page.text_content("#stdout"),
+                      "stderr": page.text_content("#stderr"), "console": console,
+                      "user_agent": page.evaluate("navigator.userAgent")}
+        finally:
+            browser.close()
+    return result
+
+
+def browser_smoke(artifact: Path, expected_version: str) -> dict:
+    """Unpack an Emscripten artifact and run the smoke code in Chromium; the report, or a BuildError."""
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cpython-wasm-browser-") as temp:
+        unpacked = Path(temp) / "artifact"
+        safe_extract(artifact, unpacked, strip_components=1)
+        seen = run_in_chromium(unpacked, SMOKE_CODE)
+    if seen["status"] != "done":
+        raise BuildError(f"In Chromium, python.js of {display_path(artifact)} ended with {seen['status']!r}. "
+                         f"stderr: {seen['stderr'][-2000:]!r}; console: {seen['console'][-20:]}")
+    report = parse_report(seen["stdout"], f"{display_path(artifact)} in Chromium")
+    problems = check_report(report, expected_version, "emscripten")
+    if problems:
+        raise BuildError(f"In Chromium, {display_path(artifact)} has problems: {'; '.join(problems)}. Report: {report}")
+    report.update(browser=seen["user_agent"], seconds=round(time.monotonic() - start, 2))
+    return report

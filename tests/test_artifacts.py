@@ -1,0 +1,40 @@
+"""Artifact names: made in one place (recipes/artifacts.py) and read back by the parser beside it."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cpython_wasm.recipes.artifacts import DEBUG_SUFFIX, ArtifactName, artifact_name, debug_artifact_name
+from cpython_wasm.recipes.plan import TOOLCHAINS, Recipes, parse_artifact
+from cpython_wasm.records.verify import verifier
+
+RELEASES = st.from_regex(r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,2}((a|b|rc)[0-9])?", fullmatch=True)
+SDKS = st.integers(1, 999).map(str) | st.from_regex(r"[0-9]\.[0-9]{1,2}\.[0-9]{1,3}", fullmatch=True)
+
+
+def test_every_supported_build_is_named_and_read_back(tmp_path):
+    for combination in Recipes().combinations():
+        plan = Recipes().resolve(combination.version, combination.sdk, combination.provider, combination.target,
+                                 arch="x86_64")
+        assert parse_artifact(plan.artifact_name) == ArtifactName(
+            plan.release.version, plan.target, str(plan.sdk), plan.provider)
+
+
+@given(RELEASES, st.sampled_from(sorted(TOOLCHAINS)), SDKS, st.sampled_from(["release", "debian"]))
+def test_a_name_reads_back_as_what_made_it_with_or_without_its_suffixes(release, target, sdk, provider):
+    name = artifact_name(release, TOOLCHAINS[target].artifact_label, sdk, provider)
+    expected = ArtifactName(release, target, sdk, provider)
+    for spelled in (name, f"{name}.tar.gz", debug_artifact_name(f"{name}.tar.gz")):
+        assert parse_artifact(spelled) == expected
+
+
+@given(st.text(max_size=60))
+def test_anything_else_is_no_artifact_name(text):
+    parsed = parse_artifact(text)
+    if parsed is not None:  # then it is one, spelled as artifact_name spells it
+        assert text.removesuffix(".tar.gz").removesuffix(".debug").startswith(f"python-{parsed.release}-")
+
+
+def test_the_debug_suffix_is_the_verifiers():
+    assert DEBUG_SUFFIX == verifier.DEBUG_SUFFIX
+    assert debug_artifact_name("python-3.13.5-wasi_sdk-25.tar.gz") == \
+        f"python-3.13.5-wasi_sdk-25{verifier.DEBUG_SUFFIX}.tar.gz"

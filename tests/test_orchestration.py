@@ -1,0 +1,229 @@
+"""The orchestration of a build, run through the RecordingExecutor: which stages, in which order, mounting
+what, and which identities a change of input changes. Nothing runs in Docker; the store is real."""
+
+import dataclasses
+import json
+import shutil
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cpython_wasm import paths
+from cpython_wasm.build import Build
+from cpython_wasm.paths import Workspace
+from cpython_wasm.progress import Reporter
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.stages.executor import RecordingExecutor
+from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unpack
+from cpython_wasm.stages.store import Store
+from cpython_wasm.targets import target
+from cpython_wasm.tools import rebuild
+from tests.helpers import PROJECT_ROOT, invoke
+
+STAGES = ("source", "build-python", "host", "package")
+
+
+@pytest.fixture(scope="module")
+def recipes():
+    return Recipes()
+
+
+@pytest.fixture
+def plan(recipes):
+    return recipes.resolve("3.13.5", 25, "debian", arch="x86_64")
+
+
+def workspace(tmp_path):
+    return Workspace.from_options(tmp_path / "cache", tmp_path / "build", tmp_path / "dist", tmp_path / "locks")
+
+
+def recorded_build(plan, tmp_path, configure_args=()) -> Build:
+    space = workspace(tmp_path)
+    return Build(plan, space, Reporter(), configure_args=configure_args,
+                 executor=RecordingExecutor(Store.of(space), Reporter()))
+
+
+def identities(build: Build) -> dict[str, str]:
+    return {stage.kind: stage.identity for stage in build.stages()}
+
+
+def realise(build: Build):
+    """The stages realised (as `products()` does after fetching, which needs the network: skipped here)."""
+    build.ensure_images()
+    return [build.executor.realise(stage) for stage in build.stages()]
+
+
+def test_the_stages_run_in_order_each_in_its_image(plan, tmp_path):
+    build = recorded_build(plan, tmp_path)
+    realise(build)
+    calls = build.executor.calls
+    assert [call.action for call in calls[:3]] == ["image"] * 3
+    assert [call.name for call in calls[3:]] == [
+        "Python-3.13.5.tar.xz", "configure-build-python", "make-build-python", "configure-host", "make-host", "package"]
+    images = {call.name: call.image for call in calls if call.action == "run"}
+    assert images["make-build-python"] == images["package"] == build.native.tag
+    assert images["configure-host"] == images["make-host"] == build.toolchain.tag
+
+
+def test_each_stage_mounts_its_inputs_read_only_and_only_its_output_writable(plan, tmp_path):
+    build = recorded_build(plan, tmp_path)
+    source, build_python, host, package = realise(build)
+    mounts = {call.name: {bind.container: (bind.host, bind.writable) for bind in call.binds}
+              for call in build.executor.calls if call.action == "run"}
+    assert mounts["make-host"] == {
+        "/cpython": (source.path, False),
+        "/cpython/cross-build/build": (build_python.path, False),
+        "/cpython/cross-build/wasm32-wasip1": (mounts["make-host"]["/cpython/cross-build/wasm32-wasip1"][0], True),
+    }
+    packaging = mounts["package"]
+    assert packaging["/cpython/cross-build/wasm32-wasip1"] == (host.path, False)
+    assert [container for container, (_, writable) in packaging.items() if writable] == ["/out"]
+    scripts = {container.rsplit("/", 1)[1] for container in packaging if container.startswith("/opt/cpython-wasm/")}
+    assert scripts == {"__init__.py", "package.py", "tarball.py", "wasm.py", "emscripten_data.py"}
+
+
+def test_a_second_build_finds_every_stage_in_the_store(plan, tmp_path):
+    first = recorded_build(plan, tmp_path)
+    realise(first)
+    second = recorded_build(plan, tmp_path)
+    products = realise(second)
+    assert all(product.reused for product in products)
+    assert [call.action for call in second.executor.calls] == ["image"] * 3  # nothing ran
+
+
+def test_the_store_records_each_stage_whole_beside_its_product(plan, tmp_path):
+    build = recorded_build(plan, tmp_path)
+    host = realise(build)[2]
+
+    info = json.loads(host.path.with_name(host.path.name + ".json").read_text())
+    stage = build.stages().host
+    assert info == {"name": stage.name, "identity": stage.identity, "stage": json.loads(json.dumps(stage.value()))}
+
+
+def changed(before: dict, after: dict) -> set[str]:
+    return {kind for kind in before if before[kind] != after[kind]}
+
+
+def test_an_extra_configure_argument_changes_the_host_and_what_follows(plan, tmp_path):
+    plain = identities(recorded_build(plan, tmp_path))
+    custom = identities(recorded_build(plan, tmp_path / "other", ["--with-pydebug"]))
+    assert changed(plain, custom) == {"host", "package"}
+
+
+def test_another_sdk_changes_the_host_and_package_but_shares_the_build_python(plan, tmp_path):
+    other_sdk = dataclasses.replace(plan, sdk=99, toolchain=plan.toolchain.model_copy(
+        update={"packages": {**plan.toolchain.packages, "clang-19": "1:19.1.7-9"}}))
+    assert changed(identities(recorded_build(plan, tmp_path)), identities(recorded_build(other_sdk, tmp_path))) \
+        == {"host", "package"}
+
+
+def test_another_source_changes_every_stage(plan, tmp_path):
+    source = plan.release.source.model_copy(update={"sha256": "0" * 64})
+    other = dataclasses.replace(plan, release=plan.release.model_copy(update={"source": source}))
+    assert changed(identities(recorded_build(plan, tmp_path)), identities(recorded_build(other, tmp_path))) \
+        == set(STAGES)
+
+
+def test_an_edited_packaging_script_changes_the_package_only(plan, tmp_path, monkeypatch):
+    before = identities(recorded_build(plan, tmp_path))
+    scripts = tmp_path / "container"
+    shutil.copytree(paths.CONTAINER_SCRIPTS_DIR, scripts)
+    with open(scripts / "wasm.py", "a") as script:
+        script.write("# an edit\n")
+    monkeypatch.setattr(target, "CONTAINER_SCRIPTS_DIR", scripts)
+    assert changed(before, identities(recorded_build(plan, tmp_path))) == {"package"}
+
+
+def test_the_build_python_is_the_same_for_both_targets(recipes, tmp_path):
+    wasi = recipes.resolve("3.13.5", 25, "debian", arch="x86_64")
+    emscripten = recipes.resolve("3.13.5", "3.1.69", "debian", target="emscripten", arch="x86_64")
+    one, two = recorded_build(wasi, tmp_path), recorded_build(emscripten, tmp_path)
+    assert one.stages().build_python.identity == two.stages().build_python.identity
+    assert one.stages().host.environment != two.stages().host.environment  # EM_CACHE, PYTHONPYCACHEPREFIX
+
+
+@pytest.mark.parametrize("lockfile", sorted((PROJECT_ROOT / "lockfiles").glob("*.json")), ids=lambda path: path.stem)
+def test_every_committed_lockfile_names_the_stages_this_code_builds(lockfile, tmp_path):
+    """A change that moves a stage's identity must rebuild the lockfiles it moves (and prove the bytes the
+    same): caught here, in seconds, rather than by a rebuild that finds nothing in the store."""
+    lock = json.loads(lockfile.read_text())
+    request = rebuild.plan_from_lock(lock, Recipes(), lockfile)
+    space = workspace(tmp_path)
+    build = Build(request.plan, space, Reporter(), configure_args=request.configure_args,
+                  executor=RecordingExecutor(Store.of(space), Reporter()))
+    assert {kind: identity for kind, identity in identities(build).items() if kind in lock["products"]} \
+        == lock["products"]
+
+
+def test_the_environment_of_every_stage_carries_the_recipes_source_date_epoch(plan, tmp_path):
+    for stage in list(recorded_build(plan, tmp_path).stages())[1:]:
+        assert stage.environment_dict["SOURCE_DATE_EPOCH"] == "1749600000"
+
+
+# -- the identity covers the whole value -------------------------------------------------------
+
+def a_stage() -> Stage:
+    source = Unpack("cpython-source", "Python.tar.xz", "1" * 64, ("build",), (("Setup.local", ""),), host=PROJECT_ROOT)
+    return Stage("host", "host-x", "image:1", (Phase("make", ("make", "-j2"), "/cpython"),), (("A", "1"),),
+                 (ProductInput("/cpython", source), FileInput("/opt/x.py", "2" * 64, PROJECT_ROOT)), "/out", ("python.wasm",))
+
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+CHANGES = {
+    "kind": TEXT.map(lambda text: "k" + text),
+    "name": TEXT.map(lambda text: "n" + text),
+    "image": TEXT.map(lambda text: "i" + text),
+    "phases": st.lists(st.builds(Phase, TEXT, st.lists(TEXT, max_size=3).map(tuple), TEXT), max_size=3).map(tuple),
+    "environment": st.lists(st.tuples(TEXT, TEXT), max_size=3).map(tuple),
+    "inputs": st.lists(st.builds(FileInput, TEXT, TEXT, st.just(PROJECT_ROOT)), max_size=3).map(tuple),
+    "output": TEXT.map(lambda text: "/o" + text),
+    "produces": st.lists(TEXT, max_size=3).map(tuple),
+}
+
+
+def test_every_field_of_a_stage_is_covered_by_a_strategy():
+    assert set(CHANGES) == {field.name for field in dataclasses.fields(Stage)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(CHANGES)).flatmap(lambda name: st.tuples(st.just(name), CHANGES[name])))
+def test_any_change_to_any_field_changes_the_identity(change):
+    name, value = change
+    stage = a_stage()
+    other = dataclasses.replace(stage, **{name: value})
+    assert (other.identity == stage.identity) == (other.value() == stage.value())
+
+
+def test_where_a_file_lies_on_this_host_is_no_part_of_the_identity():
+    stage = a_stage()
+    moved = dataclasses.replace(stage, inputs=tuple(dataclasses.replace(mount, host=PROJECT_ROOT / "elsewhere")
+                                                    if isinstance(mount, FileInput) else mount for mount in stage.inputs))
+    assert moved.identity == stage.identity
+
+
+def test_a_product_input_is_named_by_the_identity_of_the_stage_that_makes_it():
+    stage = a_stage()
+    source = stage.inputs[0].stage
+    other_source = dataclasses.replace(source, sha256="3" * 64)
+    other = dataclasses.replace(stage, inputs=(ProductInput("/cpython", other_source), stage.inputs[1]))
+    assert other.identity != stage.identity
+
+
+# -- invoke build --dry-run ---------------------------------------------------------------------
+
+def test_a_dry_run_prints_the_stages_and_their_store_paths_and_builds_nothing(tmp_path):
+    build_dir = tmp_path / "build"
+    result = invoke("build", "--python", "3.13.5", "--sdk", "25", "--provider", "debian", "--dry-run",
+                    "--build-dir", str(build_dir), "--dist-dir", str(tmp_path / "dist"),
+                    "--lock-dir", str(tmp_path / "locks"), env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert result.returncode == 0, result.stderr
+    plan = Recipes().resolve("3.13.5", 25, "debian")
+    space = Workspace.from_options(None, build_dir, tmp_path / "dist", tmp_path / "locks")
+    expected = recorded_build(plan, tmp_path / "recorded")
+    for stage in expected.stages():
+        assert f"{stage.identity}-{stage.name}" in result.stdout
+    assert expected.toolchain.tag in result.stdout and "configure-host: python3 /cpython/Tools/wasm/wasi.py" in result.stdout
+    assert not any(path.is_file() for path in build_dir.rglob("*")), "a dry run writes nothing"
+    assert not (tmp_path / "dist").exists() and not (tmp_path / "locks").exists()
+    assert space.store_dir == build_dir / "store"
