@@ -36,7 +36,7 @@ from cpython_wasm.stages.executor import DockerExecutor, Executor
 from cpython_wasm.stages.store import Product, Store, image_key, record_timings
 from cpython_wasm.targets import source_stage, target_of
 from cpython_wasm.targets.drivers import check_extra_configure_args
-from cpython_wasm.targets.target import BuildStages
+from cpython_wasm.targets.target import BuildStages, library_key
 from cpython_wasm.tools.smoke import summary
 
 
@@ -47,6 +47,7 @@ class Products:
     base: images.BaseImage
     source: Product
     build_python: Product
+    libraries: dict[str, Product]  # by library name
     host: Product
     package: Product
     tarball: Path  # the artifact, inside the package product
@@ -108,7 +109,8 @@ class Build:
     def stages(self) -> BuildStages:
         """The build's stages, with their identities: nothing is fetched, built or run to know them."""
         source = source_stage(self.plan, self.fetcher.cached_path(self.plan.release.source))
-        return self.target.stages(self.plan, self.native, self.toolchain, self.configure_host_args, source)
+        return self.target.stages(self.plan, self.native, self.toolchain, self.configure_host_args, source,
+                                  self.fetcher.cached_path)
 
     def products(self) -> Products:
         """Every phase up to packaging (once per Build); what `invoke test` and `invoke bench` start from."""
@@ -125,15 +127,19 @@ class Build:
             self.reporter.warn(f"removed {stopped} stopped container(s) left by an earlier build that was killed")
         self.fetch()
         base = self.ensure_images()
-        source, build_python, host, package = (self.executor.realise(stage) for stage in self.stages())
-        return Products(base, source, build_python, host, package, package.path / f"{self.plan.artifact_name}.tar.gz")
+        stages = self.stages()
+        source, build_python = self.executor.realise(stages.source), self.executor.realise(stages.build_python)
+        libraries = {name: self.executor.realise(stage) for name, stage in stages.libraries.items()}
+        host, package = self.executor.realise(stages.host), self.executor.realise(stages.package)
+        return Products(base, source, build_python, libraries, host, package,
+                        package.path / f"{self.plan.artifact_name}.tar.gz")
 
     def run(self) -> BuildResult:
         start = time.monotonic()
         products = self.products()
         with self.reporter.phase("smoke", self.target.runtime) as phase:
-            report = self.target.smoke(products.tarball, self.plan.release.version, self.executor, self.toolchain.tag,
-                                       self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log")
+            report = self.target.smoke(products.tarball, self.plan.release.version, self.plan.modules, self.executor,
+                                       self.toolchain.tag, self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log")
             phase.outcome = summary(report)
         lock, attestations = self.attest(self.lock(products))
         with self.reporter.phase("publish") as phase:
@@ -184,8 +190,9 @@ class Build:
             plan, self.configure_host_args, self.host_environment, base,
             {"native": (self.native, self.executor.inventory(self.native.tag)),
              "toolchain": (self.toolchain, self.executor.inventory(self.toolchain.tag))},
-            {"build-python": products.build_python.identity, "host": products.host.identity,
-             "package": package.identity},
+            {"build-python": products.build_python.identity,
+             **{library_key(name): library.identity for name, library in products.libraries.items()},
+             "host": products.host.identity, "package": package.identity},
             products.tarballs, package.path / "manifest.json",
         )
 

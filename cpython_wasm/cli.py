@@ -5,6 +5,7 @@ on standard error and an exit status (see errors.py); anything else is a bug
 and keeps its traceback.
 """
 
+import contextlib
 import json
 import os
 import shlex
@@ -100,8 +101,8 @@ def print_stages(build: Build) -> BuildStages:
     stages = build.stages()
     lines = [f"image base       {images.base_tag(build.plan)}", f"image native     {build.native.tag}",
              f"image toolchain  {build.toolchain.tag}"]
-    for stage in stages:
-        lines.append(f"{stage.kind:<16} {display_path(build.store.path(stage))}")
+    for key, stage in stages.by_key().items():
+        lines.append(f"{key:<16} {display_path(build.store.path(stage))}")
         if isinstance(stage, Unpack):
             lines.append(f"    unpacks {stage.archive} (sha256 {stage.sha256})")
             continue
@@ -234,7 +235,7 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
         if not artifact:
             raise UserError("--artifact is empty. Pass the path of an artifact tarball, or leave the option out for "
                             "dist/'s artifact of the selection.")
-        path, version = Path(artifact), None
+        path, version, plan = Path(artifact), None, None
     else:
         plan = _plan(python, sdk, provider, target)
         path = Workspace.from_options(dist_dir=dist_dir).dist_dir / f"{plan.artifact_name}.tar.gz"
@@ -245,6 +246,10 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
     parsed = parse_artifact(name)
     if version is None:  # an artifact given by path: expect the version its name carries
         version = parsed.release if parsed else name.removeprefix("python-").split("-")[0]
+    if plan is None and parsed:  # the modules its recipes build, where the name is of a build they make
+        with contextlib.suppress(UserError):
+            plan = _plan(parsed.release, parsed.sdk, parsed.provider, parsed.target)
+    modules = plan.modules if plan else ()
     target = TARGETS[parsed.target if parsed else DEFAULT_TARGET]
     if browser and not target.runs_in_browser:
         raise UserError(f"--browser runs an Emscripten artifact in Chromium; {path.name} is built for {target.title}.")
@@ -255,11 +260,11 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
         lock = read_build_lock(lockfile_path(workspace.lock_dir, name))
         executor, image = DockerExecutor(Store.of(workspace), reporter), lock["images"]["toolchain"]["tag"]
     with reporter.phase("smoke", f"{display_path(path)}: {target.runtime}") as phase:
-        report = target.smoke(path, version, executor, image, workspace.logs_dir / f"smoke-{name}.log")
+        report = target.smoke(path, version, modules, executor, image, workspace.logs_dir / f"smoke-{name}.log")
         phase.outcome = summary(report)
     if browser:
         with reporter.phase("smoke", f"{display_path(path)} in Chromium") as phase:
-            report = {"node": report, "browser": browser_smoke(path, version)}
+            report = {"node": report, "browser": browser_smoke(path, version, modules)}
             phase.outcome = summary(report["browser"])
     return report
 

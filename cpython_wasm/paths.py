@@ -248,4 +248,4 @@ CONTAINER_TOOLS = "/opt/cpython-wasm"  # our in-container helper (package.py), r
 CONTAINER_OUTPUT = "/out"  # where the packaging phase writes
 WASI_SDK_PATH = "/opt/wasi-sdk"  # the SDK directory inside the toolchain image
 EMSDK_PATH = "/opt/emsdk"  # emsdk's prebuilt toolchain (provider release) inside the toolchain image
-EMSCRIPTEN_PREFIX = "/opt/emscripten-prefix"  # C libraries compiled with emcc, inside the toolchain image
+LIBRARIES_DIR = "/opt/libraries"  # each C library's product, at LIBRARIES_DIR/<name> in its stage and the host stage

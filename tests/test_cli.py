@@ -114,7 +114,7 @@ def test_smoke_of_an_emscripten_artifact_needs_its_lockfile(tmp_path):
 def test_the_browser_smoke_run_says_when_chromium_is_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "no-chromium"))
     with pytest.raises(UserError, match="Chromium is not installed at .*apt-get install chromium"):
-        browser.run_in_chromium(tmp_path, "pass")
+        browser.run_in_chromium(tmp_path, ["-c", "pass"])
     assert not (tmp_path / "smoke.html").exists()  # nothing written before the check
 
 

@@ -32,7 +32,7 @@ def realised(plan, space, configure_args=()) -> dict:
     """The stages of a build realised in the workspace's store (nothing runs: RecordingExecutor)."""
     build = Build(plan, space, Reporter(), configure_args=configure_args,
                   executor=RecordingExecutor(Store.of(space), Reporter()))
-    products = {stage.kind: build.executor.realise(stage) for stage in build.stages()}
+    products = {key: build.executor.realise(stage) for key, stage in build.stages().by_key().items()}
     build.store.release()  # as a build that ended does
     return products
 
@@ -40,7 +40,7 @@ def realised(plan, space, configure_args=()) -> dict:
 def lockfile_of(products: dict, path):
     """The committed lockfile, naming these products: a root as `invoke build` writes it."""
     lock = json.loads(COMMITTED_LOCKFILE.read_text())
-    lock["products"] = {kind: products[kind].identity for kind in ("build-python", "host", "package")}
+    lock["products"] = {key: product.identity for key, product in products.items() if key != "source"}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
     return path
@@ -71,7 +71,7 @@ def test_what_a_lockfile_reaches_is_kept_with_what_it_was_made_from_and_the_rest
     result = collect(Store.of(space), Roots.of(root_lockfiles(space.lock_dir, [])), dry_run=False)
     # The source and the build python are shared, and reached through the host's recorded stage.
     assert sorted(result.removed_products) == sorted([other["host"].path.name, other["package"].path.name])
-    assert result.kept_products == 4 and result.held == []
+    assert result.kept_products == 8 and result.held == []  # source, build python, 4 libraries, host, package
     assert store_names(space) == {name for product in kept.values()
                                   for name in (product.path.name, product.path.name + ".json")}
     assert not (space.logs_dir / other["host"].path.name).exists(), "the logs go with the product"
@@ -90,7 +90,7 @@ def test_keep_adds_a_lockfile_to_the_roots(space, two_builds, tmp_path):
     kept, other = two_builds
     extra = lockfile_of(other, tmp_path / "elsewhere" / "other.json")
     result = collect(Store.of(space), Roots.of(root_lockfiles(space.lock_dir, [extra])))
-    assert result.removed_products == [] and result.kept_products == 6
+    assert result.removed_products == [] and result.kept_products == 10
 
 
 HOLD = textwrap.dedent("""

@@ -21,7 +21,8 @@ from cpython_wasm.targets import target
 from cpython_wasm.tools import rebuild
 from tests.helpers import PROJECT_ROOT, invoke
 
-STAGES = ("source", "build-python", "host", "package")
+LIBRARIES = ("library:zlib", "library:bzip2", "library:sqlite", "library:xz")
+STAGES = ("source", "build-python", *LIBRARIES, "host", "package")
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +46,13 @@ def recorded_build(plan, tmp_path, configure_args=()) -> Build:
 
 
 def identities(build: Build) -> dict[str, str]:
-    return {stage.kind: stage.identity for stage in build.stages()}
+    return {key: stage.identity for key, stage in build.stages().by_key().items()}
 
 
-def realise(build: Build):
+def realise(build: Build) -> dict:
     """The stages realised (as `products()` does after fetching, which needs the network: skipped here)."""
     build.ensure_images()
-    return [build.executor.realise(stage) for stage in build.stages()]
+    return {key: build.executor.realise(stage) for key, stage in build.stages().by_key().items()}
 
 
 def test_the_stages_run_in_order_each_in_its_image(plan, tmp_path):
@@ -60,24 +61,29 @@ def test_the_stages_run_in_order_each_in_its_image(plan, tmp_path):
     calls = build.executor.calls
     assert [call.action for call in calls[:3]] == ["image"] * 3
     assert [call.name for call in calls[3:]] == [
-        "Python-3.13.5.tar.xz", "configure-build-python", "make-build-python", "configure-host", "make-host", "package"]
+        "Python-3.13.5.tar.xz", "configure-build-python", "make-build-python", "build-zlib", "build-bzip2",
+        "build-sqlite", "build-xz", "configure-host", "make-host", "package"]
     images = {call.name: call.image for call in calls if call.action == "run"}
     assert images["make-build-python"] == images["package"] == build.native.tag
-    assert images["configure-host"] == images["make-host"] == build.toolchain.tag
+    assert images["configure-host"] == images["make-host"] == images["build-sqlite"] == build.toolchain.tag
 
 
 def test_each_stage_mounts_its_inputs_read_only_and_only_its_output_writable(plan, tmp_path):
     build = recorded_build(plan, tmp_path)
-    source, build_python, host, package = realise(build)
+    products = realise(build)
     mounts = {call.name: {bind.container: (bind.host, bind.writable) for bind in call.binds}
               for call in build.executor.calls if call.action == "run"}
     assert mounts["make-host"] == {
-        "/cpython": (source.path, False),
-        "/cpython/cross-build/build": (build_python.path, False),
+        "/cpython": (products["source"].path, False),
+        "/cpython/cross-build/build": (products["build-python"].path, False),
+        **{f"/opt/libraries/{key.split(':')[1]}": (products[key].path, False) for key in LIBRARIES},
         "/cpython/cross-build/wasm32-wasip1": (mounts["make-host"]["/cpython/cross-build/wasm32-wasip1"][0], True),
     }
+    sqlite = mounts["build-sqlite"]
+    assert [container for container, (_, writable) in sqlite.items() if writable] == ["/opt/libraries/sqlite"]
+    assert sqlite["/inputs/sqlite3_3.46.1.orig.tar.xz"][1] is False
     packaging = mounts["package"]
-    assert packaging["/cpython/cross-build/wasm32-wasip1"] == (host.path, False)
+    assert packaging["/cpython/cross-build/wasm32-wasip1"] == (products["host"].path, False)
     assert [container for container, (_, writable) in packaging.items() if writable] == ["/out"]
     scripts = {container.rsplit("/", 1)[1] for container in packaging if container.startswith("/opt/cpython-wasm/")}
     assert scripts == {"__init__.py", "package.py", "tarball.py", "wasm.py", "emscripten_data.py"}
@@ -88,13 +94,13 @@ def test_a_second_build_finds_every_stage_in_the_store(plan, tmp_path):
     realise(first)
     second = recorded_build(plan, tmp_path)
     products = realise(second)
-    assert all(product.reused for product in products)
+    assert all(product.reused for product in products.values())
     assert [call.action for call in second.executor.calls] == ["image"] * 3  # nothing ran
 
 
 def test_the_store_records_each_stage_whole_beside_its_product(plan, tmp_path):
     build = recorded_build(plan, tmp_path)
-    host = realise(build)[2]
+    host = realise(build)["host"]
 
     info = json.loads(host.path.with_name(host.path.name + ".json").read_text())
     stage = build.stages().host
@@ -111,18 +117,48 @@ def test_an_extra_configure_argument_changes_the_host_and_what_follows(plan, tmp
     assert changed(plain, custom) == {"host", "package"}
 
 
-def test_another_sdk_changes_the_host_and_package_but_shares_the_build_python(plan, tmp_path):
+def test_another_sdk_changes_the_libraries_host_and_package_but_shares_the_build_python(plan, tmp_path):
     other_sdk = dataclasses.replace(plan, sdk=99, toolchain=plan.toolchain.model_copy(
         update={"packages": {**plan.toolchain.packages, "clang-19": "1:19.1.7-9"}}))
     assert changed(identities(recorded_build(plan, tmp_path)), identities(recorded_build(other_sdk, tmp_path))) \
-        == {"host", "package"}
+        == {*LIBRARIES, "host", "package"}
 
 
-def test_another_source_changes_every_stage(plan, tmp_path):
+def test_another_source_changes_every_stage_but_the_libraries(plan, tmp_path):
     source = plan.release.source.model_copy(update={"sha256": "0" * 64})
     other = dataclasses.replace(plan, release=plan.release.model_copy(update={"source": source}))
     assert changed(identities(recorded_build(plan, tmp_path)), identities(recorded_build(other, tmp_path))) \
-        == set(STAGES)
+        == set(STAGES) - set(LIBRARIES)
+
+
+def test_a_library_is_one_product_for_every_release_built_with_the_same_toolchain(recipes, tmp_path):
+    one = identities(recorded_build(recipes.resolve("3.13.15", 33, "debian", arch="x86_64"), tmp_path))
+    two = identities(recorded_build(recipes.resolve("3.14.6", 33, "debian", arch="x86_64"), tmp_path))
+    assert {key for key in LIBRARIES if one[key] == two[key]} == set(LIBRARIES)
+
+
+def test_a_library_option_changes_that_library_and_what_links_it(plan, tmp_path):
+    sqlite = next(library for library in plan.libraries if library.name == "sqlite")
+    edited = sqlite.model_copy(update={"cflags": (*sqlite.cflags, "-DSQLITE_DEFAULT_CACHE_SIZE=-4000")})
+    other = dataclasses.replace(plan, libraries=tuple(edited if library is sqlite else library
+                                                      for library in plan.libraries))
+    assert changed(identities(recorded_build(plan, tmp_path)), identities(recorded_build(other, tmp_path))) \
+        == {"library:sqlite", "host", "package"}
+
+
+def test_configure_finds_each_library_in_its_mounted_product(plan, tmp_path):
+    """CPython's configure reads <NAME>_CFLAGS and <NAME>_LIBS before pkg-config: they point at the mounts."""
+    stages = recorded_build(plan, tmp_path).stages()
+    environment = stages.host.environment_dict
+    assert environment["LIBSQLITE3_CFLAGS"] == "-I/opt/libraries/sqlite/include"
+    assert environment["LIBSQLITE3_LIBS"] == "-L/opt/libraries/sqlite/lib -lsqlite3"
+    assert environment["LIBLZMA_LIBS"] == "-L/opt/libraries/xz/lib -llzma"
+    assert environment["BZIP2_LIBS"] == "-L/opt/libraries/bzip2/lib -lbz2"
+    assert environment["ZLIB_CFLAGS"] == "-I/opt/libraries/zlib/include"
+    sqlite = stages.libraries["sqlite"]
+    assert sqlite.output == "/opt/libraries/sqlite" and sqlite.produces == ("lib/libsqlite3.a",)
+    assert "-DSQLITE_OMIT_LOAD_EXTENSION" in sqlite.environment_dict["CFLAGS"].split()
+    assert "-D_WASI_EMULATED_GETPID" in sqlite.environment_dict["CFLAGS"].split()  # WASI's own option
 
 
 def test_an_edited_packaging_script_changes_the_package_only(plan, tmp_path, monkeypatch):
@@ -157,8 +193,11 @@ def test_every_committed_lockfile_names_the_stages_this_code_builds(lockfile, tm
 
 
 def test_the_environment_of_every_stage_carries_the_recipes_source_date_epoch(plan, tmp_path):
-    for stage in list(recorded_build(plan, tmp_path).stages())[1:]:
-        assert stage.environment_dict["SOURCE_DATE_EPOCH"] == "1749600000"
+    stages = recorded_build(plan, tmp_path).stages()
+    for stage in (stages.build_python, stages.host, stages.package):
+        assert stage.environment_dict["SOURCE_DATE_EPOCH"] == "1749600000"  # the release's
+    for stage in stages.libraries.values():
+        assert stage.environment_dict["SOURCE_DATE_EPOCH"] == "1735689600"  # the base's: one for every release
 
 
 # -- the identity covers the whole value -------------------------------------------------------

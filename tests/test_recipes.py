@@ -3,10 +3,14 @@ import shutil
 import tomllib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpython_wasm.errors import UserError
 from cpython_wasm.paths import PROJECT_ROOT, RECIPES_DIR
+from cpython_wasm.recipes import grammar
 from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.targets.target import configure_variables
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +29,8 @@ def test_resolve_gives_the_artifact_name_and_pinned_inputs(recipes):
     assert plan.release.source.sha256 == "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640"
     assert plan.release.source.size == 22856016
     assert [pin.file for pin in plan.inputs] == [
-        "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz",
-        "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl"]
+        "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz",
+        "sqlite3_3.46.1.orig.tar.xz", "xz-utils_5.8.1.orig.tar.xz", "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl"]
     # Two URLs for the same bytes: python.org first, Debian's copy second.
     assert plan.release.source.urls[0].startswith("https://www.python.org/")
     assert "python3.13_3.13.5.orig.tar.xz" in plan.release.source.urls[1]
@@ -90,8 +94,10 @@ def test_an_emscripten_plan_names_emsdk_and_fetches_no_wasmtime(recipes):
     assert plan.artifact_name == "python-3.13.5-emscripten-3.1.69-debian"
     assert (plan.target, plan.sdk, plan.support.host_triple) == ("emscripten", "3.1.69", "wasm32-unknown-emscripten")
     assert [pin.file for pin in plan.inputs] == [
-        "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz"]
-    assert "wasmtime" not in plan.recipe_paths and "library:bzip2" in plan.recipe_paths
+        "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz",
+        "sqlite3_3.46.1.orig.tar.xz", "xz-utils_5.8.1.orig.tar.xz"]
+    assert "wasmtime" not in plan.recipe_paths and "library:xz" in plan.recipe_paths
+    assert plan.modules == ("zlib", "bz2", "sqlite3", "lzma")
     assert plan.toolchain.frozen_cache and plan.toolchain.packages["emscripten"] == "3.1.69+dfsg-3"
     # Emscripten is not a supported platform of 3.13: no official pairing, and the build says so.
     assert not plan.official
@@ -157,3 +163,28 @@ def test_every_pin_names_where_its_hash_came_from(recipes):
     plan = recipes.resolve("3.13", 25, "debian")
     for pin in plan.inputs:
         assert pin.sha256_sources, f"{pin.file} has no sha256_sources"
+
+
+def test_every_library_has_build_steps_and_every_line_names_libraries_that_exist():
+    script = (PROJECT_ROOT / "containers" / "files" / "build-library.sh").read_text()
+    recipes = Recipes()
+    for name in recipes.libraries:
+        assert f"\n    {name})\n" in script, f"build-library.sh has no case for {name}"
+    for _, line in recipes.cpython.values():
+        for target in ("wasi", "emscripten"):
+            support = line.support(target)
+            assert support is None or set(support.libraries) <= set(recipes.libraries)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.from_regex(grammar.check_recipe_name.pattern, fullmatch=True),
+       link=st.from_regex(grammar.check_recipe_name.pattern, fullmatch=True),
+       configure_name=st.from_regex(grammar.check_environment_name.pattern, fullmatch=True))
+def test_what_configure_reads_for_any_valid_library_is_flags_and_names_only(name, link, configure_name):
+    """<NAME>_CFLAGS and <NAME>_LIBS reach configure's environment and the Makefile the shell runs."""
+    library = next(iter(Recipes().libraries.values()))[1].model_copy(
+        update={"name": name, "link": link, "configure_name": configure_name})
+    variables = configure_variables(library)
+    assert set(variables) == {f"{configure_name}_CFLAGS", f"{configure_name}_LIBS"}
+    for variable, value in variables.items():
+        assert grammar.check_environment_name(variable) and grammar.check_flags(value)

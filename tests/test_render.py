@@ -46,8 +46,7 @@ def test_rendered_emscripten_dockerfiles_match_the_golden_files(provider):
     assert spec.tag.startswith(f"cpython-wasm/emsdk-3.1.69-{provider}:")
     names = [name for name, _, _ in spec.files]
     archive = ["emscripten-3.1.69-wasm-binaries-x86_64.tar.xz"] if provider == "release" else []
-    assert names == [*archive, "emscripten-build-library.sh", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz",
-                     "bzip2_1.0.8.orig.tar.gz"]
+    assert names == archive  # the C libraries are stages of their own, not parts of the image
     # Debian's prebuilt cache is frozen: never written, not even while the image is built.
     assert ("ENV EM_FROZEN_CACHE=1" in spec.dockerfile) == (provider == "debian")
 
@@ -63,9 +62,7 @@ def test_image_tags_chain_through_from_lines(plan):
 def test_the_context_holds_only_declared_files(plan):
     toolchain = toolchain_spec(plan, cached)
     names = [name for name, _, _ in toolchain.files]
-    assert names == ["assemble-debian-wasi-sdk.sh", "build-zlib.sh",
-                     "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl",
-                     "runtime.py"]
+    assert names == ["assemble-debian-wasi-sdk.sh", "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl", "runtime.py"]
     pinned = {pin.file: pin.sha256 for pin in plan.inputs}
     for name, sha256, path in toolchain.files:
         if name in pinned:

@@ -24,10 +24,15 @@ class ArtifactName(NamedTuple):
     provider: str
 
 
+def toolchain_name(label: str, sdk, provider: str) -> str:
+    """A toolchain as artifact names spell it (wasi_sdk-25-debian); `label` is its target's (TOOLCHAINS)."""
+    name = f"{label}-{sdk}"
+    return name if provider == DEFAULT_PROVIDER else f"{name}-{provider}"
+
+
 def artifact_name(release: str, label: str, sdk, provider: str) -> str:
     """An artifact's name without .tar.gz; `label` is its target's toolchain label (TOOLCHAINS)."""
-    name = f"python-{release}-{label}-{sdk}"
-    return name if provider == DEFAULT_PROVIDER else f"{name}-{provider}"
+    return f"python-{release}-{toolchain_name(label, sdk, provider)}"
 
 
 def parse_artifact_name(name: str, labels: dict[str, str]) -> ArtifactName | None:

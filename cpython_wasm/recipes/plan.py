@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from cpython_wasm.errors import UserError
 from cpython_wasm.paths import RECIPES_DIR, display_path
-from cpython_wasm.recipes.artifacts import ArtifactName, artifact_name, parse_artifact_name
+from cpython_wasm.recipes.artifacts import ArtifactName, artifact_name, parse_artifact_name, toolchain_name
 from cpython_wasm.recipes.grammar import (
     check_pinned_image,
     check_url,
@@ -127,6 +127,16 @@ class Plan:
     @property
     def artifact_name(self) -> str:
         return artifact_name(self.release.version, TOOLCHAINS[self.target].artifact_label, self.sdk, self.provider)
+
+    @property
+    def toolchain_name(self) -> str:
+        """The toolchain, as the artifact's name spells it: what a library built with it is named after."""
+        return toolchain_name(TOOLCHAINS[self.target].artifact_label, self.sdk, self.provider)
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The standard library modules its C libraries make importable (zlib, sqlite3...)."""
+        return tuple(module for library in self.libraries for module in library.modules)
 
     @property
     def frozen_cache(self) -> bool:
@@ -338,10 +348,10 @@ class Recipes:
                 )
             recipe_paths["wasmtime"] = self.wasmtime_path
         libraries = []
-        for name in sdk_recipe.libraries:
+        for name in support.libraries:
             if name not in self.libraries:
-                raise UserError(f"Recipe {display_path(sdk_path)} names library {name!r}, which has no recipe "
-                                f"under recipes/libraries/.")
+                raise UserError(f"Recipe {display_path(python_path)} names library {name!r} for {target}, which "
+                                f"has no recipe under recipes/libraries/.")
             recipe_paths[f"library:{name}"], library = self.libraries[name]
             libraries.append(library)
         if toolchain.base not in self.bases:

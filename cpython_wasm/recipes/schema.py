@@ -125,6 +125,8 @@ class TargetSupport(Model):
     configure_host_args: tuple[ConfigureArg, ...] = ()
     # Environment of the host phases (CFLAGS for an old release with a new clang...).
     host_environment: dict[EnvironmentName, Flags] = {}
+    # C libraries (recipes/libraries/) built for the target and linked into the interpreter.
+    libraries: tuple[RecipeName, ...] = ()
 
 
 class WasiSupport(TargetSupport):
@@ -142,6 +144,7 @@ class EmscriptenSupport(TargetSupport):
 
 
 class PackageOptions(Model):
+    # Parts of Lib/ the WASI artifact leaves out (an Emscripten build's python.data is CPython's own).
     exclude: tuple[LibPath, ...] = ()
 
 
@@ -199,12 +202,7 @@ class WasiSdkRecipe(Model):
     wasi_libc: GitRevision | None = None
     # Set for SDK releases that must not be used, with the reason.
     refused: Text | None = None
-    sysroot_libraries: tuple[RecipeName, ...] = ()
     providers: WasiSdkProviders = WasiSdkProviders()
-
-    @property
-    def libraries(self) -> tuple[str, ...]:
-        return self.sysroot_libraries
 
 
 class DebianEmsdk(Model):
@@ -238,15 +236,27 @@ class EmsdkRecipe(Model):
     release_hash: GitRevision | None = None
     llvm: Version | None = None
     refused: Text | None = None
-    # C libraries compiled with emcc into the toolchain image's prefix.
-    libraries: tuple[RecipeName, ...] = ()
     providers: EmsdkProviders = EmsdkProviders()
 
 
 class LibraryRecipe(Model):
+    """A C library, built for a target by containers/files/build-library.sh in its own stage."""
+
     name: RecipeName
     version: Version
     source: PinnedFile
+    # The standard library modules it makes importable (what the smoke run uses).
+    modules: tuple[RecipeName, ...]
+    # What it installs as lib/lib<link>.a, linked with -l<link>.
+    link: RecipeName
+    # The prefix of CPython configure's variables for it: <configure_name>_CFLAGS and _LIBS.
+    configure_name: EnvironmentName
+    # Compiler options for every target, and for one target besides (each with its reason in the recipe).
+    cflags: tuple[Flags, ...] = ()
+    target_cflags: dict[Literal[TARGETS], tuple[Flags, ...]] = {}
+
+    def cflags_for(self, target: str) -> tuple[str, ...]:
+        return (*self.cflags, *self.target_cflags.get(target, ()))
 
 
 class BaseRecipe(Model):

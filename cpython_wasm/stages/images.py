@@ -67,8 +67,8 @@ class ImageSpec:
 def helper_file(name: str, directory: Path = CONTAINERS_DIR / "files") -> tuple[str, str, Path]:
     path = directory / name
     if not path.is_file():
-        raise UserError(f"containers/files/{name} does not exist; the recipes need it (a build script for each "
-                        f"sysroot library, named build-<library>.sh). Add it, or remove the library from the recipe.")
+        raise UserError(f"containers/files/{name} does not exist; the images need it. Restore it from this "
+                        f"project's repository (git checkout -- containers/files/{name}).")
     return name, sha256_path(path), path
 
 

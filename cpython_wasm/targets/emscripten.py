@@ -5,10 +5,10 @@ from pathlib import Path
 from packageurl import PackageURL
 
 from cpython_wasm.errors import UserError
-from cpython_wasm.paths import EMSCRIPTEN_PREFIX, EMSDK_PATH
+from cpython_wasm.paths import EMSDK_PATH
 from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.records import sbom
-from cpython_wasm.stages.images import ImageSpec, helper_file, native_spec, pinned_file
+from cpython_wasm.stages.images import ImageSpec, native_spec, pinned_file
 from cpython_wasm.stages.render import render
 from cpython_wasm.targets.drivers import NOT_DRIVEN, Driver, EmscriptenConfigureDriver, build_triple, driver_for
 from cpython_wasm.targets.target import Target
@@ -39,28 +39,25 @@ class Emscripten(Target):
 
     def toolchain_spec(self, plan: Plan, cached_path) -> ImageSpec:
         files = [pinned_file(plan.sdk_tarball, cached_path)] if plan.sdk_tarball else []
-        files += [helper_file("emscripten-build-library.sh"),
-                  *(pinned_file(library.source, cached_path) for library in plan.libraries)]
         dockerfile = render(
             f"emsdk-{plan.provider}.Dockerfile.j2",
             native_image=native_spec(plan).tag, sdk=plan.sdk, suite=plan.base.suite, packages=plan.toolchain.packages,
             sdk_tarball=plan.sdk_tarball.file if plan.sdk_tarball else None, emsdk_path=EMSDK_PATH,
-            frozen_cache=plan.frozen_cache, libraries=plan.libraries,
-            prefix=EMSCRIPTEN_PREFIX,
+            frozen_cache=plan.frozen_cache,
         )
         return ImageSpec(f"emsdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))
 
-    def toolchain_environment(self, plan: Plan, driver: Driver) -> dict[str, str]:
+    def toolchain_environment(self, plan: Plan, writable_dir: str) -> dict[str, str]:
         """Where emcc keeps its cache of system libraries: never written in the image.
 
         A frozen cache that the toolchain ships prebuilt is only read; otherwise
-        emcc builds what it needs into the host product's directory."""
+        emcc builds what it needs into the stage's own output."""
         if plan.frozen_cache:
             return {}
-        return {"EM_CACHE": driver.path(f"{driver.host_dir}/emscripten-cache")}
+        return {"EM_CACHE": f"{writable_dir}/emscripten-cache"}
 
-    def smoke(self, artifact: Path, version: str, executor=None, image=None, log=None) -> dict:
-        return smoke(artifact, version, self.name, node_runner(executor, image, log))
+    def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None) -> dict:
+        return smoke(artifact, version, self.name, node_runner(executor, image, log), modules)
 
     def check_testable(self, plan: Plan) -> None:
         raise UserError(

@@ -8,7 +8,10 @@ run them.
 
     source         the CPython tarball unpacked, with the mount points of the build directories
     build-python   a native CPython of the same version (in the native image: every SDK shares it)
-    host           python.wasm (or python.js) cross-compiled with it, in the toolchain image
+    library        each C library of the line's recipe for the target (sqlite, xz...), a static library
+                   built by containers/files/build-library.sh in the toolchain image
+    host           python.wasm (or python.js) cross-compiled with it, in the toolchain image, each
+                   library mounted where configure's <NAME>_CFLAGS and <NAME>_LIBS point
     package        the deterministic tarballs, by container/package.py in the native image
 """
 
@@ -18,14 +21,24 @@ from pathlib import Path
 
 from cpython_wasm.container import emscripten_data, package, tarball, wasm
 from cpython_wasm.errors import UserError
-from cpython_wasm.paths import CONTAINER_OUTPUT, CONTAINER_SCRIPTS_DIR, CONTAINER_SOURCE, CONTAINER_TOOLS
+from cpython_wasm.paths import (
+    CONTAINER_OUTPUT,
+    CONTAINER_SCRIPTS_DIR,
+    CONTAINER_SOURCE,
+    CONTAINER_TOOLS,
+    CONTAINERS_DIR,
+    LIBRARIES_DIR,
+)
 from cpython_wasm.recipes.plan import Plan
+from cpython_wasm.recipes.schema import LibraryRecipe
 from cpython_wasm.stages.images import ImageSpec
 from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unpack, frozen_environment
 from cpython_wasm.targets.drivers import BUILD_PYTHON_PHASES, HOST_PHASES, Driver
 
 # The packaging script and its siblings, mounted as the package `container` in CONTAINER_TOOLS.
 PACKAGE_MODULES = ("__init__", *(module.__name__.rsplit(".", 1)[1] for module in (package, tarball, wasm, emscripten_data)))
+LIBRARY_SCRIPT = CONTAINERS_DIR / "files" / "build-library.sh"
+CONTAINER_INPUTS = "/inputs"  # where a stage finds its pinned files, read-only
 
 
 @dataclass(frozen=True)
@@ -34,11 +47,18 @@ class BuildStages:
 
     source: Unpack
     build_python: Stage
+    libraries: dict[str, Stage]  # by library name
     host: Stage
     package: Stage
 
     def __iter__(self):
-        return iter((self.source, self.build_python, self.host, self.package))
+        return iter(self.by_key().values())
+
+    def by_key(self) -> dict[str, Stage | Unpack]:
+        """Each stage by the key the lockfile's `products` gives it: its kind, library:<name> for a library."""
+        return {"source": self.source, "build-python": self.build_python,
+                **{library_key(name): stage for name, stage in self.libraries.items()},
+                "host": self.host, "package": self.package}
 
 
 def build_environment(plan: Plan) -> dict[str, str]:
@@ -64,14 +84,34 @@ class Target:
         """The toolchain image; `cached_path(pin)` says where a pinned input is (or will be) in the cache."""
         raise NotImplementedError
 
-    def toolchain_environment(self, plan: Plan, driver: Driver) -> dict[str, str]:
-        """What the toolchain itself needs in the host stage's environment."""
+    def toolchain_environment(self, plan: Plan, writable_dir: str) -> dict[str, str]:
+        """What the toolchain itself needs in the environment of a stage that compiles, whose output is
+        writable_dir."""
         return {}
 
     def host_environment(self, plan: Plan, driver: Driver) -> dict[str, str]:
-        """The environment of the host stage (what the lockfile's build.host_environment records)."""
-        return {**plan.support.host_environment, **driver.host_environment, **self.toolchain_environment(plan, driver),
+        """The environment of the host stage (what the lockfile's build.host_environment records): the
+        recipe's, the helper's, the toolchain's, and where configure finds each library."""
+        return {**plan.support.host_environment, **driver.host_environment,
+                **self.toolchain_environment(plan, driver.path(driver.host_dir)),
+                **{name: value for library in plan.libraries for name, value in configure_variables(library).items()},
                 **build_environment(plan)}
+
+    def library_stage(self, plan: Plan, library: LibraryRecipe, toolchain: ImageSpec, cached_path) -> Stage:
+        """One C library, built for this target in its toolchain image into LIBRARIES_DIR/<name>."""
+        prefix, tarball = library_prefix(library), f"{CONTAINER_INPUTS}/{library.source.file}"
+        script = FileInput.of(f"{CONTAINER_TOOLS}/{LIBRARY_SCRIPT.name}", LIBRARY_SCRIPT)
+        # Not the release's SOURCE_DATE_EPOCH: a library is one product for every CPython release built with
+        # the same toolchain.
+        environment = {**self.toolchain_environment(plan, prefix), "SOURCE_DATE_EPOCH": str(plan.base.source_date_epoch),
+                       "CFLAGS": " ".join(library.cflags_for(self.name))}
+        return Stage(
+            "library", f"{library.name}-{library.version}-{plan.toolchain_name}", toolchain.tag,
+            (Phase(f"build-{library.name}", ("sh", script.container, self.name, library.name, tarball, prefix), "/tmp"),),
+            frozen_environment(environment),
+            (script, FileInput(tarball, library.source.sha256, cached_path(library.source))),
+            prefix, produces=(f"lib/lib{library.link}.a",),
+        )
 
     def host_dir(self, plan: Plan) -> str | None:
         """Where this target's host build of the plan's release would be, in the source tree (a mount point the
@@ -83,8 +123,10 @@ class Target:
         except UserError:  # a helper no driver runs yet
             return None
 
-    def stages(self, plan: Plan, native: ImageSpec, toolchain: ImageSpec, configure_args, unpacked: Unpack) -> BuildStages:
-        """The build's stages, from the unpacked source (targets.source_stage: one for every target)."""
+    def stages(self, plan: Plan, native: ImageSpec, toolchain: ImageSpec, configure_args, unpacked: Unpack,
+               cached_path) -> BuildStages:
+        """The build's stages, from the unpacked source (targets.source_stage: one for every target);
+        `cached_path(pin)` says where a pinned input is (or will be) in the cache."""
         driver, artifact = self.driver(plan), plan.artifact_name
         environment = frozen_environment(build_environment(plan))
         build_python_dir, host_dir = driver.path(driver.build_python_dir), driver.path(driver.host_dir)
@@ -93,10 +135,13 @@ class Target:
             phases(driver, BUILD_PYTHON_PHASES), environment, (ProductInput(CONTAINER_SOURCE, unpacked),),
             build_python_dir, produces=("python",),
         )
+        libraries = {library.name: self.library_stage(plan, library, toolchain, cached_path)
+                     for library in plan.libraries}
         host = Stage(
             "host", f"host-{artifact}", toolchain.tag, phases(driver, HOST_PHASES, configure_args),
             frozen_environment(self.host_environment(plan, driver)),
-            (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python)),
+            (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
+             *(ProductInput(stage.output, stage) for stage in libraries.values())),
             host_dir, produces=("python.wasm",),
         )
         command = ("python3", "-m", "container.package", "--artifact", artifact, "--line", plan.python.line,
@@ -111,13 +156,14 @@ class Target:
              ProductInput(host_dir, host), *scripts),
             CONTAINER_OUTPUT, produces=(f"{artifact}.tar.gz", tarball.MANIFEST),
         )
-        return BuildStages(unpacked, build_python, host, packaged)
+        return BuildStages(unpacked, build_python, libraries, host, packaged)
 
     # -- running what was built -----------------------------------------------------------
 
-    def smoke(self, artifact: Path, version: str, executor=None, image: str | None = None, log: Path | None = None) -> dict:
-        """Run the smoke check on an artifact; its report, or a BuildError. `executor`, `image` and `log`: for a
-        target whose runner is in the toolchain image."""
+    def smoke(self, artifact: Path, version: str, modules=(), executor=None, image: str | None = None,
+              log: Path | None = None) -> dict:
+        """Run the smoke check on an artifact; its report, or a BuildError. `modules`: those it must import and
+        use (its plan's); `executor`, `image` and `log`: for a target whose runner is in the toolchain image."""
         raise NotImplementedError
 
     def check_testable(self, plan: Plan) -> None:
@@ -142,6 +188,22 @@ class Target:
     def sbom_toolchain(self, plan: Plan, lock: dict) -> list:
         """The SBOM's tools: the toolchain and the runner of the smoke run."""
         raise NotImplementedError
+
+
+def library_key(name: str) -> str:
+    return f"library:{name}"
+
+
+def library_prefix(library: LibraryRecipe) -> str:
+    return f"{LIBRARIES_DIR}/{library.name}"
+
+
+def configure_variables(library: LibraryRecipe) -> dict[str, str]:
+    """What CPython's configure reads for a library instead of asking pkg-config (whose search path CPython's
+    WASI helper points at the SDK's sysroot, and emconfigure at emscripten's): its headers and its archive."""
+    prefix = library_prefix(library)
+    return {f"{library.configure_name}_CFLAGS": f"-I{prefix}/include",
+            f"{library.configure_name}_LIBS": f"-L{prefix}/lib -l{library.link}"}
 
 
 def phases(driver: Driver, names, configure_args=()) -> tuple[Phase, ...]:

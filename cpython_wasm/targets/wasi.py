@@ -50,20 +50,18 @@ class Wasi(Target):
         else:
             values = {"sdk_tarball": plan.sdk_tarball.file}
             files = [pinned_file(plan.sdk_tarball, cached_path)]
-        for library in plan.libraries:
-            files += [helper_file(f"build-{library.name}.sh"), pinned_file(library.source, cached_path)]
         # Our runner, installed as `wasmtime` (see runtime.py).
         files += [pinned_file(plan.wasmtime_wheel, cached_path), helper_file("runtime.py", PACKAGE_DIR)]
         dockerfile = render(
             f"wasi-sdk-{plan.provider}.Dockerfile.j2",
             native_image=native_spec(plan).tag, sdk=plan.sdk, suite=plan.base.suite, sdk_path=WASI_SDK_PATH,
-            libraries=plan.libraries, wasmtime_version=plan.wasmtime.version, wasmtime_wheel=plan.wasmtime_wheel.file,
+            wasmtime_version=plan.wasmtime.version, wasmtime_wheel=plan.wasmtime_wheel.file,
             **values,
         )
         return ImageSpec(f"wasi-sdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))
 
-    def smoke(self, artifact: Path, version: str, executor=None, image=None, log=None) -> dict:
-        return smoke(artifact, version, self.name, wasi_runner)
+    def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None) -> dict:
+        return smoke(artifact, version, self.name, wasi_runner, modules)
 
     def bench_interpreter(self, work: str) -> tuple[list[str], dict]:
         return wasmtime_run(work), {"wasi": {"module": f"{work}/artifact/python.wasm",

@@ -21,7 +21,7 @@ from pathlib import Path
 from cpython_wasm.errors import BuildError, UserError
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.paths import display_path
-from cpython_wasm.tools.smoke import SMOKE_CODE, check_report, parse_report
+from cpython_wasm.tools.smoke import check_report, parse_report, smoke_arguments
 
 CHROMIUM = "/usr/bin/chromium"
 # No sandbox (we may run as root, in a container), no GPU; Playwright adds a fresh temporary profile.
@@ -52,8 +52,8 @@ def served(directory: Path, handler: type[http.server.SimpleHTTPRequestHandler] 
         server.server_close()
 
 
-def run_in_chromium(directory: Path, code: str, timeout: float = TIMEOUT_SECONDS) -> dict:
-    """Serve `directory` (an unpacked artifact), run `code` in its python.js in Chromium; return what the page saw."""
+def run_in_chromium(directory: Path, arguments: list[str], timeout: float = TIMEOUT_SECONDS) -> dict:
+    """Serve `directory` (an unpacked artifact), run its python.js with `arguments` in Chromium; return what the page saw."""
     if not Path(CHROMIUM).is_file():
         raise UserError(f"Chromium is not installed at {CHROMIUM}; the browser smoke run uses Debian's. Run "
                         f"`scripts/setup` (or `apt-get install chromium`) and try again.")
@@ -64,7 +64,7 @@ def run_in_chromium(directory: Path, code: str, timeout: float = TIMEOUT_SECONDS
         raise UserError("Playwright is not installed; it drives Chromium for the browser smoke run. Run "
                         "`scripts/setup` (it installs the project with its test extras) and try again.") from None
     shutil.copy(PAGE, directory / "smoke.html")
-    query = json.dumps({"code": code})
+    query = json.dumps({"arguments": arguments})
     console = []
     with served(directory) as base_url, sync_playwright() as playwright:
         # launch() starts Chromium with a new, temporary profile each time.
@@ -89,18 +89,18 @@ def run_in_chromium(directory: Path, code: str, timeout: float = TIMEOUT_SECONDS
     return result
 
 
-def browser_smoke(artifact: Path, expected_version: str) -> dict:
+def browser_smoke(artifact: Path, expected_version: str, modules=()) -> dict:
     """Unpack an Emscripten artifact and run the smoke code in Chromium; the report, or a BuildError."""
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cpython-wasm-browser-") as temp:
         unpacked = Path(temp) / "artifact"
         safe_extract(artifact, unpacked, strip_components=1)
-        seen = run_in_chromium(unpacked, SMOKE_CODE)
+        seen = run_in_chromium(unpacked, smoke_arguments(modules))
     if seen["status"] != "done":
         raise BuildError(f"In Chromium, python.js of {display_path(artifact)} ended with {seen['status']!r}. "
                          f"stderr: {seen['stderr'][-2000:]!r}; console: {seen['console'][-20:]}")
     report = parse_report(seen["stdout"], f"{display_path(artifact)} in Chromium")
-    problems = check_report(report, expected_version, "emscripten")
+    problems = check_report(report, expected_version, "emscripten", modules)
     if problems:
         raise BuildError(f"In Chromium, {display_path(artifact)} has problems: {'; '.join(problems)}. Report: {report}")
     report.update(browser=seen["user_agent"], seconds=round(time.monotonic() - start, 2))

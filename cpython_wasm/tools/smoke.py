@@ -18,24 +18,75 @@ from cpython_wasm.runtime import run_wasi
 from cpython_wasm.stages.executor import Bind
 from cpython_wasm.stages.store import normalise_modes
 
-# Runs inside python.wasm: what it prints is checked by `check_report`.
+# Runs inside python.wasm (or python.js), with the modules to check as its arguments: for each, one real
+# operation (a round trip, a query on a file in the guest's writable /tmp, a call back through libffi).
+# What it prints is checked by `check_report`.
 SMOKE_CODE = """\
 import json, sys, zlib
 data = b"cpython-wasm-recipes " * 4096
+
+def check_zlib():
+    return zlib.decompress(zlib.compress(data)) == data
+
+def check_bz2():
+    import bz2
+    return bz2.decompress(bz2.compress(data)) == data
+
+def check_lzma():
+    import lzma
+    return lzma.decompress(lzma.compress(data)) == data
+
+def check_sqlite3():
+    import os, sqlite3
+    path = "/tmp/smoke.sqlite3"
+    if os.path.exists(path):
+        os.remove(path)
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("create table numbers (n integer, name text)")
+        db.executemany("insert into numbers values (?, ?)", [(n, str(n)) for n in range(100)])
+    db.close()
+    db = sqlite3.connect(path)
+    row = db.execute("select sum(n), count(*) from numbers where name like '%7%'").fetchone()
+    db.close()
+    return list(row) == [sum(n for n in range(100) if "7" in str(n)), 19]
+
+def check_ctypes():
+    import ctypes
+    double = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(lambda n: n * 2)
+    return double(21) == 42
+
+modules = {}
+for name in sys.argv[1:]:
+    try:
+        modules[name] = globals()["check_" + name]()
+    except Exception as error:
+        modules[name] = f"{type(error).__name__}: {error}"
 print(json.dumps({
     "platform": sys.platform,
     "version": sys.version.split()[0],
     "implementation": sys.implementation.name,
     "zlib": zlib.ZLIB_RUNTIME_VERSION,
-    "zlib_roundtrip": zlib.decompress(zlib.compress(data)) == data,
+    "zlib_roundtrip": check_zlib(),
     "json_roundtrip": json.loads(json.dumps({"a": [1, 2.5, None]})) == {"a": [1, 2.5, None]},
+    "modules": modules,
     "prefix": sys.prefix,
 }))
 """
+# The modules SMOKE_CODE knows how to check.
+SMOKE_MODULES = ("zlib", "bz2", "lzma", "sqlite3", "ctypes")
 
 
-def check_report(report: dict, expected_version: str, platform: str = "wasi") -> list[str]:
-    """What is wrong with a smoke report, if anything."""
+def smoke_arguments(modules) -> list[str]:
+    """The interpreter's arguments: the smoke code, then the modules it checks."""
+    unknown = sorted(set(modules) - set(SMOKE_MODULES))
+    if unknown:
+        raise ValueError(f"the smoke code has no check for {', '.join(unknown)}")
+    return ["-c", SMOKE_CODE, *modules]
+
+
+def check_report(report: dict, expected_version: str, platform: str = "wasi", modules=()) -> list[str]:
+    """What is wrong with a smoke report, if anything; `modules` must each have passed their check."""
     problems = []
     if report.get("platform") != platform:
         problems.append(f"sys.platform is {report.get('platform')!r}, expected {platform!r}")
@@ -44,11 +95,17 @@ def check_report(report: dict, expected_version: str, platform: str = "wasi") ->
     for check in ("zlib_roundtrip", "json_roundtrip"):
         if report.get(check) is not True:
             problems.append(f"{check} failed")
+    checked = report.get("modules") if isinstance(report.get("modules"), dict) else {}
+    for module in modules:
+        if checked.get(module) is not True:
+            problems.append(f"{module}: {checked.get(module, 'not checked')}")
     return problems
 
 
 def summary(report: dict) -> str:
-    return f"{report['implementation']} {report['version']} on {report['platform']}, zlib {report['zlib']}"
+    checked = [name for name, outcome in (report.get("modules") or {}).items() if outcome is True]
+    used = f"; used {', '.join(checked)}" if checked else ""
+    return f"{report['implementation']} {report['version']} on {report['platform']}, zlib {report['zlib']}{used}"
 
 
 def parse_report(output: str, what: str, errors: str = "") -> dict:
@@ -60,10 +117,11 @@ def parse_report(output: str, what: str, errors: str = "") -> dict:
                          + (f"; errors: {errors[-2000:]!r}" if errors else "")) from None
 
 
-def wasi_runner(unpacked: Path, temp: Path, artifact: Path) -> tuple[str, str]:
-    """python.wasm under wasmtime; its output and error output."""
-    stdout, stderr = temp / "stdout", temp / "stderr"
-    status = run_wasi(str(unpacked / "python.wasm"), ["-c", SMOKE_CODE], dirs=[(unpacked, "/")],
+def wasi_runner(unpacked: Path, temp: Path, artifact: Path, arguments: list[str]) -> tuple[str, str]:
+    """python.wasm under wasmtime, with a writable /tmp of its own; its output and error output."""
+    stdout, stderr, scratch = temp / "stdout", temp / "stderr", temp / "tmp"
+    scratch.mkdir()
+    status = run_wasi(str(unpacked / "python.wasm"), arguments, dirs=[(unpacked, "/"), (scratch, "/tmp")],
                       env={"PYTHONHOME": "/"}, stdout=stdout, stderr=stderr)
     errors = stderr.read_text(errors="replace")
     if status != 0:
@@ -79,28 +137,28 @@ def node_runner(executor, image: str, log: Path):
 
     The container's log holds both outputs."""
 
-    def run(unpacked: Path, temp: Path, artifact: Path) -> tuple[str, str]:
-        executor.run_phase(image, "smoke", ["node", "/artifact/python.js", "-c", SMOKE_CODE],
+    def run(unpacked: Path, temp: Path, artifact: Path, arguments: list[str]) -> tuple[str, str]:
+        executor.run_phase(image, "smoke", ["node", "/artifact/python.js", *arguments],
                            [Bind(unpacked, "/artifact")], {}, log, workdir="/artifact")
         return log.read_text(errors="replace"), ""
 
     return run
 
 
-def smoke(artifact: Path, expected_version: str, platform: str, run) -> dict:
+def smoke(artifact: Path, expected_version: str, platform: str, run, modules=()) -> dict:
     """Run the smoke check on an artifact tarball; return the interpreter's report, or raise BuildError.
 
-    run(unpacked directory, a temporary directory, artifact): the interpreter's output and error output;
-    `platform` is the sys.platform it must report."""
+    run(unpacked directory, a temporary directory, artifact, arguments): the interpreter's output and error
+    output; `platform` is the sys.platform it must report; `modules` those it must import and use."""
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cpython-wasm-smoke-") as temp:
         temp = Path(temp)
         unpacked = temp / "artifact"
         safe_extract(artifact, unpacked, strip_components=1)
         normalise_modes(unpacked)  # the container's user reads it, whatever the umask
-        output, errors = run(unpacked, temp, artifact)
+        output, errors = run(unpacked, temp, artifact, smoke_arguments(modules))
     report = parse_report(output, display_path(artifact), errors)
-    problems = check_report(report, expected_version, platform)
+    problems = check_report(report, expected_version, platform, modules)
     if problems:
         raise BuildError(f"Smoke run of {display_path(artifact)} found problems: {'; '.join(problems)}. Report: {report}")
     report["seconds"] = round(time.monotonic() - start, 2)

@@ -11,6 +11,7 @@ import pytest
 
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.targets.target import configure_variables
 from cpython_wasm.tools.browser import browser_smoke
 from tests.e2e.conftest import EMSCRIPTEN_SELECTION
 from tests.helpers import invoke, sha256
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.e2e
 PYTHON, EMSDK, PROVIDER, TARGET = EMSCRIPTEN_SELECTION
 ARTIFACT = f"python-{PYTHON}-emscripten-{EMSDK}-{PROVIDER}"
 FILES = {"python.js", "python.wasm", "python.data", "python.html", "python.worker.js"}
+MODULES = ("zlib", "bz2", "sqlite3", "lzma")  # the C libraries' modules (recipes/libraries/)
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +32,22 @@ def emscripten(build, built):
 
 def test_the_build_writes_an_artifact_that_ran_under_node(emscripten, built):
     lock, log = emscripten["lock"], emscripten["result"].stderr
+    plan = Recipes().resolve(PYTHON, EMSDK, PROVIDER, "emscripten")
     assert emscripten["artifact"].name == f"{ARTIFACT}.tar.gz"
     assert lock["outputs"][f"{ARTIFACT}.tar.gz"]["sha256"] == sha256(emscripten["artifact"])
     assert lock["build"] == {
         "python": PYTHON, "target": "wasm32-unknown-emscripten", "emsdk": EMSDK, "provider": PROVIDER,
         "official_pairing": False, "host_arch": lock["build"]["host_arch"], "source_date_epoch": 1749600000,
-        "configure_host_args": list(Recipes().resolve(PYTHON, EMSDK, PROVIDER, "emscripten").support.configure_host_args),
+        "configure_host_args": list(plan.support.configure_host_args),
         "host_environment": {"PYTHONPYCACHEPREFIX": "/cpython/cross-build/wasm32-unknown-emscripten/pycache",
-                             "SOURCE_DATE_EPOCH": "1749600000"},
+                             "SOURCE_DATE_EPOCH": "1749600000",
+                             **{name: value for library in plan.libraries
+                                for name, value in configure_variables(library).items()}},
     }
+    assert plan.modules == MODULES
     assert "no official emscripten toolchain" in log
-    assert f"smoke python.js under Node: cpython {PYTHON} on emscripten, zlib 1.3.1" in log
+    assert (f"smoke python.js under Node: cpython {PYTHON} on emscripten, zlib 1.3.1; used {', '.join(MODULES)}"
+            in log)
     # Stage one is shared with the WASI build of the same release: one product, made (in a fresh store) by
     # whichever build came to it first (they run at once), found by the other.
     assert lock["products"]["build-python"] == built["lock"]["products"]["build-python"]
@@ -53,8 +60,12 @@ def test_the_toolchain_is_debians_emscripten_and_the_libraries_are_pinned(emscri
     assert packages["emscripten"]["version"] == "3.1.69+dfsg-3"
     assert packages["nodejs"]["version"].startswith("20.")
     assert {i["name"] for i in lock["inputs"]} == {
-        "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz"}
-    assert "emscripten-build-library.sh" in lock["images"]["toolchain"]["context"]
+        "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz",
+        "sqlite3_3.46.1.orig.tar.xz", "xz-utils_5.8.1.orig.tar.xz"}
+    # Each library a store product of its own, built in the toolchain image: none is part of the image.
+    assert {key for key in lock["products"] if key.startswith("library:")} == {
+        "library:zlib", "library:bzip2", "library:sqlite", "library:xz"}
+    assert not any(name.endswith(".orig.tar.gz") for name in lock["images"]["toolchain"]["context"])
 
 
 def test_the_artifact_holds_the_loader_the_module_and_the_preloaded_stdlib(emscripten, tmp_path):
@@ -74,13 +85,14 @@ def test_invoke_smoke_runs_it_under_node_and_in_chromium(emscripten, workspace):
     result = invoke("smoke", "--python", PYTHON, "--target", "emscripten", "--sdk", EMSDK, "--provider", PROVIDER,
                     "--dist-dir", workspace["dist"], "--lock-dir", workspace["locks"], "--browser", check=True)
     assert f"python.js under Node: cpython {PYTHON} on emscripten" in result.stderr
-    assert f"in Chromium: cpython {PYTHON} on emscripten, zlib 1.3.1" in result.stderr
+    assert f"in Chromium: cpython {PYTHON} on emscripten, zlib 1.3.1; used {', '.join(MODULES)}" in result.stderr
 
 
 def test_in_chromium_the_page_reads_what_python_printed(emscripten):
-    report = browser_smoke(emscripten["artifact"], PYTHON)
+    report = browser_smoke(emscripten["artifact"], PYTHON, MODULES)
     assert report["platform"] == "emscripten" and report["version"] == PYTHON
     assert report["zlib_roundtrip"] and report["json_roundtrip"]
+    assert report["modules"] == dict.fromkeys(MODULES, True)  # round trips, a table written and queried
     assert "HeadlessChrome" in report["browser"]
 
 

@@ -4,13 +4,15 @@ storage.googleapis.com is unreachable here, so a stand-in archive with the
 layout of emsdk's wasm-binaries archive is assembled from Debian's emscripten
 (tests/e2e/assemble-release-emsdk.sh), served on loopback, pinned by its own
 hash in a copy of the recipes, and then downloaded, verified, checked and
-unpacked into a toolchain image, as an official one is. The image then
-compiles a C program with emcc, without network, and Node runs it.
+unpacked into a toolchain image, as an official one is. zlib's library stage
+then compiles with its emcc, without network, and a C program linked with it
+runs under the image's Node.
 
 The rest of a build (configure, make, package, smoke) does not depend on the
 provider and is the Debian provider's (test_emscripten_build.py).
 """
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -65,15 +67,21 @@ def test_an_emsdk_style_archive_is_downloaded_verified_unpacked_and_compiles(sta
     packages = {p["name"] for p in build.executor.inventory(build.toolchain.tag)}
     assert "nodejs" in packages and "emscripten" not in packages  # the toolchain is the archive's
 
-    # Compile with the unpacked emcc and the image's zlib, without network; the
-    # system libraries go to a cache in the work directory (none ships in the archive).
+    # zlib's library stage with the unpacked emcc, without network: emcc builds the system libraries into a
+    # cache in the stage's own output (none ships in the archive, and the image is never written).
+    zlib = build.executor.realise(build.stages().libraries["zlib"])
+    assert (zlib.path / "lib" / "libz.a").is_file() and (zlib.path / "emscripten-cache" / "sysroot").is_dir()
+    # A program linked with it (that cache copied, not built again), run by the image's Node.
     work = tmp_path / "work"
-    work.mkdir()
+    shutil.copytree(zlib.path / "emscripten-cache", work / "emscripten-cache")
+    for path in [work, *work.rglob("*")]:  # the sealed product is read-only; emcc locks and writes its cache
+        path.chmod(0o777 if path.is_dir() else 0o666)
     (work / "hello.c").write_text(HELLO)
     log = tmp_path / "hello.log"
     run_phase(build.executor.client, build.toolchain.tag, "hello", [
-        "sh", "-c", "emcc -O2 hello.c -I/opt/emscripten-prefix/include -L/opt/emscripten-prefix/lib -lz -o hello.js"
+        "sh", "-c", "emcc -O2 hello.c -I/opt/libraries/zlib/include -L/opt/libraries/zlib/lib -lz -o hello.js"
                     " && node hello.js"],
-        [Bind(work, "/work", writable=True)], {"EM_CACHE": "/work/emscripten-cache"}, log, workdir="/work")
+        [Bind(work, "/work", writable=True), Bind(zlib.path, "/opt/libraries/zlib")],
+        {"EM_CACHE": "/work/emscripten-cache"}, log, workdir="/work")
     assert "hello from emcc, zlib 1.3.1" in log.read_text()
     assert (work / "emscripten-cache" / "sysroot").is_dir()

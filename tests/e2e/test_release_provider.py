@@ -47,7 +47,9 @@ def test_an_official_style_tarball_is_downloaded_verified_and_built_with(build, 
         release = build(PYTHON, SDK, "release", "--cache-dir", str(tmp_path / "cache"), recipes=recipes)
     log = release["result"].stderr
     assert release["artifact"].name == f"python-{PYTHON}-wasi_sdk-{SDK}.tar.gz"  # official provider: no suffix
-    assert "0 from the cache, 4 fetched and verified" in log
+    # Every input (the source, the SDK tarball, the libraries' tarballs, the wheel) from the empty cache.
+    assert f"0 from the cache, {len(release['lock']['inputs'])} fetched and verified" in log
+    assert len(release["lock"]["inputs"]) == 7
     assert f"check {stand_in_sdk.name}" in log and "none absolute, escaping or special" in log
     # Same base and native image as the debian provider: its build python is reused.
     assert "✓ build-python: reused" in log

@@ -1,7 +1,11 @@
 """End to end: the README's build, for real, in Docker (see conftest.py)."""
 
+import bz2
+import contextlib
 import hashlib
 import json
+import lzma
+import sqlite3
 import tarfile
 import zlib
 
@@ -12,9 +16,10 @@ from cpython_wasm.errors import BuildError
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.runtime import run_wasi
-from cpython_wasm.stages import images
 from cpython_wasm.stages.engine import connect
 from cpython_wasm.stages.executor import Bind, run_phase
+from cpython_wasm.targets import toolchain_spec
+from cpython_wasm.targets.target import configure_variables
 from tests.e2e.conftest import ARTIFACT, SELECTION, build_args
 from tests.helpers import PROJECT_ROOT, invoke, sha256
 
@@ -27,12 +32,19 @@ def test_the_build_writes_the_artifact_and_its_lockfile(built):
     assert outputs[built["artifact"].name]["sha256"] == sha256(built["artifact"])
     assert outputs[built["artifact"].name]["size"] == built["artifact"].stat().st_size
     assert lock["artifact"] == ARTIFACT
+    plan = Recipes().resolve(*SELECTION, arch=lock["build"]["host_arch"])
     assert lock["build"] == {
         "python": "3.13.5", "target": "wasm32-wasip1", "wasi_sdk": 25, "provider": "debian",
         "official_pairing": False, "host_arch": lock["build"]["host_arch"], "source_date_epoch": 1749600000,
-        "configure_host_args": ["--with-pymalloc"], "host_environment": {"SOURCE_DATE_EPOCH": "1749600000"},
+        "configure_host_args": ["--with-pymalloc"],
+        "host_environment": {"SOURCE_DATE_EPOCH": "1749600000",
+                             **{name: value for library in plan.libraries
+                                for name, value in configure_variables(library).items()}},
     }
-    assert "smoke python.wasm under wasmtime: cpython 3.13.5 on wasi" in built["result"].stderr
+    assert ("smoke python.wasm under wasmtime: cpython 3.13.5 on wasi, zlib 1.3.1; used zlib, bz2, sqlite3, lzma"
+            in built["result"].stderr)
+    assert {key for key in lock["products"] if key.startswith("library:")} == {
+        "library:zlib", "library:bzip2", "library:sqlite", "library:xz"}
 
 
 def test_the_lockfile_records_every_input_and_image(built):
@@ -41,7 +53,7 @@ def test_the_lockfile_records_every_input_and_image(built):
     assert [(i["name"], i["sha256"], i["size"]) for i in lock["inputs"]] == [
         (pin.file, pin.sha256, pin.size) for pin in plan.inputs]
     assert len(lock["base"]["rootfs_sha256"]) == 64
-    assert lock["images"]["toolchain"]["tag"] == images.toolchain_spec(plan, lambda pin: None).tag
+    assert lock["images"]["toolchain"]["tag"] == toolchain_spec(plan, lambda pin: None).tag
     for image, pinned in (("native", plan.base.packages), ("toolchain", plan.toolchain.packages)):
         packages = {p["name"]: p for p in lock["images"][image]["packages"]}
         for name, version in pinned.items():
@@ -93,7 +105,8 @@ def test_the_tarball_is_normalised(built):
 
 def test_the_smoke_task_runs_the_artifact(built):
     result = invoke("smoke", "--artifact", str(built["artifact"]), check=True)
-    assert "cpython 3.13.5 on wasi, zlib 1.3.1" in result.stderr
+    # The modules the recipes of the build its name names link in, each used once.
+    assert "cpython 3.13.5 on wasi, zlib 1.3.1; used zlib, bz2, sqlite3, lzma" in result.stderr
 
 
 def test_python_wasm_runs_real_programs(unpacked, tmp_path):
@@ -115,10 +128,41 @@ def test_python_wasm_runs_real_programs(unpacked, tmp_path):
     assert status == 7
 
 
+def test_sqlite3_lzma_and_bz2_write_what_the_host_reads(unpacked, tmp_path):
+    """python.wasm writes a SQLite database and compressed files into a preopened directory; this host's
+    own sqlite3, lzma and bz2 read them back. ctypes is left out on WASI (no libffi port): not importable."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    program = (
+        "import bz2, lzma, sqlite3\n"
+        "db = sqlite3.connect('/shared/cities.db')\n"
+        "with db:\n"
+        "    db.execute('create table cities (name text primary key, people integer)')\n"
+        "    db.executemany('insert into cities values (?, ?)', [('Lyon', 522250), ('Turin', 841600)])\n"
+        "print(db.execute('select sqlite_version(), sum(people) from cities').fetchone())\n"
+        "db.close()\n"
+        "open('/shared/text.xz', 'wb').write(lzma.compress(b'wasm ' * 1000))\n"
+        "open('/shared/text.bz2', 'wb').write(bz2.compress(b'wasm ' * 1000))\n"
+        "try:\n"
+        "    import ctypes\n"
+        "except ModuleNotFoundError:\n"
+        "    print('no ctypes')\n"
+    )
+    stdout, stderr = tmp_path / "out", tmp_path / "err"
+    status = run_wasi(str(unpacked / "python.wasm"), ["-c", program], dirs=[(unpacked, "/"), (shared, "/shared")],
+                      env={"PYTHONHOME": "/"}, stdout=stdout, stderr=stderr)
+    assert status == 0, stderr.read_text()
+    assert stdout.read_text().splitlines() == ["('3.46.1', 1363850)", "no ctypes"]
+    with contextlib.closing(sqlite3.connect(shared / "cities.db")) as db:
+        assert db.execute("select name from cities order by people").fetchall() == [("Lyon",), ("Turin",)]
+    assert lzma.decompress((shared / "text.xz").read_bytes()) == b"wasm " * 1000
+    assert bz2.decompress((shared / "text.bz2").read_bytes()) == b"wasm " * 1000
+
+
 def test_every_phase_keeps_its_log(built, workspace):
     logs = {p.name for p in (workspace["build"] / "logs").rglob("*.log")}
-    assert {"configure-build-python.log", "make-build-python.log", "configure-host.log", "make-host.log",
-            "package.log"} <= logs
+    assert {"configure-build-python.log", "make-build-python.log", "build-zlib.log", "build-bzip2.log",
+            "build-sqlite.log", "build-xz.log", "configure-host.log", "make-host.log", "package.log"} <= logs
 
 
 def test_an_unchanged_build_is_found_not_rebuilt(built, workspace):
@@ -126,6 +170,7 @@ def test_an_unchanged_build_is_found_not_rebuilt(built, workspace):
     result = invoke(*build_args(workspace, *SELECTION), check=True)
     for stage in ("build-python", "host", "package"):
         assert f"✓ {stage}: reused" in result.stderr
+    assert result.stderr.count("✓ library: reused") == 4
     assert (built["artifact"].read_bytes(), built["lockfile"].read_bytes()) == before
 
 

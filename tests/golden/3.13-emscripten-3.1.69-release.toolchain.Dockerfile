@@ -1,5 +1,5 @@
 # Rendered from containers/emsdk-release.Dockerfile.j2 by cpython-wasm-recipes; do not edit.
-FROM cpython-wasm/native-debian-trixie:6c7e9b62aaf7a56302c443401d634b55
+FROM cpython-wasm/native-debian-trixie:88ef6804a39963f65cc7958401054583
 LABEL org.opencontainers.image.title="cpython-wasm emscripten 3.1.69 (emsdk release archive)" \
       org.opencontainers.image.description="emscripten-3.1.69-wasm-binaries-x86_64.tar.xz" \
       org.opencontainers.image.vendor="cpython-wasm-recipes" \
@@ -22,13 +22,5 @@ RUN mkdir -p /opt/emsdk \
       /opt/emsdk/bin /opt/emsdk /usr/bin/node > /opt/emsdk/.emscripten
 ENV EM_CONFIG=/opt/emsdk/.emscripten \
     PATH=/opt/emsdk/emscripten:$PATH
-# C libraries, each built from its pinned source tarball into /opt/emscripten-prefix.
-COPY emscripten-build-library.sh /usr/local/share/cpython-wasm/
-COPY zlib_1.3.dfsg+really1.3.1.orig.tar.gz /tmp/libraries/
-RUN /usr/local/share/cpython-wasm/emscripten-build-library.sh zlib /opt/emscripten-prefix /tmp/libraries/zlib_1.3.dfsg+really1.3.1.orig.tar.gz \
- && rm -rf /tmp/libraries
-COPY bzip2_1.0.8.orig.tar.gz /tmp/libraries/
-RUN /usr/local/share/cpython-wasm/emscripten-build-library.sh bzip2 /opt/emscripten-prefix /tmp/libraries/bzip2_1.0.8.orig.tar.gz \
- && rm -rf /tmp/libraries
 RUN emcc --version \
  && node --version

@@ -18,6 +18,7 @@ RUN apt-get update \
       make=4.4.1-2 \
       pkg-config=1.8.1-4 \
       python3=3.13.5-1 \
+      tcl8.6=8.6.16+dfsg-1 \
       xz-utils=5.8.1-1+deb13u2 \
       zlib1g-dev=1:1.3.dfsg+really1.3.1-1+deb13u1 \
  && python3 /usr/local/share/cpython-wasm/dpkg-inventory.py > /usr/local/share/cpython-wasm/packages.json \

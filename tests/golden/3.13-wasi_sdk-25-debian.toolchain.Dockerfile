@@ -1,5 +1,5 @@
 # Rendered from containers/wasi-sdk-debian.Dockerfile.j2 by cpython-wasm-recipes; do not edit.
-FROM cpython-wasm/native-debian-trixie:6c7e9b62aaf7a56302c443401d634b55
+FROM cpython-wasm/native-debian-trixie:88ef6804a39963f65cc7958401054583
 LABEL org.opencontainers.image.title="cpython-wasm WASI SDK 25 (Debian trixie packages)" \
       org.opencontainers.image.description="25.0 (Debian trixie: clang 19.1.7, wasi-libc 0.0~git20241209.574b88d)" \
       org.opencontainers.image.vendor="cpython-wasm-recipes" \
@@ -18,10 +18,6 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY assemble-debian-wasi-sdk.sh /usr/local/share/cpython-wasm/
 RUN /usr/local/share/cpython-wasm/assemble-debian-wasi-sdk.sh /opt/wasi-sdk 19 "25.0 (Debian trixie: clang 19.1.7, wasi-libc 0.0~git20241209.574b88d)"
-# C libraries for the sysroot, each built from its pinned source tarball.
-COPY build-zlib.sh zlib_1.3.dfsg+really1.3.1.orig.tar.gz /tmp/sysroot-libraries/
-RUN /tmp/sysroot-libraries/build-zlib.sh /opt/wasi-sdk /tmp/sysroot-libraries/zlib_1.3.dfsg+really1.3.1.orig.tar.gz \
- && rm -rf /tmp/sysroot-libraries
 # The wasm runtime: wasmtime 50.0.1 from its verified wheel (a wheel is a zip of
 # the package, unpacked into Debian's site directory for local packages), and
 # cpython_wasm/runtime.py as the `wasmtime` command, the subset of `wasmtime run`
