@@ -12,6 +12,7 @@
     invoke verify  dist/python-3.13.5-wasi_sdk-25-debian.tar.gz [--lock LOCKFILE]
     invoke rebuild --lock lockfiles/python-3.13.5-wasi_sdk-25-debian.json --check
     invoke gc [--dry-run] [--keep LOCKFILE]
+    invoke shell --python 3.13.5 --sdk 25 --provider debian [--command CMD]
 """
 
 from functools import partial
@@ -142,6 +143,20 @@ def matrix(c, json=False, check=True, arch=None, mirror=None, recipes=None, cach
     """List every supported CPython × WASI SDK × provider pairing, and which can be built here."""
     cli.run(cli.matrix, as_json=json, check=check, arch=arch, mirror=mirror or (), recipes=recipes,
             cache_dir=cache_dir, only=only)
+
+
+@task(help={**SELECTION_HELP,
+            "command": "a command line to run (with sh -c) instead of an interactive shell",
+            "network": "give the container network (default: none)",
+            "workdir": "the directory mounted at /work (default: the current directory)",
+            "build_dir": "where the devkit is unpacked (default: build/)",
+            "dist_dir": "where the artifact and its devkit are (default: dist/)",
+            "lock_dir": "where its lockfile is (default: lockfiles/)"})
+def shell(c, python="3.13", sdk=None, provider=None, target="wasi", command=None, network=False, workdir=None,
+          build_dir=None, dist_dir=None, lock_dir=None):
+    """Open the toolchain image that built an artifact, its devkit at $DEVKIT, to compile C code against it."""
+    cli.run(cli.shell, python=python, sdk=sdk, provider=provider, target=target, line=command, network=network,
+            workdir=workdir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
 
 
 @task(help={"artifact": "the artifact tarball to verify",

@@ -4,7 +4,7 @@
     images         base, native, toolchain (stages/images.py)
     stages         what the plan's target (targets/) makes of it, each realised
                    by the store through the executor (stages/):
-                   source, build-python, host, package
+                   source, build-python, libraries, host, devkit, package
     smoke          the packaged interpreter runs on the target's runtime
     publish        into dist/: the tarballs, the SLSA provenance and CycloneDX
                    SBOM, SHA256SUMS; then the lockfile into lockfiles/
@@ -26,7 +26,7 @@ from cpython_wasm.inputs.archives import check_archive
 from cpython_wasm.inputs.fetch import Fetcher
 from cpython_wasm.paths import Workspace, display_path
 from cpython_wasm.progress import Reporter
-from cpython_wasm.recipes.artifacts import debug_artifact_name
+from cpython_wasm.recipes.artifacts import COMPANION_SUFFIXES, companion_name
 from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.records import lock as lockfiles
 from cpython_wasm.records import provenance, sbom
@@ -36,7 +36,7 @@ from cpython_wasm.stages.executor import DockerExecutor, Executor
 from cpython_wasm.stages.store import Product, Store, image_key, record_timings
 from cpython_wasm.targets import source_stage, target_of
 from cpython_wasm.targets.drivers import check_extra_configure_args
-from cpython_wasm.targets.target import BuildStages, library_key
+from cpython_wasm.targets.target import BuildStages
 from cpython_wasm.tools.smoke import summary
 
 
@@ -45,22 +45,25 @@ class Products:
     """What the stages up to packaging made (or found in the store)."""
 
     base: images.BaseImage
-    source: Product
-    build_python: Product
-    libraries: dict[str, Product]  # by library name
-    host: Product
-    package: Product
+    by_key: dict[str, Product]  # each stage's product, by its key (BuildStages.by_key), in the order they ran
     tarball: Path  # the artifact, inside the package product
 
+    source = property(lambda self: self.by_key["source"])
+    build_python = property(lambda self: self.by_key["build-python"])
+    host = property(lambda self: self.by_key["host"])
+    package = property(lambda self: self.by_key["package"])
+
     @property
-    def debug_tarball(self) -> Path | None:
-        """The debug artifact (python.debug.wasm, the stdlib's sources), where python.wasm had DWARF to split off."""
-        path = self.tarball.with_name(debug_artifact_name(self.tarball.name))
-        return path if path.is_file() else None
+    def locked(self) -> dict[str, str]:
+        """The lockfile's `products`: each stage's identity, but the source's (an input, locked by its hash)."""
+        return {key: product.identity for key, product in self.by_key.items() if key != "source"}
 
     @property
     def tarballs(self) -> list[Path]:
-        return [self.tarball, *filter(None, [self.debug_tarball])]
+        """The artifact, then its companions (the debug artifact where python.wasm had DWARF to split off, the
+        devkit where the target has one)."""
+        companions = (self.tarball.with_name(companion_name(self.tarball.name, suffix)) for suffix in COMPANION_SUFFIXES)
+        return [self.tarball, *filter(Path.is_file, companions)]
 
 
 @dataclass
@@ -127,12 +130,8 @@ class Build:
             self.reporter.warn(f"removed {stopped} stopped container(s) left by an earlier build that was killed")
         self.fetch()
         base = self.ensure_images()
-        stages = self.stages()
-        source, build_python = self.executor.realise(stages.source), self.executor.realise(stages.build_python)
-        libraries = {name: self.executor.realise(stage) for name, stage in stages.libraries.items()}
-        host, package = self.executor.realise(stages.host), self.executor.realise(stages.package)
-        return Products(base, source, build_python, libraries, host, package,
-                        package.path / f"{self.plan.artifact_name}.tar.gz")
+        realised = {key: self.executor.realise(stage) for key, stage in self.stages().by_key().items()}
+        return Products(base, realised, realised["package"].path / f"{self.plan.artifact_name}.tar.gz")
 
     def run(self) -> BuildResult:
         start = time.monotonic()
@@ -145,8 +144,8 @@ class Build:
         with self.reporter.phase("publish") as phase:
             dist = self.workspace.dist_dir
             check_checksums_file(dist)  # before any file is replaced: a refused SHA256SUMS leaves dist/ as it was
-            artifact, *debug = [write_atomically(dist / tarball.name, tarball) for tarball in products.tarballs]
-            written = [*debug, *(write_atomically(dist / name, document) for name, document in attestations.items())]
+            artifact, *companions = [write_atomically(dist / tarball.name, tarball) for tarball in products.tarballs]
+            written = [*companions, *(write_atomically(dist / name, document) for name, document in attestations.items())]
             record_checksums(dist, [artifact, *written])
             lockfile = lockfiles.lockfile_path(self.workspace.lock_dir, self.plan.artifact_name)
             lockfiles.write_lock(lockfile, lockfiles.with_test_results(lock, lockfile))
@@ -190,10 +189,7 @@ class Build:
             plan, self.configure_host_args, self.host_environment, base,
             {"native": (self.native, self.executor.inventory(self.native.tag)),
              "toolchain": (self.toolchain, self.executor.inventory(self.toolchain.tag))},
-            {"build-python": products.build_python.identity,
-             **{library_key(name): library.identity for name, library in products.libraries.items()},
-             "host": products.host.identity, "package": package.identity},
-            products.tarballs, package.path / "manifest.json",
+            products.locked, products.tarballs, package.path / "manifest.json",
         )
 
     def attest(self, lock: lockfiles.Lockfile) -> tuple[lockfiles.Lockfile, dict[str, bytes]]:

@@ -37,6 +37,7 @@ from cpython_wasm.tools.bench import RESULTS_DIR, Bench
 from cpython_wasm.tools.browser import browser_smoke
 from cpython_wasm.tools.matrix import CHECK_DEADLINE_SECONDS, matrix_rows
 from cpython_wasm.tools.rebuild import rebuild as rebuild_lock
+from cpython_wasm.tools.shell import shell as open_shell
 from cpython_wasm.tools.smoke import summary
 from cpython_wasm.tools.testsuite import TestRun
 
@@ -269,14 +270,26 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
     return report
 
 
+def shell(reporter: Reporter, python="3.13", sdk=None, provider=None, target="wasi", line=None, network=False,
+          workdir=None, build_dir=None, dist_dir=None, lock_dir=None):
+    """The build's toolchain image with its devkit at $DEVKIT: a shell, or the command `line`; exit with its
+    status."""
+    plan = _plan(python, sdk, provider, target)
+    workspace = Workspace.from_options(build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
+    status = open_shell(plan, workspace, Path(workdir if workdir is not None else os.getcwd()), line, network)
+    if status:
+        raise invoke.Exit(code=status)
+
+
 def verify(reporter: Reporter, artifact, lock=None, sha256=None, lock_dir=None):
     """Check an artifact against its lockfile and manifest (scripts/verify_artifact.py's checks); exit with its status."""
     path = Path(artifact)
     if not path.is_file():
         raise UserError(f"No artifact at {display_path(path)}. Pass the path of a .tar.gz written by `invoke build`.")
     name = verifier.artifact_name(str(path))
-    # A debug artifact is recorded in the lockfile of the artifact it belongs to.
-    default = lockfile_path(Workspace.from_options(lock_dir=lock_dir).lock_dir, name.removesuffix(verifier.DEBUG_SUFFIX))
+    # A companion (debug artifact, devkit) is recorded in the lockfile of the artifact it belongs to.
+    owner = next((name.removesuffix(suffix) for suffix in verifier.COMPANIONS if name.endswith(suffix)), name)
+    default = lockfile_path(Workspace.from_options(lock_dir=lock_dir).lock_dir, owner)
     lockfile = Path(lock) if lock else (default if default.is_file() and not sha256 else None)
     if lockfile is None and not sha256:
         reporter.warn(f"No lockfile for {name} ({display_path(default)} does not exist) and no --sha256: checking "

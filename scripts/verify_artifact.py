@@ -5,8 +5,9 @@ Copy this one file anywhere and run:
 
     python3 verify_artifact.py ARTIFACT.tar.gz [--lock LOCKFILE.json] [--sha256 HEX]
 
-ARTIFACT is an artifact (<name>.tar.gz, with manifest.json) or its debug
-artifact (<name>.debug.tar.gz, which unpacks over it, with debug-manifest.json).
+ARTIFACT is an artifact (<name>.tar.gz, with manifest.json) or one of its
+companions, which unpack over it: the debug artifact (<name>.debug.tar.gz, with
+debug-manifest.json) and the devkit (<name>.devkit.tar.gz, devkit-manifest.json).
 It checks, without unpacking anything to disk:
 
 1. the artifact's sha256 against the lockfile's record of it (or --sha256),
@@ -54,7 +55,8 @@ import zlib
 OK, DIFFERS, USAGE, UNSAFE = 0, 1, 2, 3
 CHUNK = 1 << 20
 MANIFEST = "manifest.json"
-DEBUG_SUFFIX, DEBUG_MANIFEST = ".debug", "debug-manifest.json"
+# Each companion's suffix and its manifest.
+COMPANIONS = {".debug": "debug-manifest.json", ".devkit": "devkit-manifest.json"}
 LOCKFILE_VERSION = 1
 
 # -- limits: what any input may cost ---------------------------------------------------------------
@@ -813,8 +815,9 @@ def verify(artifact, lock=None, expected_sha256=None):
     """Verify an artifact; return the Report."""
     report = Report()
     name = artifact_name(artifact)
-    debug = name.endswith(DEBUG_SUFFIX)  # a debug artifact has the top directory of the artifact it belongs to
-    top, manifest_name = (name[: -len(DEBUG_SUFFIX)], DEBUG_MANIFEST) if debug else (name, MANIFEST)
+    # A companion has the top directory of the artifact it belongs to.
+    companion = next((suffix for suffix in COMPANIONS if name.endswith(suffix)), None)
+    top, manifest_name = (name[: -len(companion)], COMPANIONS[companion]) if companion else (name, MANIFEST)
     expected_sha256 = expected_hash(lock, top, expected_sha256, report, name + ".tar.gz")
     if report.problems:
         return report
@@ -845,7 +848,7 @@ def verify(artifact, lock=None, expected_sha256=None):
     if contents.listed is None:
         return report
     compare(contents.files, contents.listed, manifest_name, report)
-    recorded = lock["outputs"] if lock and not debug else {}
+    recorded = lock["outputs"] if lock and not companion else {}
     for path in (MANIFEST, "python.wasm"):
         entry = recorded.get(path)
         if entry and path in contents.files and contents.files[path][0] != entry["sha256"]:

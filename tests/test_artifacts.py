@@ -3,7 +3,16 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cpython_wasm.recipes.artifacts import DEBUG_SUFFIX, ArtifactName, artifact_name, debug_artifact_name
+from cpython_wasm.container import devkit, package
+from cpython_wasm.recipes.artifacts import (
+    COMPANION_SUFFIXES,
+    DEBUG_SUFFIX,
+    DEVKIT_SUFFIX,
+    ArtifactName,
+    artifact_name,
+    companion_name,
+    debug_artifact_name,
+)
 from cpython_wasm.recipes.plan import TOOLCHAINS, Recipes, parse_artifact
 from cpython_wasm.records.verify import verifier
 
@@ -23,7 +32,8 @@ def test_every_supported_build_is_named_and_read_back(tmp_path):
 def test_a_name_reads_back_as_what_made_it_with_or_without_its_suffixes(release, target, sdk, provider):
     name = artifact_name(release, TOOLCHAINS[target].artifact_label, sdk, provider)
     expected = ArtifactName(release, target, sdk, provider)
-    for spelled in (name, f"{name}.tar.gz", debug_artifact_name(f"{name}.tar.gz")):
+    companions = [companion_name(f"{name}.tar.gz", suffix) for suffix in COMPANION_SUFFIXES]
+    for spelled in (name, f"{name}.tar.gz", *companions):
         assert parse_artifact(spelled) == expected
 
 
@@ -31,10 +41,11 @@ def test_a_name_reads_back_as_what_made_it_with_or_without_its_suffixes(release,
 def test_anything_else_is_no_artifact_name(text):
     parsed = parse_artifact(text)
     if parsed is not None:  # then it is one, spelled as artifact_name spells it
-        assert text.removesuffix(".tar.gz").removesuffix(".debug").startswith(f"python-{parsed.release}-")
+        assert text.startswith(f"python-{parsed.release}-")
 
 
-def test_the_debug_suffix_is_the_verifiers():
-    assert DEBUG_SUFFIX == verifier.DEBUG_SUFFIX
-    assert debug_artifact_name("python-3.13.5-wasi_sdk-25.tar.gz") == \
-        f"python-3.13.5-wasi_sdk-25{verifier.DEBUG_SUFFIX}.tar.gz"
+def test_the_companions_are_the_verifiers():
+    assert COMPANION_SUFFIXES == tuple(verifier.COMPANIONS)
+    assert debug_artifact_name("python-3.13.5-wasi_sdk-25.tar.gz") == "python-3.13.5-wasi_sdk-25.debug.tar.gz"
+    assert {suffix: manifest for suffix, manifest in verifier.COMPANIONS.items()} == {
+        DEBUG_SUFFIX: package.DEBUG_MANIFEST, DEVKIT_SUFFIX: devkit.DEVKIT_MANIFEST}

@@ -25,7 +25,7 @@ def test_provenance_is_a_slsa_v1_statement_about_the_artifact(lock):
     document = json.loads(provenance.encode(provenance.statement(lock)))
     assert document["_type"] == "https://in-toto.io/Statement/v1"
     assert document["predicateType"] == "https://slsa.dev/provenance/v1"
-    names = ["python-3.13.5-wasi_sdk-25-debian.tar.gz", "python-3.13.5-wasi_sdk-25-debian.debug.tar.gz"]
+    names = [f"python-3.13.5-wasi_sdk-25-debian{suffix}.tar.gz" for suffix in ("", ".debug", ".devkit")]
     assert document["subject"] == [{"name": name, "digest": {"sha256": lock["outputs"][name]["sha256"]}} for name in names]
     definition = document["predicate"]["buildDefinition"]
     assert definition["externalParameters"]["python"] == "3.13.5"
@@ -73,8 +73,12 @@ def test_the_sbom_is_valid_cyclonedx_listing_what_is_compiled_in(plan, lock):
     tools = {t["name"]: t["version"] for t in document["metadata"]["tools"]["components"]}
     assert {name: tools[name] for name in plan.toolchain.packages} == plan.toolchain.packages
     assert tools["wasmtime"] == plan.wasmtime.version
+    devkit_name = "python-3.13.5-wasi_sdk-25-debian.devkit.tar.gz"
+    assert components[devkit_name]["hashes"][0]["content"] == lock["outputs"][devkit_name]["sha256"]
     wasm = next(d for d in document["dependencies"] if d["ref"] == "python.wasm")
-    assert set(wasm["dependsOn"]) == {c["bom-ref"] for c in document["components"]} - {"python.wasm"}
+    assert set(wasm["dependsOn"]) == {c["bom-ref"] for c in document["components"]} - {"python.wasm", devkit_name}
+    devkit = next(d for d in document["dependencies"] if d["ref"] == devkit_name)
+    assert set(devkit["dependsOn"]) == set(wasm["dependsOn"])  # the same code, as archives
 
 
 def test_the_sbom_of_the_release_provider_names_the_sdk_tarball(lock):
@@ -119,7 +123,7 @@ def test_the_emscripten_sbom_and_provenance_name_emscripten():
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
     document = json.loads(text)
     components = {c["name"]: c for c in document["components"]}
-    assert set(components) == {"python.wasm", "cpython", "zlib", "bzip2", "sqlite", "xz", "emscripten"}
+    assert set(components) == {"python.wasm", "cpython", "zlib", "bzip2", "sqlite", "xz", "libffi", "emscripten"}
     assert components["emscripten"]["version"] == plan.toolchain.packages["emscripten"]
     tools = {t["name"]: t["version"] for t in document["metadata"]["tools"]["components"]}
     assert tools == plan.toolchain.packages  # Node included; no wasmtime

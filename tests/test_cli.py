@@ -95,6 +95,20 @@ def test_smoke_without_an_artifact_says_how_to_get_one(tmp_path):
     assert "No artifact at" in result.stderr and "invoke build" in result.stderr
 
 
+@pytest.mark.parametrize("args, expected", [
+    (["--target", "emscripten", "--sdk", "3.1.69"], "Emscripten builds have none yet"),
+    (["--sdk", "25"], "No devkit of python-3.13.5-wasi_sdk-25-debian in"),
+    (["--sdk", "25", "--workdir", "{tmp}/a,b"], "has a comma or a control character"),
+    (["--sdk", "25", "--workdir", "{tmp}/missing"], "is not a directory"),
+])
+def test_shell_needs_a_built_wasi_devkit_and_a_mountable_directory(tmp_path, args, expected):
+    (tmp_path / "a,b").mkdir()
+    result = invoke("shell", "--python", "3.13.5", "--provider", "debian", "--dist-dir", tmp_path / "dist",
+                    "--lock-dir", tmp_path / "locks", *(arg.format(tmp=tmp_path) for arg in args), "--command", "true")
+    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
 def test_smoke_in_the_browser_is_for_emscripten_artifacts_only(tmp_path):
     pack(tmp_path, FILES)
     result = invoke("smoke", "--artifact", tmp_path / "dist" / f"{NAME}.tar.gz", "--browser")

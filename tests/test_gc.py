@@ -70,8 +70,9 @@ def test_what_a_lockfile_reaches_is_kept_with_what_it_was_made_from_and_the_rest
     (space.logs_dir / other["host"].path.name / "make-host.log").write_text("x" * 1000)
     result = collect(Store.of(space), Roots.of(root_lockfiles(space.lock_dir, [])), dry_run=False)
     # The source and the build python are shared, and reached through the host's recorded stage.
-    assert sorted(result.removed_products) == sorted([other["host"].path.name, other["package"].path.name])
-    assert result.kept_products == 8 and result.held == []  # source, build python, 4 libraries, host, package
+    assert sorted(result.removed_products) == sorted(other[key].path.name for key in ("host", "devkit", "package"))
+    # source, build python, 4 libraries, host, devkit, package
+    assert result.kept_products == 9 and result.held == []
     assert store_names(space) == {name for product in kept.values()
                                   for name in (product.path.name, product.path.name + ".json")}
     assert not (space.logs_dir / other["host"].path.name).exists(), "the logs go with the product"
@@ -90,7 +91,7 @@ def test_keep_adds_a_lockfile_to_the_roots(space, two_builds, tmp_path):
     kept, other = two_builds
     extra = lockfile_of(other, tmp_path / "elsewhere" / "other.json")
     result = collect(Store.of(space), Roots.of(root_lockfiles(space.lock_dir, [extra])))
-    assert result.removed_products == [] and result.kept_products == 10
+    assert result.removed_products == [] and result.kept_products == 12
 
 
 HOLD = textwrap.dedent("""
@@ -166,11 +167,11 @@ def test_invoke_gc_reports_what_it_removed_and_the_bytes(space, two_builds):
                     env={"DOCKER_HOST": "unix:///nonexistent.sock"})
     assert result.returncode == 0, result.stderr
     assert "would remove build" not in result.stdout  # the store is outside the checkout: shown whole
-    assert str(other["host"].path) in result.stdout and "would remove 2 store products" in result.stdout
+    assert str(other["host"].path) in result.stdout and "would remove 3 store products" in result.stdout
     assert other["host"].path.is_dir()
     result = invoke("gc", "--build-dir", str(space.build_dir), "--lock-dir", str(space.lock_dir),
                     env={"DOCKER_HOST": "unix:///nonexistent.sock"})
-    assert result.returncode == 0 and "removed 2 store products" in result.stdout and not other["host"].path.exists()
+    assert result.returncode == 0 and "removed 3 store products" in result.stdout and not other["host"].path.exists()
     assert "images left alone" in result.stderr
 
 

@@ -4,6 +4,7 @@ half-way through a write."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ from werkzeug import Response
 
 from cpython_wasm.files import remove_stale_temps, write_atomically
 from cpython_wasm.inputs.fetch import Fetcher
+from cpython_wasm.stages.executor import OWNER_LABEL, owner, owner_is_gone
 from tests.test_fetch import CONCURRENT_FETCH, DATA, SHA, cache_is_clean, pin
 
 WRITE_FROM = """
@@ -106,3 +108,20 @@ def test_a_write_killed_half_way_leaves_a_temp_file_that_the_next_write_removes(
     assert sorted(target.parent.iterdir()) == sorted([target, *others])
     assert target.read_bytes() == b"the next version"
     assert all(Path(path).read_text() == "not a temp file of python.tar.gz" for path in others)
+
+
+class Labelled:
+    def __init__(self, labels):
+        self.labels = labels
+
+
+def test_a_stopped_container_is_removed_by_another_build_only_once_its_owner_is_gone():
+    """A build reads its container's exit status after the container stops: another build starting then must
+    leave that container alone; a killed build's (its process gone) or one without an owner is removed."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = finished.stdout.strip()
+    assert not owner_is_gone(Labelled({OWNER_LABEL: owner()}))
+    assert owner_is_gone(Labelled({OWNER_LABEL: f"{socket.gethostname()}:{dead}"}))
+    assert owner_is_gone(Labelled({}))
+    assert not owner_is_gone(Labelled({OWNER_LABEL: f"another-host:{dead}"}))
+    assert not owner_is_gone(Labelled({OWNER_LABEL: f"{socket.gethostname()}:not-a-pid"}))

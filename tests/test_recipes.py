@@ -10,7 +10,7 @@ from cpython_wasm.errors import UserError
 from cpython_wasm.paths import PROJECT_ROOT, RECIPES_DIR
 from cpython_wasm.recipes import grammar
 from cpython_wasm.recipes.plan import Recipes
-from cpython_wasm.targets.target import configure_variables
+from cpython_wasm.targets import target_of
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +95,9 @@ def test_an_emscripten_plan_names_emsdk_and_fetches_no_wasmtime(recipes):
     assert (plan.target, plan.sdk, plan.support.host_triple) == ("emscripten", "3.1.69", "wasm32-unknown-emscripten")
     assert [pin.file for pin in plan.inputs] == [
         "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz",
-        "sqlite3_3.46.1.orig.tar.xz", "xz-utils_5.8.1.orig.tar.xz"]
+        "sqlite3_3.46.1.orig.tar.xz", "xz-utils_5.8.1.orig.tar.xz", "libffi_3.4.8.orig.tar.gz"]
     assert "wasmtime" not in plan.recipe_paths and "library:xz" in plan.recipe_paths
-    assert plan.modules == ("zlib", "bz2", "sqlite3", "lzma")
+    assert plan.modules == ("zlib", "bz2", "sqlite3", "lzma", "ctypes")
     assert plan.toolchain.frozen_cache and plan.toolchain.packages["emscripten"] == "3.1.69+dfsg-3"
     # Emscripten is not a supported platform of 3.13: no official pairing, and the build says so.
     assert not plan.official
@@ -176,6 +176,11 @@ def test_every_library_has_build_steps_and_every_line_names_libraries_that_exist
             assert support is None or set(support.libraries) <= set(recipes.libraries)
 
 
+# The default WASI build and the Emscripten build linked for dynamic linking (its libraries' flags wrapped).
+PLANS_OF_EACH_TARGET = (Recipes().resolve("3.13.5", 25, "debian"),
+                        Recipes().resolve("3.13.5", "3.1.69", "debian", "emscripten"))
+
+
 @settings(max_examples=200, deadline=None)
 @given(name=st.from_regex(grammar.check_recipe_name.pattern, fullmatch=True),
        link=st.from_regex(grammar.check_recipe_name.pattern, fullmatch=True),
@@ -184,7 +189,8 @@ def test_what_configure_reads_for_any_valid_library_is_flags_and_names_only(name
     """<NAME>_CFLAGS and <NAME>_LIBS reach configure's environment and the Makefile the shell runs."""
     library = next(iter(Recipes().libraries.values()))[1].model_copy(
         update={"name": name, "link": link, "configure_name": configure_name})
-    variables = configure_variables(library)
-    assert set(variables) == {f"{configure_name}_CFLAGS", f"{configure_name}_LIBS"}
-    for variable, value in variables.items():
-        assert grammar.check_environment_name(variable) and grammar.check_flags(value)
+    for plan in PLANS_OF_EACH_TARGET:
+        variables = target_of(plan).configure_variables(plan, library)
+        assert set(variables) == {f"{configure_name}_CFLAGS", f"{configure_name}_LIBS"}
+        for variable, value in variables.items():
+            assert grammar.check_environment_name(variable) and grammar.check_flags(value)

@@ -17,6 +17,8 @@ needs is the debug artifact `<name>.debug.tar.gz`, which unpacks over it:
                                     source lines again)
     <name>/debug-manifest.json      sha256 and size of every other file in it
 
+A WASI build's devkit `<name>.devkit.tar.gz` (devkit.py) unpacks over it too.
+
 For Emscripten:
 
     <name>/python.js                the loader: `node python.js -c ...`, or a page's <script>
@@ -39,6 +41,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .devkit import DEVKIT_MANIFEST, DEVKIT_README, readme
 from .emscripten_data import EMSCRIPTEN_FILES, normalise_preloaded_zips
 from .tarball import MANIFEST, manifest_of, tree_entries, write_tar_gz
 from .wasm import split_debug_info
@@ -118,8 +121,15 @@ def package(args) -> None:
     if debug is not None:
         write_manifest(debug, DEBUG_MANIFEST, args.artifact)
         write_tar_gz(args.output / f"{args.artifact}.debug.tar.gz", tree_entries(debug, args.artifact), args.mtime)
+    if args.devkit is not None:
+        devkit = args.output / "devkit" / args.artifact
+        shutil.copytree(args.devkit, devkit)
+        (devkit / DEVKIT_README).write_text(readme(devkit, args.artifact), encoding="utf-8")
+        write_manifest(devkit, DEVKIT_MANIFEST, args.artifact)
+        write_tar_gz(args.output / f"{args.artifact}.devkit.tar.gz", tree_entries(devkit, args.artifact), args.mtime)
     shutil.rmtree(root)
-    shutil.rmtree(args.output / "debug", ignore_errors=True)
+    for companion in ("debug", "devkit"):
+        shutil.rmtree(args.output / companion, ignore_errors=True)
 
 
 def main(argv=None) -> None:
@@ -133,6 +143,7 @@ def main(argv=None) -> None:
     parser.add_argument("--exclude", action="append", default=[], help="a path in Lib/ to leave out (repeatable)")
     parser.add_argument("--mtime", type=int, required=True, help="SOURCE_DATE_EPOCH")
     parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--devkit", type=Path, help="the devkit stage's tree, to package as <artifact>.devkit.tar.gz")
     package(parser.parse_args(argv))
 
 

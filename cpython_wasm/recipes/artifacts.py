@@ -2,6 +2,10 @@
 
     python-<release>-<toolchain label>-<toolchain release>[-<provider>].tar.gz   the artifact
     python-...<same>.debug.tar.gz                                               its debug artifact
+    python-...<same>.devkit.tar.gz                                              its devkit (WASI)
+
+The debug artifact and the devkit are companions: each unpacks over the
+artifact (the same top directory) and has its own manifest.
 
 The provider is left out for "release", the official toolchain. Each target's
 toolchain label is data (recipes/plan.py's TOOLCHAINS): wasi_sdk-25, emscripten-3.1.69.
@@ -13,6 +17,8 @@ from typing import NamedTuple
 # Written by scripts/verify_artifact.py too (standard library only, it imports nothing of ours):
 # tests/test_artifacts.py keeps the two equal.
 DEBUG_SUFFIX = ".debug"
+DEVKIT_SUFFIX = ".devkit"
+COMPANION_SUFFIXES = (DEBUG_SUFFIX, DEVKIT_SUFFIX)
 TARBALL = ".tar.gz"
 DEFAULT_PROVIDER = "release"
 
@@ -36,9 +42,11 @@ def artifact_name(release: str, label: str, sdk, provider: str) -> str:
 
 
 def parse_artifact_name(name: str, labels: dict[str, str]) -> ArtifactName | None:
-    """An artifact's name (with or without .tar.gz, .debug) read back; None if it is not one. `labels`: each
+    """An artifact's name (with or without .tar.gz, .debug, .devkit) read back; None if it is not one. `labels`: each
     toolchain label's target."""
-    name = name.removesuffix(TARBALL).removesuffix(DEBUG_SUFFIX)
+    name = name.removesuffix(TARBALL)
+    for suffix in COMPANION_SUFFIXES:
+        name = name.removesuffix(suffix)
     match = re.fullmatch(rf"python-(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)-({'|'.join(map(re.escape, labels))})-"
                          r"([0-9][0-9.]*)(?:-([a-z]+))?", name)
     if match is None:
@@ -47,6 +55,11 @@ def parse_artifact_name(name: str, labels: dict[str, str]) -> ArtifactName | Non
     return ArtifactName(release, labels[label], sdk, provider or DEFAULT_PROVIDER)
 
 
+def companion_name(tarball_name: str, suffix: str) -> str:
+    """A companion's file name beside an artifact's (both with .tar.gz); `suffix` one of COMPANION_SUFFIXES."""
+    return tarball_name.removesuffix(TARBALL) + suffix + TARBALL
+
+
 def debug_artifact_name(tarball_name: str) -> str:
     """The debug artifact's file name beside an artifact's (both with .tar.gz)."""
-    return tarball_name.removesuffix(TARBALL) + DEBUG_SUFFIX + TARBALL
+    return companion_name(tarball_name, DEBUG_SUFFIX)

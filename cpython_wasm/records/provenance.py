@@ -23,6 +23,7 @@ attestation action or sigstore signs.
 import json
 from importlib.metadata import version
 
+from cpython_wasm.recipes.artifacts import COMPANION_SUFFIXES, companion_name
 from cpython_wasm.recipes.plan import TOOLCHAINS
 from cpython_wasm.records.lock import locked_toolchain
 
@@ -74,7 +75,8 @@ def resolved_dependencies(lock: dict) -> list[dict]:
 def statement(lock: dict) -> dict:
     build = lock["build"]
     target, sdk = locked_toolchain(build)
-    artifacts = [f"{lock['artifact']}{suffix}.tar.gz" for suffix in ("", ".debug")]
+    tarball = f"{lock['artifact']}.tar.gz"
+    artifacts = [tarball, *(companion_name(tarball, suffix) for suffix in COMPANION_SUFFIXES)]
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": artifact, "digest": {"sha256": lock["outputs"][artifact]["sha256"]}}

@@ -23,6 +23,7 @@ from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
+from cpython_wasm.recipes.artifacts import DEVKIT_SUFFIX, companion_name
 from cpython_wasm.recipes.plan import Plan
 
 SUFFIX = ".cdx.json"
@@ -88,6 +89,13 @@ def bom(plan: Plan, lock: dict, target) -> Bom:
         document.metadata.tools.components.add(tool)
     document.register_dependency(artifact, [wasm])
     document.register_dependency(wasm, [cpython, *libraries])
+    devkit_name = companion_name(f"{name}.tar.gz", DEVKIT_SUFFIX)
+    if devkit_name in outputs:
+        # The same code as python.wasm, as static libraries and headers to link it again.
+        devkit = component(ComponentType.FILE, devkit_name, plan.release.version, outputs[devkit_name]["sha256"],
+                           bom_ref=devkit_name, description="libpython, the archives it links with and the headers")
+        document.components.add(devkit)
+        document.register_dependency(devkit, [cpython, *libraries])
     return document
 
 

@@ -29,6 +29,7 @@ says so and how to go on.
 """
 
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,29 @@ UNPRIVILEGED = 65534  # "nobody": the container user when the host user is root
 LOG_TAIL_LINES = 15
 PHASE_LABEL = "io.github.cpython-wasm-recipes.phase"
 OUTPUT_LABEL = "io.github.cpython-wasm-recipes.output"  # the host directory the container writes to
+# The process that runs the container (host name and PID): a container of a build still running is its own to
+# remove, even once it has exited (between its exit and the owner's reading of its status).
+OWNER_LABEL = "io.github.cpython-wasm-recipes.owner"
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_is_gone(container) -> bool:
+    """Whether the process that ran the container has ended (on this host; one on another host is left alone)."""
+    host, _, pid = container.labels.get(OWNER_LABEL, "").rpartition(":")
+    if not host:
+        return True  # no owner recorded
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
 
 
 @dataclass(frozen=True)
@@ -82,7 +106,8 @@ def remove_stopped_containers(client) -> int:
     unless the engine went away first or the build was killed. (A container still running may be a live
     build's: those go only under their product's lock, see remove_leftover_containers.)"""
     return remove_containers([container for status in ("exited", "dead") for container in
-                              client.containers.list(all=True, filters={"label": OUTPUT_LABEL, "status": status})])
+                              client.containers.list(all=True, filters={"label": OUTPUT_LABEL, "status": status})
+                              if owner_is_gone(container)])
 
 
 def remove_leftover_containers(client, output: Path) -> int:
@@ -120,7 +145,7 @@ def run_phase(client, image: str, phase: str, command: list[str], binds: list[Bi
             image, command=command, user=f"{uid}:{gid}", environment=environment, working_dir=workdir,
             network_mode="none", network_disabled=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
             mounts=[Mount(b.container, str(b.host), type="bind", read_only=not b.writable) for b in binds],
-            labels={PHASE_LABEL: phase, **({OUTPUT_LABEL: outputs[0]} if outputs else {})},
+            labels={PHASE_LABEL: phase, OWNER_LABEL: owner(), **({OUTPUT_LABEL: outputs[0]} if outputs else {})},
         )
         container.start()
         with open(log, "wb") as output:

@@ -14,6 +14,8 @@ from cpython_wasm.targets.drivers import NOT_DRIVEN, Driver, EmscriptenConfigure
 from cpython_wasm.targets.target import Target
 from cpython_wasm.tools.smoke import node_runner, smoke
 
+DYNAMIC_LINKING = "--enable-wasm-dynamic-linking"
+
 
 class Emscripten(Target):
     name = "emscripten"
@@ -21,6 +23,10 @@ class Emscripten(Target):
     runtime = "python.js under Node"
     runs_in_toolchain_image = True
     runs_in_browser = True
+    # Position-independent, so that a line linked for dynamic linking (-sMAIN_MODULE, which `import ctypes`
+    # needs: it opens the interpreter itself with dlopen(NULL)) can link them; a static link takes them too,
+    # so every line shares one build of each library.
+    library_cflags = ("-fPIC",)
 
     def driver(self, plan: Plan) -> Driver:
         """3.11-3.13: configure and make, as Tools/wasm/README.md documents, with the build python of the line's
@@ -55,6 +61,15 @@ class Emscripten(Target):
         if plan.frozen_cache:
             return {}
         return {"EM_CACHE": f"{writable_dir}/emscripten-cache"}
+
+    def library_libs(self, plan: Plan, libs: str) -> str:
+        """A main module for dynamic linking (--enable-wasm-dynamic-linking) is linked by emcc with every
+        archive whole: libz.a, named twice (for zlib and binascii), would then define each symbol twice, and
+        every unused member of the others would be linked and exported. Linked the usual way in between, each
+        archive gives what the interpreter uses, once."""
+        if DYNAMIC_LINKING not in plan.support.configure_host_args:
+            return libs
+        return f"-Wl,--no-whole-archive {libs} -Wl,--whole-archive"
 
     def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None) -> dict:
         return smoke(artifact, version, self.name, node_runner(executor, image, log), modules)

@@ -12,6 +12,9 @@ run them.
                    built by containers/files/build-library.sh in the toolchain image
     host           python.wasm (or python.js) cross-compiled with it, in the toolchain image, each
                    library mounted where configure's <NAME>_CFLAGS and <NAME>_LIBS point
+    devkit         for a target that has one (WASI): what compiling and linking C code against the
+                   interpreter takes, installed by CPython's own install targets from the host build
+                   (containers/files/build-devkit.sh) in the toolchain image
     package        the deterministic tarballs, by container/package.py in the native image
 """
 
@@ -19,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpython_wasm.container import devkit as devkit_module
 from cpython_wasm.container import emscripten_data, package, tarball, wasm
 from cpython_wasm.errors import UserError
 from cpython_wasm.paths import (
@@ -36,8 +40,11 @@ from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unp
 from cpython_wasm.targets.drivers import BUILD_PYTHON_PHASES, HOST_PHASES, Driver
 
 # The packaging script and its siblings, mounted as the package `container` in CONTAINER_TOOLS.
-PACKAGE_MODULES = ("__init__", *(module.__name__.rsplit(".", 1)[1] for module in (package, tarball, wasm, emscripten_data)))
+PACKAGE_MODULES = ("__init__", *(module.__name__.rsplit(".", 1)[1]
+                                  for module in (package, tarball, wasm, emscripten_data, devkit_module)))
 LIBRARY_SCRIPT = CONTAINERS_DIR / "files" / "build-library.sh"
+DEVKIT_SCRIPT = CONTAINERS_DIR / "files" / "build-devkit.sh"
+DEVKIT_DIR = "/devkit"  # the devkit stage's output, and where the package stage finds it
 CONTAINER_INPUTS = "/inputs"  # where a stage finds its pinned files, read-only
 
 
@@ -49,6 +56,7 @@ class BuildStages:
     build_python: Stage
     libraries: dict[str, Stage]  # by library name
     host: Stage
+    devkit: Stage | None  # for a target that has one
     package: Stage
 
     def __iter__(self):
@@ -58,7 +66,7 @@ class BuildStages:
         """Each stage by the key the lockfile's `products` gives it: its kind, library:<name> for a library."""
         return {"source": self.source, "build-python": self.build_python,
                 **{library_key(name): stage for name, stage in self.libraries.items()},
-                "host": self.host, "package": self.package}
+                "host": self.host, **({"devkit": self.devkit} if self.devkit else {}), "package": self.package}
 
 
 def build_environment(plan: Plan) -> dict[str, str]:
@@ -74,6 +82,8 @@ class Target:
     runtime: str  # how its interpreter runs, as the smoke phase says it
     runs_in_toolchain_image = False  # whether its runner needs the toolchain image (Node) rather than this process
     runs_in_browser = False  # whether `invoke smoke --browser` runs it in Chromium too
+    library_cflags: tuple[str, ...] = ()  # what every C library needs on this target, before its recipe's cflags
+    has_devkit = False  # whether its builds publish <artifact>.devkit.tar.gz (a devkit stage)
 
     # -- building -----------------------------------------------------------------------
 
@@ -94,8 +104,20 @@ class Target:
         recipe's, the helper's, the toolchain's, and where configure finds each library."""
         return {**plan.support.host_environment, **driver.host_environment,
                 **self.toolchain_environment(plan, driver.path(driver.host_dir)),
-                **{name: value for library in plan.libraries for name, value in configure_variables(library).items()},
+                **{name: value for library in plan.libraries
+                   for name, value in self.configure_variables(plan, library).items()},
                 **build_environment(plan)}
+
+    def configure_variables(self, plan: Plan, library: LibraryRecipe) -> dict[str, str]:
+        """What CPython's configure reads for a library instead of asking pkg-config (whose search path CPython's
+        WASI helper points at the SDK's sysroot, and emconfigure at emscripten's): its headers and its archive."""
+        prefix = library_prefix(library)
+        return {f"{library.configure_name}_CFLAGS": f"-I{prefix}/include",
+                f"{library.configure_name}_LIBS": self.library_libs(plan, f"-L{prefix}/lib -l{library.link}")}
+
+    def library_libs(self, plan: Plan, libs: str) -> str:
+        """How python.wasm's link names a library's archive."""
+        return libs
 
     def library_stage(self, plan: Plan, library: LibraryRecipe, toolchain: ImageSpec, cached_path) -> Stage:
         """One C library, built for this target in its toolchain image into LIBRARIES_DIR/<name>."""
@@ -104,13 +126,26 @@ class Target:
         # Not the release's SOURCE_DATE_EPOCH: a library is one product for every CPython release built with
         # the same toolchain.
         environment = {**self.toolchain_environment(plan, prefix), "SOURCE_DATE_EPOCH": str(plan.base.source_date_epoch),
-                       "CFLAGS": " ".join(library.cflags_for(self.name))}
+                       "CFLAGS": " ".join((*self.library_cflags, *library.cflags_for(self.name)))}
         return Stage(
             "library", f"{library.name}-{library.version}-{plan.toolchain_name}", toolchain.tag,
             (Phase(f"build-{library.name}", ("sh", script.container, self.name, library.name, tarball, prefix), "/tmp"),),
             frozen_environment(environment),
             (script, FileInput(tarball, library.source.sha256, cached_path(library.source))),
             prefix, produces=(f"lib/lib{library.link}.a",),
+        )
+
+    def devkit_stage(self, plan: Plan, toolchain: ImageSpec, host: Stage, inputs) -> Stage:
+        """The devkit, installed from the host build (mounted with what it was built from: `inputs`, the host
+        stage's) into DEVKIT_DIR by CPython's own install targets, in the same toolchain image."""
+        script = FileInput.of(f"{CONTAINER_TOOLS}/{DEVKIT_SCRIPT.name}", DEVKIT_SCRIPT)
+        libraries = [library_prefix(library) for library in plan.libraries]
+        return Stage(
+            "devkit", f"devkit-{plan.artifact_name}", toolchain.tag,
+            (Phase("devkit", ("sh", script.container, host.output, DEVKIT_DIR, *libraries), "/tmp"),),
+            frozen_environment(build_environment(plan)),
+            (*inputs, ProductInput(host.output, host), script), DEVKIT_DIR,
+            produces=(f"lib/libpython{plan.python.line}.a", f"include/python{plan.python.line}/pyconfig.h"),
         )
 
     def host_dir(self, plan: Plan) -> str | None:
@@ -137,26 +172,28 @@ class Target:
         )
         libraries = {library.name: self.library_stage(plan, library, toolchain, cached_path)
                      for library in plan.libraries}
+        host_inputs = (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
+                       *(ProductInput(stage.output, stage) for stage in libraries.values()))
         host = Stage(
             "host", f"host-{artifact}", toolchain.tag, phases(driver, HOST_PHASES, configure_args),
-            frozen_environment(self.host_environment(plan, driver)),
-            (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
-             *(ProductInput(stage.output, stage) for stage in libraries.values())),
-            host_dir, produces=("python.wasm",),
+            frozen_environment(self.host_environment(plan, driver)), host_inputs, host_dir, produces=("python.wasm",),
         )
+        devkit = self.devkit_stage(plan, toolchain, host, host_inputs) if self.has_devkit else None
         command = ("python3", "-m", "container.package", "--artifact", artifact, "--line", plan.python.line,
                    "--target", self.name, "--source", CONTAINER_SOURCE, "--host-build", host_dir,
                    "--build-python", driver.build_python, "--mtime", str(plan.release.source_date_epoch),
-                   "--output", CONTAINER_OUTPUT, *(f"--exclude={name}" for name in plan.python.package.exclude))
+                   "--output", CONTAINER_OUTPUT, *(f"--exclude={name}" for name in plan.python.package.exclude),
+                   *(("--devkit", DEVKIT_DIR) if devkit else ()))
         scripts = tuple(FileInput.of(f"{CONTAINER_TOOLS}/container/{name}.py", CONTAINER_SCRIPTS_DIR / f"{name}.py")
                         for name in PACKAGE_MODULES)
         packaged = Stage(
             "package", f"package-{artifact}", native.tag, (Phase("package", command, CONTAINER_TOOLS),), environment,
             (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
-             ProductInput(host_dir, host), *scripts),
-            CONTAINER_OUTPUT, produces=(f"{artifact}.tar.gz", tarball.MANIFEST),
+             ProductInput(host_dir, host), *((ProductInput(DEVKIT_DIR, devkit),) if devkit else ()), *scripts),
+            CONTAINER_OUTPUT,
+            produces=(f"{artifact}.tar.gz", tarball.MANIFEST, *((f"{artifact}.devkit.tar.gz",) if devkit else ())),
         )
-        return BuildStages(unpacked, build_python, libraries, host, packaged)
+        return BuildStages(unpacked, build_python, libraries, host, devkit, packaged)
 
     # -- running what was built -----------------------------------------------------------
 
@@ -196,14 +233,6 @@ def library_key(name: str) -> str:
 
 def library_prefix(library: LibraryRecipe) -> str:
     return f"{LIBRARIES_DIR}/{library.name}"
-
-
-def configure_variables(library: LibraryRecipe) -> dict[str, str]:
-    """What CPython's configure reads for a library instead of asking pkg-config (whose search path CPython's
-    WASI helper points at the SDK's sysroot, and emconfigure at emscripten's): its headers and its archive."""
-    prefix = library_prefix(library)
-    return {f"{library.configure_name}_CFLAGS": f"-I{prefix}/include",
-            f"{library.configure_name}_LIBS": f"-L{prefix}/lib -l{library.link}"}
 
 
 def phases(driver: Driver, names, configure_args=()) -> tuple[Phase, ...]:

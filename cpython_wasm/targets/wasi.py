@@ -37,6 +37,8 @@ class Wasi(Target):
     name = "wasi"
     title = "WASI"
     runtime = "python.wasm under wasmtime"
+    # No dlopen on wasm32-wasip1: C code reaches the interpreter only linked with it, from the devkit.
+    has_devkit = True
 
     def driver(self, plan: Plan) -> Driver:
         return driver_for(plan.python.wasi.helper, plan.python.wasi.host_triple, plan.arch)

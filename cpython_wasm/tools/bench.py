@@ -47,7 +47,6 @@ from cpython_wasm.recipes.artifacts import debug_artifact_name
 from cpython_wasm.stages.executor import Bind
 from cpython_wasm.stages.images import image_log_dir, rootfs_log_dir
 from cpython_wasm.stages.store import read_timings
-from cpython_wasm.targets.target import library_key
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 WORK = "/bench"  # the benchmark's writable directory inside the container
@@ -255,10 +254,7 @@ def build_times(build: Build, noop: dict) -> dict:
         "image base": rootfs_log_dir(store, plan),
         f"image {build.native.name}": image_log_dir(store, build.native),
         f"image {build.toolchain.name}": image_log_dir(store, build.toolchain),
-        **{key: store.logs_dir / f"{product.identity}-{product.name}" for key, product in (
-            ("source", products.source), ("build-python", products.build_python),
-            *((library_key(name), library) for name, library in products.libraries.items()),
-            ("host", products.host), ("package", products.package))},
+        **{key: store.logs_dir / f"{product.identity}-{product.name}" for key, product in products.by_key.items()},
     }
     cold = {stage: read_timings(directory) for stage, directory in stages.items()}
     return {"cold": cold, "noop_rebuild": noop}

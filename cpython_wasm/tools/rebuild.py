@@ -37,7 +37,7 @@ from cpython_wasm.errors import UserError
 from cpython_wasm.files import sha256_path, write_atomically
 from cpython_wasm.paths import Workspace, display_path
 from cpython_wasm.progress import Reporter
-from cpython_wasm.recipes.artifacts import debug_artifact_name
+from cpython_wasm.recipes.artifacts import COMPANION_SUFFIXES, companion_name
 from cpython_wasm.recipes.grammar import check_pinned_image
 from cpython_wasm.recipes.plan import TOOLCHAINS, Plan, Recipes, host_arch
 from cpython_wasm.records.lock import (
@@ -375,14 +375,15 @@ def to_json(value):
 
 def _output_names(outputs: dict, name: str) -> list[Mismatch]:
     """The outputs a lockfile records, by name, against those a build of `name` writes (their hashes it measures)."""
-    debug = debug_artifact_name(f"{name}.tar.gz")  # only where python.wasm had DWARF to split off
+    # The debug artifact only where python.wasm had DWARF to split off, the devkit only where the target has one.
+    companions = [companion_name(f"{name}.tar.gz", suffix) for suffix in COMPANION_SUFFIXES]
     written = [f"{name}.tar.gz", "python.wasm", "manifest.json", provenance_name(name), sbom_name(name)]
     missing = [Mismatch(key_path("outputs", output), ABSENT, ABSENT, refused=f"every build of {name} writes it")
                for output in written if output not in outputs]
     unknown = [Mismatch(key_path("outputs", output), outputs[output], ABSENT,
                         refused=f"a build of {name} writes no output of that name (it writes {', '.join(written)} "
-                                f"and {debug})")
-               for output in outputs if output not in (*written, debug)]
+                                f"and {', '.join(companions)})")
+               for output in outputs if output not in (*written, *companions)]
     return missing + unknown
 
 

@@ -25,6 +25,21 @@ ARTIFACT = "python-3.13.5-wasi_sdk-25-debian"
 EMSCRIPTEN_SELECTION = ("3.13.5", "3.1.69", "debian", "emscripten")
 
 
+# The order the e2e modules run in (the rest after them, by name). First what needs only the default build,
+# while the Emscripten build started beside it (see `built`) finishes on the other core; then the Emscripten
+# tests, which join it; then the faults, which kill builds and stop the engine, so no build may be running in
+# the background; then the other lines (their builds are the ones the faults kill and finish) and the rest.
+MODULE_ORDER = ("test_wasi_build", "test_devkit", "test_images", "test_offline", "test_registry_base",
+                "test_release_provider", "test_emscripten_build", "test_release_emsdk", "test_faults", "test_lines")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        module = item.module.__name__.rsplit(".", 1)[-1] if "e2e" in item.nodeid else ""
+        return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
+    items.sort(key=rank)  # stable: within a module, and outside tests/e2e/, the collected order
+
+
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")

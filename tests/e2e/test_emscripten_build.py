@@ -11,7 +11,7 @@ import pytest
 
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.recipes.plan import Recipes
-from cpython_wasm.targets.target import configure_variables
+from cpython_wasm.targets import target_of
 from cpython_wasm.tools.browser import browser_smoke
 from tests.e2e.conftest import EMSCRIPTEN_SELECTION
 from tests.helpers import invoke, sha256
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 PYTHON, EMSDK, PROVIDER, TARGET = EMSCRIPTEN_SELECTION
 ARTIFACT = f"python-{PYTHON}-emscripten-{EMSDK}-{PROVIDER}"
 FILES = {"python.js", "python.wasm", "python.data", "python.html", "python.worker.js"}
-MODULES = ("zlib", "bz2", "sqlite3", "lzma")  # the C libraries' modules (recipes/libraries/)
+MODULES = ("zlib", "bz2", "sqlite3", "lzma", "ctypes")  # the C libraries' modules (recipes/libraries/)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_the_build_writes_an_artifact_that_ran_under_node(emscripten, built):
         "host_environment": {"PYTHONPYCACHEPREFIX": "/cpython/cross-build/wasm32-unknown-emscripten/pycache",
                              "SOURCE_DATE_EPOCH": "1749600000",
                              **{name: value for library in plan.libraries
-                                for name, value in configure_variables(library).items()}},
+                                for name, value in target_of(plan).configure_variables(plan, library).items()}},
     }
     assert plan.modules == MODULES
     assert "no official emscripten toolchain" in log
@@ -61,10 +61,13 @@ def test_the_toolchain_is_debians_emscripten_and_the_libraries_are_pinned(emscri
     assert packages["nodejs"]["version"].startswith("20.")
     assert {i["name"] for i in lock["inputs"]} == {
         "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz",
-        "sqlite3_3.46.1.orig.tar.xz", "xz-utils_5.8.1.orig.tar.xz"}
+        "sqlite3_3.46.1.orig.tar.xz", "xz-utils_5.8.1.orig.tar.xz", "libffi_3.4.8.orig.tar.gz"}
     # Each library a store product of its own, built in the toolchain image: none is part of the image.
     assert {key for key in lock["products"] if key.startswith("library:")} == {
-        "library:zlib", "library:bzip2", "library:sqlite", "library:xz"}
+        "library:zlib", "library:bzip2", "library:sqlite", "library:xz", "library:libffi"}
+    # Linked as a main module (ctypes opens it with dlopen(NULL)), each archive linked once, as usual.
+    assert "--enable-wasm-dynamic-linking" in lock["build"]["configure_host_args"]
+    assert lock["build"]["host_environment"]["ZLIB_LIBS"].startswith("-Wl,--no-whole-archive ")
     assert not any(name.endswith(".orig.tar.gz") for name in lock["images"]["toolchain"]["context"])
 
 

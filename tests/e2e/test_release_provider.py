@@ -3,7 +3,13 @@
 github.com is unreachable here, so a stand-in SDK tarball in the official
 layout is assembled from the Debian toolchain (tests/e2e/assemble-release-sdk.sh),
 served on loopback, pinned by its own hash in a copy of the recipes, and then
-downloaded, verified, checked, unpacked and built with, as an official one is.
+downloaded, verified, checked and unpacked into a toolchain image, as an
+official one is. zlib's library stage then compiles with its clang, without
+network, and a C program linked with it runs under the image's wasmtime.
+
+The rest of a build (configure, make, package, smoke) does not depend on the
+provider and is the Debian provider's (test_wasi_build.py), as for the
+Emscripten `release` provider (test_release_emsdk.py).
 """
 
 import tarfile
@@ -11,7 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from cpython_wasm.recipes.plan import host_arch
+from cpython_wasm.build import Build
+from cpython_wasm.paths import Workspace
+from cpython_wasm.progress import Reporter
+from cpython_wasm.recipes.plan import Recipes, host_arch
 from cpython_wasm.stages.engine import connect
 from cpython_wasm.stages.executor import Bind, run_phase
 from cpython_wasm.tools.browser import served
@@ -21,6 +30,11 @@ from tests.helpers import invoke, pinned_recipes, sha256
 pytestmark = pytest.mark.e2e
 
 PYTHON, SDK, _ = SELECTION
+HELLO = r"""
+#include <stdio.h>
+#include <zlib.h>
+int main(void) { printf("hello from the SDK's clang, zlib %s\n", zlibVersion()); return 0; }
+"""
 SDK_NAME = f"wasi-sdk-{SDK}.0-{ {'x86_64': 'x86_64', 'aarch64': 'arm64'}[host_arch()] }-linux"
 
 
@@ -40,24 +54,37 @@ def stand_in_sdk(built, tmp_path_factory):
     return directory / f"{SDK_NAME}.tar.gz"
 
 
-def test_an_official_style_tarball_is_downloaded_verified_and_built_with(build, stand_in_sdk, tmp_path):
+def test_an_official_style_tarball_is_downloaded_verified_and_compiles(built, workspace, stand_in_sdk, tmp_path):
     with served(stand_in_sdk.parent) as base_url:
         url = f"{base_url}/{stand_in_sdk.name}"
-        recipes = recipes_pinning(tmp_path, stand_in_sdk, url)
-        release = build(PYTHON, SDK, "release", "--cache-dir", str(tmp_path / "cache"), recipes=recipes)
-    log = release["result"].stderr
-    assert release["artifact"].name == f"python-{PYTHON}-wasi_sdk-{SDK}.tar.gz"  # official provider: no suffix
-    # Every input (the source, the SDK tarball, the libraries' tarballs, the wheel) from the empty cache.
-    assert f"0 from the cache, {len(release['lock']['inputs'])} fetched and verified" in log
-    assert len(release["lock"]["inputs"]) == 7
-    assert f"check {stand_in_sdk.name}" in log and "none absolute, escaping or special" in log
-    # Same base and native image as the debian provider: its build python is reused.
-    assert "✓ build-python: reused" in log
-    assert f"smoke python.wasm under wasmtime: cpython {PYTHON} on wasi" in log
-    sdk_input = next(i for i in release["lock"]["inputs"] if i["name"] == stand_in_sdk.name)
-    assert (sdk_input["sha256"], sdk_input["urls"]) == (sha256(stand_in_sdk), [url])
-    assert release["lock"]["build"]["official_pairing"] is False  # 3.13's official SDK is 24
-    assert release["lock"]["images"]["toolchain"]["tag"].startswith(f"cpython-wasm/wasi-sdk-{SDK}-release:")
+        plan = Recipes(recipes_pinning(tmp_path, stand_in_sdk, url)).resolve(PYTHON, SDK, "release")
+        # The e2e store (base and native images are shared), an empty download cache.
+        build = Build(plan, Workspace(tmp_path / "cache", workspace["build"], tmp_path / "dist", tmp_path / "locks"),
+                      Reporter())
+        files = build.fetch()  # every input, the SDK's members then checked (none absolute, escaping or special)
+    assert plan.artifact_name == f"python-{PYTHON}-wasi_sdk-{SDK}"  # official provider: no suffix
+    assert set(build.fetcher.origins.values()) - {"cache"} and "cache" not in build.fetcher.origins.values()
+    assert sha256(files[plan.sdk_tarball.sha256]) == sha256(stand_in_sdk)
+    build.ensure_images()
+    assert build.toolchain.tag.startswith(f"cpython-wasm/wasi-sdk-{SDK}-release:")
+    assert build.native.tag == built["lock"]["images"]["native"]["tag"]  # one native image for both providers
+    packages = {p["name"] for p in build.executor.inventory(build.toolchain.tag)}
+    assert not any(name.startswith(("clang", "wasi-libc")) for name in packages)  # the toolchain is the tarball's
+
+    # zlib's library stage with the unpacked SDK's clang, without network, then a program linked with it, run
+    # by the image's wasmtime: what the host stage does with it (the rest of a build is the debian provider's).
+    zlib = build.executor.realise(build.stages().libraries["zlib"])
+    assert (zlib.path / "lib" / "libz.a").is_file()
+    work = tmp_path / "work"
+    work.mkdir(mode=0o777)
+    work.chmod(0o777)
+    (work / "hello.c").write_text(HELLO)
+    log = tmp_path / "hello.log"
+    run_phase(build.executor.client, build.toolchain.tag, "hello", [
+        "sh", "-c", "$WASI_SDK_PATH/bin/clang --target=wasm32-wasip1 -O2 hello.c -I/opt/libraries/zlib/include "
+                    "-L/opt/libraries/zlib/lib -lz -o /tmp/hello.wasm && wasmtime run /tmp/hello.wasm"],
+        [Bind(work, "/work", writable=True), Bind(zlib.path, "/opt/libraries/zlib")], {}, log, workdir="/work")
+    assert "hello from the SDK's clang, zlib 1.3.1" in log.read_text()
 
 
 def test_a_tarball_that_is_not_the_pinned_one_is_refused(workspace, stand_in_sdk, tmp_path):

@@ -106,11 +106,11 @@ def test_build_yml_steps_build_test_verify_and_upload(built, played):
     name = played["row"]["artifact"]
     assert played["context"]["uploaded_name"] == name
     assert {path.name for path in played["uploaded"].iterdir()} == {
-        f"{name}.tar.gz", f"{name}.debug.tar.gz", f"{name}.test-fast.json", f"{name}.provenance.json",
+        f"{name}.tar.gz", f"{name}.debug.tar.gz", f"{name}.devkit.tar.gz", f"{name}.test-fast.json", f"{name}.provenance.json",
         f"{name}.cdx.json", "SHA256SUMS", f"{name}.json"}
     verify = dict(played["log"])["Verify"]
     assert "verified:" in verify.stdout and f"{name}.tar.gz: OK" in verify.stdout
-    assert f"{name}.debug.tar.gz: OK" in verify.stdout
+    assert f"{name}.debug.tar.gz: OK" in verify.stdout and f"{name}.devkit.tar.gz: OK" in verify.stdout
     report = json.loads((played["uploaded"] / f"{name}.test-fast.json").read_text())
     assert report["passed"] is True and report["python_wasm_sha256"] == built["lock"]["outputs"]["python.wasm"]["sha256"]
     assert json.loads((played["uploaded"] / f"{name}.json").read_text())["tests"]["fast"]["passed"] is True

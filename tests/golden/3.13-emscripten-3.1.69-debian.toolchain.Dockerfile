@@ -7,9 +7,13 @@ ARG DEBIAN_FRONTEND=noninteractive
 SHELL ["/bin/sh", "-eu", "-c"]
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
+      autoconf=2.72-3.1 \
+      automake=1:1.17-4 \
       binaryen=120-4 \
       clang-19=1:19.1.7-3+b1 \
       emscripten=3.1.69+dfsg-3 \
+      libltdl-dev=2.5.4-4 \
+      libtool=2.5.4-4 \
       lld-19=1:19.1.7-3+b1 \
       llvm-19=1:19.1.7-3+b1 \
       nodejs=20.19.2+dfsg-1+deb13u3 \

@@ -8,6 +8,10 @@ ARG DEBIAN_FRONTEND=noninteractive
 SHELL ["/bin/sh", "-eu", "-c"]
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
+      autoconf=2.72-3.1 \
+      automake=1:1.17-4 \
+      libltdl-dev=2.5.4-4 \
+      libtool=2.5.4-4 \
       nodejs=20.19.2+dfsg-1+deb13u3 \
  && python3 /usr/local/share/cpython-wasm/dpkg-inventory.py > /usr/local/share/cpython-wasm/packages.json \
  && apt-get clean \
