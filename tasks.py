@@ -1,6 +1,7 @@
 """invoke tasks: parse options, call cpython_wasm. No logic lives here.
 
     invoke build  --python 3.13.5 --sdk 25 --provider debian
+    invoke build  --python 3.13.5 --sdk 25 --provider debian --extension markupsafe --extension simplejson
     invoke render --python 3.13.5 --sdk 25 --provider debian
     invoke smoke  --python 3.13.5 --sdk 25 --provider debian
     invoke test   --python 3.13.5 --sdk 25 --provider debian [--suite fast|full]
@@ -59,17 +60,20 @@ BUILD_HELP = {
 }
 
 
-@task(iterable=["mirror", "configure_arg"], help={
+@task(iterable=["mirror", "configure_arg", "extension"], help={
     **SELECTION_HELP, **BUILD_HELP,
+    "extension": "NAME, repeatable: a C extension of recipes/extensions/ to link into python.wasm as a built-in "
+                 "module (WASI; a custom interpreter, named for its extensions)",
     "dry_run": "print the images and stages with their identities (store paths), and build nothing",
 })
 def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None, debian_mirror=None,
-          base_image=None, configure_arg=None, recipes=None, cache_dir=None, build_dir=None, dist_dir=None,
-          lock_dir=None, dry_run=False):
+          base_image=None, configure_arg=None, extension=None, recipes=None, cache_dir=None, build_dir=None,
+          dist_dir=None, lock_dir=None, dry_run=False):
     """Build CPython for WebAssembly in containers: dist/ tarball + lockfile, then a smoke run."""
     cli.run(cli.build, dry_run=dry_run, python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (),
             debian_mirror=debian_mirror, base_image=base_image, configure_arg=configure_arg or (),
-            recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
+            extension=extension or (), recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir,
+            lock_dir=lock_dir)
 
 
 @task(iterable=["mirror", "configure_arg"], help={

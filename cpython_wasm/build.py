@@ -4,7 +4,8 @@
     images         base, native, toolchain (stages/images.py)
     stages         what the plan's target (targets/) makes of it, each realised
                    by the store through the executor (stages/):
-                   source, build-python, libraries, host, devkit, package
+                   source, build-python, libraries, host, devkit, package; a custom
+                   interpreter's extensions and its relinked python.wasm (targets/extensions.py)
     smoke          the packaged interpreter runs on the target's runtime
     publish        into dist/: the tarballs, the SLSA provenance and CycloneDX
                    SBOM, SHA256SUMS; then the lockfile into lockfiles/
@@ -34,7 +35,7 @@ from cpython_wasm.records.verify import check_checksums_file, record_checksums
 from cpython_wasm.stages import images
 from cpython_wasm.stages.executor import DockerExecutor, Executor
 from cpython_wasm.stages.store import Product, Store, image_key, record_timings
-from cpython_wasm.targets import source_stage, target_of
+from cpython_wasm.targets import extensions, source_stage, target_of
 from cpython_wasm.targets.drivers import check_extra_configure_args
 from cpython_wasm.targets.target import BuildStages
 from cpython_wasm.tools.smoke import summary
@@ -93,6 +94,7 @@ class Build:
         self.configure_args = tuple(configure_args)
         check_extra_configure_args(self.configure_args)
         self.driver.check_configure_args(self.configure_host_args)
+        extensions.check_target(plan, self.target.has_devkit)
         self.executor = executor or DockerExecutor(Store.of(workspace), reporter)
         self.store = self.executor.store
         self.fetcher = Fetcher(workspace.cache_dir, mirrors, reporter)
@@ -128,7 +130,8 @@ class Build:
         stopped = self.executor.remove_stopped()
         if stopped:
             self.reporter.warn(f"removed {stopped} stopped container(s) left by an earlier build that was killed")
-        self.fetch()
+        files = self.fetch()
+        extensions.check_names(self.plan, files[self.plan.release.source.sha256])
         base = self.ensure_images()
         realised = {key: self.executor.realise(stage) for key, stage in self.stages().by_key().items()}
         return Products(base, realised, realised["package"].path / f"{self.plan.artifact_name}.tar.gz")
@@ -138,7 +141,8 @@ class Build:
         products = self.products()
         with self.reporter.phase("smoke", self.target.runtime) as phase:
             report = self.target.smoke(products.tarball, self.plan.release.version, self.plan.modules, self.executor,
-                                       self.toolchain.tag, self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log")
+                                       self.toolchain.tag, self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log",
+                                       self.plan.extensions)
             phase.outcome = summary(report)
         lock, attestations = self.attest(self.lock(products))
         with self.reporter.phase("publish") as phase:

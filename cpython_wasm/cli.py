@@ -63,16 +63,16 @@ def _recipes(directory) -> Recipes:
     return Recipes(Path(directory).resolve() if directory else RECIPES_DIR)
 
 
-def _plan(python, sdk, provider, target="wasi", debian_mirror=None, base_image=None, recipes=None):
-    plan = _recipes(recipes).resolve(python, sdk, provider, target)
+def _plan(python, sdk, provider, target="wasi", debian_mirror=None, base_image=None, recipes=None, extension=()):
+    plan = _recipes(recipes).resolve(python, sdk, provider, target, extensions=extension)
     return plan.with_debian_mirror(debian_mirror).with_base_image(base_image)
 
 
 def _build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mirror=(), debian_mirror=None,
            base_image=None, configure_arg=(), recipes=None, cache_dir=None, build_dir=None, dist_dir=None,
-           lock_dir=None) -> Build:
+           lock_dir=None, extension=()) -> Build:
     """The build a command's selection and options describe (not run yet)."""
-    plan = _plan(python, sdk, provider, target, debian_mirror, base_image, recipes)
+    plan = _plan(python, sdk, provider, target, debian_mirror, base_image, recipes, extension)
     mirrors = check_mirror_dirs(mirror)
     workspace = Workspace.from_options(cache_dir, build_dir, dist_dir, lock_dir)
     reporter.info(f"[bold]Building CPython {plan.release.version} for {plan.support.host_triple}[/] with "
@@ -249,8 +249,9 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
         version = parsed.release if parsed else name.removeprefix("python-").split("-")[0]
     if plan is None and parsed:  # the modules its recipes build, where the name is of a build they make
         with contextlib.suppress(UserError):
-            plan = _plan(parsed.release, parsed.sdk, parsed.provider, parsed.target)
-    modules = plan.modules if plan else ()
+            plan = _plan(parsed.release, parsed.sdk, parsed.provider, parsed.target,
+                         extension=[name for name, _ in parsed.extensions])
+    modules, extensions = (plan.modules, plan.extensions) if plan else ((), ())
     target = TARGETS[parsed.target if parsed else DEFAULT_TARGET]
     if browser and not target.runs_in_browser:
         raise UserError(f"--browser runs an Emscripten artifact in Chromium; {path.name} is built for {target.title}.")
@@ -261,7 +262,8 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
         lock = read_build_lock(lockfile_path(workspace.lock_dir, name))
         executor, image = DockerExecutor(Store.of(workspace), reporter), lock["images"]["toolchain"]["tag"]
     with reporter.phase("smoke", f"{display_path(path)}: {target.runtime}") as phase:
-        report = target.smoke(path, version, modules, executor, image, workspace.logs_dir / f"smoke-{name}.log")
+        report = target.smoke(path, version, modules, executor, image, workspace.logs_dir / f"smoke-{name}.log",
+                              extensions)
         phase.outcome = summary(report)
     if browser:
         with reporter.phase("smoke", f"{display_path(path)} in Chromium") as phase:

@@ -53,10 +53,15 @@ def embed_flags(variables: dict, root: Path, shown: str | None = None) -> tuple[
     return compile_flags, link
 
 
-def readme(root: Path, artifact: str) -> str:
+def readme(root: Path, artifact: str, builtins=()) -> str:
     variables = sysconfig_variables(root)
     compile_flags, link = embed_flags(variables, root, "$DEVKIT")
     version = variables["VERSION"]
+    extensions = (f"""
+`python.wasm` of {artifact} is linked with extension modules that this
+devkit's libpython does not hold: {", ".join(builtins)}. Their objects
+are products of its build; its lockfile names their sdists.
+""" if builtins else "")
     return f"""# {artifact} devkit
 
 What compiling and linking C code against `python.wasm` of `{artifact}`
@@ -80,4 +85,4 @@ A C program that embeds Python, with DEVKIT the unpacked directory:
     $CC {" ".join(compile_flags)} -c program.c
     $CC program.o {" ".join(link)} -o program.wasm
     wasmtime run --dir $DEVKIT::/ --env PYTHONHOME=/ program.wasm
-"""
+{extensions}"""

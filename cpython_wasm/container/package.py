@@ -6,7 +6,8 @@ runtime needs and nothing more:
     <name>/python.wasm              without its DWARF (function names kept, for backtraces); an
                                     external_debug_info section names python.debug.wasm
     <name>/lib/python3.X/...        the standard library, compiled: unchecked-hash .pyc where
-                                    each .py was (CPython imports them without the sources)
+                                    each .py was (CPython imports them without the sources); a
+                                    custom interpreter's extensions' pure-Python packages with it
     <name>/manifest.json            sha256 and size of every other file
 
 Run with PYTHONHOME pointing at `<name>/` as the guest's `/`. What debugging
@@ -71,7 +72,8 @@ def stage(args) -> tuple[Path, Path | None]:
     lib = root / "lib" / f"python{args.line}"
     lib.parent.mkdir(parents=True)
     debug.mkdir(parents=True)
-    has_debug_info = split_debug_info(args.host_build / "python.wasm", root / "python.wasm", debug / DEBUG_WASM)
+    linked = args.python_wasm or args.host_build / "python.wasm"
+    has_debug_info = split_debug_info(linked, root / "python.wasm", debug / DEBUG_WASM)
     excluded = {Path(name) for name in args.exclude}  # relative to Lib/, e.g. "test", "lib2to3/tests"
 
     def ignore(directory, names):
@@ -79,6 +81,8 @@ def stage(args) -> tuple[Path, Path | None]:
         return [n for n in names if n == "__pycache__" or here / n in excluded]
 
     shutil.copytree(args.source / "Lib", lib, ignore=ignore)
+    for site in args.site:  # the extensions' pure-Python packages (the build refused names the stdlib has)
+        shutil.copytree(site, lib, dirs_exist_ok=True)
     # The sysconfig data of the wasm build (and build-details.json where the
     # version writes one) lives in the build tree, not in Lib/.
     build_lib = args.host_build / (args.host_build / "pybuilddir.txt").read_text().strip()
@@ -124,11 +128,11 @@ def package(args) -> None:
     if args.devkit is not None:
         devkit = args.output / "devkit" / args.artifact
         shutil.copytree(args.devkit, devkit)
-        (devkit / DEVKIT_README).write_text(readme(devkit, args.artifact), encoding="utf-8")
+        (devkit / DEVKIT_README).write_text(readme(devkit, args.artifact, args.builtin), encoding="utf-8")
         write_manifest(devkit, DEVKIT_MANIFEST, args.artifact)
         write_tar_gz(args.output / f"{args.artifact}.devkit.tar.gz", tree_entries(devkit, args.artifact), args.mtime)
     shutil.rmtree(root)
-    for companion in ("debug", "devkit"):
+    for companion in ("debug", "devkit"):  # the trees the companions were made from
         shutil.rmtree(args.output / companion, ignore_errors=True)
 
 
@@ -144,6 +148,13 @@ def main(argv=None) -> None:
     parser.add_argument("--mtime", type=int, required=True, help="SOURCE_DATE_EPOCH")
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--devkit", type=Path, help="the devkit stage's tree, to package as <artifact>.devkit.tar.gz")
+    parser.add_argument("--python-wasm", type=Path, help="python.wasm linked with extensions (default: the host "
+                        "build's)")
+    parser.add_argument("--site", type=Path, action="append", default=[],
+                        help="a tree of pure-Python packages to install beside the standard library (repeatable)")
+    parser.add_argument("--builtin", action="append", default=[],
+                        help="an extension module linked into python.wasm but not into the devkit's libpython "
+                             "(repeatable; DEVKIT.md lists them)")
     package(parser.parse_args(argv))
 
 

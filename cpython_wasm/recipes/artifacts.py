@@ -1,13 +1,16 @@
 """The names of artifacts: made in one place from a plan's parts, and read back by the parser beside it.
 
-    python-<release>-<toolchain label>-<toolchain release>[-<provider>].tar.gz   the artifact
+    python-<release>-<toolchain label>-<toolchain release>[-<provider>][+<extension>-<version>...].tar.gz
+                                                                                the artifact
     python-...<same>.debug.tar.gz                                               its debug artifact
     python-...<same>.devkit.tar.gz                                              its devkit (WASI)
 
 The debug artifact and the devkit are companions: each unpacks over the
 artifact (the same top directory) and has its own manifest.
 
-The provider is left out for "release", the official toolchain. Each target's
+The provider is left out for "release", the official toolchain. A custom
+interpreter (targets/extensions.py) names its extensions, sorted:
+python-3.13.5-wasi_sdk-25-debian+markupsafe-3.0.3+simplejson-4.3.0. Each target's
 toolchain label is data (recipes/plan.py's TOOLCHAINS): wasi_sdk-25, emscripten-3.1.69.
 """
 
@@ -28,6 +31,11 @@ class ArtifactName(NamedTuple):
     target: str  # e.g. wasi
     sdk: str  # the toolchain's release, as the name spells it
     provider: str
+    extensions: tuple[tuple[str, str], ...] = ()  # (name, version) of each extension, as the name lists them
+
+
+# An extension as the name spells it: its recipe name (check_recipe_name) and its version (check_project_version).
+_EXTENSION = r"\+([a-z0-9]+(?:[._-][a-z0-9]+)*)-([0-9][A-Za-z0-9.]*)"
 
 
 def toolchain_name(label: str, sdk, provider: str) -> str:
@@ -36,9 +44,11 @@ def toolchain_name(label: str, sdk, provider: str) -> str:
     return name if provider == DEFAULT_PROVIDER else f"{name}-{provider}"
 
 
-def artifact_name(release: str, label: str, sdk, provider: str) -> str:
-    """An artifact's name without .tar.gz; `label` is its target's toolchain label (TOOLCHAINS)."""
-    return f"python-{release}-{toolchain_name(label, sdk, provider)}"
+def artifact_name(release: str, label: str, sdk, provider: str, extensions=()) -> str:
+    """An artifact's name without .tar.gz; `label` is its target's toolchain label (TOOLCHAINS); `extensions`,
+    (name, version) pairs, sorted."""
+    return f"python-{release}-{toolchain_name(label, sdk, provider)}" + "".join(
+        f"+{name}-{version}" for name, version in extensions)
 
 
 def parse_artifact_name(name: str, labels: dict[str, str]) -> ArtifactName | None:
@@ -48,11 +58,12 @@ def parse_artifact_name(name: str, labels: dict[str, str]) -> ArtifactName | Non
     for suffix in COMPANION_SUFFIXES:
         name = name.removesuffix(suffix)
     match = re.fullmatch(rf"python-(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)-({'|'.join(map(re.escape, labels))})-"
-                         r"([0-9][0-9.]*)(?:-([a-z]+))?", name)
+                         rf"([0-9][0-9.]*)(?:-([a-z]+))?((?:{_EXTENSION})*)", name)
     if match is None:
         return None
-    release, label, sdk, provider = match.groups()
-    return ArtifactName(release, labels[label], sdk, provider or DEFAULT_PROVIDER)
+    release, label, sdk, provider, extensions = match.groups()[:5]
+    return ArtifactName(release, labels[label], sdk, provider or DEFAULT_PROVIDER,
+                        tuple(re.findall(_EXTENSION, extensions)))
 
 
 def companion_name(tarball_name: str, suffix: str) -> str:

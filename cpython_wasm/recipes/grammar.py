@@ -144,11 +144,18 @@ check_emsdk_version = grammar(r"[0-9]+\.[0-9]+\.[0-9]+", "an emsdk version, like
 # An upstream project's version (a library, wasmtime, LLVM): letters, digits and . + ~ _ -, from a digit.
 check_version = grammar(r"[0-9][A-Za-z0-9.+~_-]*", "a version, like 1.3.1 or 50.0.1")
 check_host_triple = grammar(r"[a-z0-9_]+(?:-[a-z0-9_.]+){1,3}", "a target triple, like wasm32-wasip1", 64)
-# A path under CPython's Lib/: components that are no "..", no hidden file and no option.
-check_lib_path = grammar(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*",
-                         "a path relative to Lib/, like test or dbm/gnu.py")
-# A test as regrtest names it: a module (test_os), or a dotted test id or its prefix.
-check_test_name = grammar(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", "a test module or test id, like test_os")
+# A path inside a tree (CPython's Lib/, an sdist): components that are no "..", no hidden file and no option.
+_RELATIVE_PATH = r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*"
+check_lib_path = grammar(_RELATIVE_PATH, "a path relative to Lib/, like test or dbm/gnu.py")
+check_sdist_path = grammar(_RELATIVE_PATH, "a path relative to the sdist's top directory, like src/markupsafe")
+# Python's dotted names (ASCII identifiers): a test as regrtest names it (test_os, or a dotted test id or its
+# prefix), a module as `import` names it.
+_DOTTED_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+check_test_name = grammar(_DOTTED_NAME, "a test module or test id, like test_os")
+check_module_name = grammar(_DOTTED_NAME, "a module name, like markupsafe._speedups", 128)
+# The version of a Python project in an artifact's name (+markupsafe-3.0.3): PEP 440's public versions, as
+# normalised (no "-" or "+", so the name reads back unambiguously).
+check_project_version = grammar(r"[0-9][A-Za-z0-9.]*", "a normalised PEP 440 version, like 3.0.3 or 4.3.0", 64)
 check_suite_name = grammar(r"[a-z0-9][a-z0-9_-]*", "a suite name, like fast", 64)
 
 RecipeName = _type(check_recipe_name)
@@ -158,7 +165,10 @@ EmsdkVersion = _type(check_emsdk_version)
 Version = _type(check_version)
 HostTriple = _type(check_host_triple)
 LibPath = _type(check_lib_path)
+SdistPath = _type(check_sdist_path)
 TestName = _type(check_test_name)
+ModuleName = _type(check_module_name)
+ProjectVersion = _type(check_project_version)
 SuiteName = _type(check_suite_name)
 # Numbers are TOML integers, never strings, booleans or floats that pydantic would otherwise convert ("25",
 # true, 1e3), and bounded: each reaches a command line, a file name or a lockfile that must read it back.

@@ -29,6 +29,7 @@ from cpython_wasm.recipes.schema import (
     DebianEmsdk,
     DebianWasiSdk,
     EmsdkRecipe,
+    ExtensionRecipe,
     LibraryRecipe,
     Release,
     ReleaseEmsdk,
@@ -109,7 +110,9 @@ class Plan:
     base: BaseRecipe
     wasmtime: WasmtimeRecipe
     arch: str
-    recipe_paths: dict[str, Path]  # "cpython", "toolchain", "base", "wasmtime", "library:<name>"
+    recipe_paths: dict[str, Path]  # "cpython", "toolchain", "base", "wasmtime", "library:<name>", "extension:<name>"
+    # C extension modules linked into python.wasm (a custom interpreter), by name.
+    extensions: tuple[ExtensionRecipe, ...] = ()
 
     @property
     def support(self) -> TargetSupport:
@@ -126,6 +129,12 @@ class Plan:
 
     @property
     def artifact_name(self) -> str:
+        return artifact_name(self.release.version, TOOLCHAINS[self.target].artifact_label, self.sdk, self.provider,
+                             [(extension.name, extension.version) for extension in self.extensions])
+
+    @property
+    def stock_artifact_name(self) -> str:
+        """The artifact's name without its extensions: what the stages it shares with that build are named by."""
         return artifact_name(self.release.version, TOOLCHAINS[self.target].artifact_label, self.sdk, self.provider)
 
     @property
@@ -156,7 +165,8 @@ class Plan:
         """Every file this build fetches, in the order they are needed."""
         sdk = (self.sdk_tarball,) if self.sdk_tarball else ()
         runner = (self.wasmtime_wheel,) if TOOLCHAINS[self.target].runs_on_wasmtime else ()
-        return (self.release.source, *sdk, *(library.source for library in self.libraries), *runner)
+        return (self.release.source, *sdk, *(library.source for library in self.libraries),
+                *(extension.source for extension in self.extensions), *runner)
 
     def with_debian_mirror(self, mirror: str | None) -> "Plan":
         """The same plan with the base image bootstrapped from another Debian mirror."""
@@ -212,6 +222,7 @@ class Recipes:
             "emscripten": self._load_all(TOOLCHAINS["emscripten"].directory, EmsdkRecipe, key="emsdk"),
         }
         self.libraries = self._load_all("libraries", LibraryRecipe, key="name")
+        self.extensions = self._load_all("extensions", ExtensionRecipe, key="name")
         self.bases = self._load_all("base", BaseRecipe, key=None)
         self.wasmtime_path = self.root / "tools" / "wasmtime.toml"
         self.wasmtime = load_recipe(self.wasmtime_path, WasmtimeRecipe)
@@ -290,12 +301,36 @@ class Recipes:
         return int(sdk) if toolchain.numbered_by_major else str(sdk)
 
     def resolve(self, python: str, sdk: int | str | None = None, provider: str | None = None,
-                target: str = "wasi", arch: str | None = None) -> Plan:
-        """Everything one build needs; a selection the recipes do not build is refused with the nearest they do."""
+                target: str = "wasi", arch: str | None = None, extensions=()) -> Plan:
+        """Everything one build needs; a selection the recipes do not build is refused with the nearest they do.
+        `extensions`: names of recipes/extensions/ to link into python.wasm (a custom interpreter)."""
         try:
-            return self._resolve(python, sdk, provider, target, arch)
+            plan = self._resolve(python, sdk, provider, target, arch)
         except UnsupportedSelection as error:
             raise UserError(f"{error} {self._nearest_builds(python, sdk, provider, target)}") from None
+        return self._with_extensions(plan, extensions) if extensions else plan
+
+    def _with_extensions(self, plan: Plan, names) -> Plan:
+        """The plan with extension modules, refused when two of them would be imported by the same name."""
+        available = ", ".join(sorted(self.extensions)) or "none"
+        for name in names:
+            if name not in self.extensions:
+                raise UserError(f"--extension {name!r} has no recipe under {display_path(self.root)}/extensions/ "
+                                f"(recipes there: {available}). Give the name of one, or write its recipe.")
+        repeated = sorted({name for name in names if list(names).count(name) > 1})
+        if repeated:
+            raise UserError(f"--extension {', '.join(repeated)} is given more than once. Give each extension once.")
+        chosen = [self.extensions[name][1] for name in sorted(names)]
+        owners: dict[str, str] = {}
+        for extension in chosen:
+            for top in sorted(extension.top_level_names):
+                if top in owners:
+                    raise UserError(f"Extensions {owners[top]} and {extension.name} both define `{top}`: one "
+                                    f"interpreter cannot import two things by one name. Build them into separate "
+                                    f"interpreters.")
+                owners[top] = extension.name
+        paths = {f"extension:{name}": self.extensions[name][0] for name in sorted(names)}
+        return dataclasses.replace(plan, extensions=tuple(chosen), recipe_paths={**plan.recipe_paths, **paths})
 
     def _resolve(self, python: str, sdk: int | str | None, provider: str | None, target: str, arch: str | None) -> Plan:
         if not PYTHON_SELECTION.fullmatch(str(python)):

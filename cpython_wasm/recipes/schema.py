@@ -4,6 +4,7 @@
     recipes/toolchains/wasi-sdk/<N>.toml   a WASI SDK release and its providers (release, debian)
     recipes/toolchains/emsdk/<X.Y.Z>.toml  an Emscripten release and its providers (release, debian)
     recipes/libraries/<name>.toml          a C library compiled for the target with its toolchain
+    recipes/extensions/<name>.toml         a C extension module from a PyPI sdist, linked into python.wasm
     recipes/base/<name>.toml               a base root filesystem and its native tools
     recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm
     recipes/tests.toml                     CPython's test suites as `invoke test` runs them (suites.py)
@@ -42,9 +43,12 @@ from cpython_wasm.recipes.grammar import (
     LibPath,
     Line,
     MmdebstrapVariant,
+    ModuleName,
     PinnedImage,
+    ProjectVersion,
     QuotableText,
     RecipeName,
+    SdistPath,
     Text,
     Url,
     Version,
@@ -257,6 +261,63 @@ class LibraryRecipe(Model):
 
     def cflags_for(self, target: str) -> tuple[str, ...]:
         return (*self.cflags, *self.target_cflags.get(target, ()))
+
+
+class ExtensionModule(Model):
+    """One C extension module of an sdist, as `import` names it, and the C files it is compiled from."""
+
+    name: ModuleName
+    sources: tuple[SdistPath, ...]
+    cflags: tuple[Flags, ...] = ()  # besides the interpreter's own (the devkit's sysconfig CFLAGS)
+
+    @field_validator("sources")
+    @classmethod
+    def _some(cls, value):
+        if not value:
+            raise ValueError("expected at least one C source file")
+        return value
+
+
+class ExtensionRecipe(Model):
+    """A Python project with C extension modules, from its sdist, linked into python.wasm as built-in modules
+    (targets/extensions.py); its pure-Python packages go into the standard library tree."""
+
+    name: RecipeName
+    version: ProjectVersion
+    source: PinnedFile
+    # The sdist's directories that are top-level packages (their last component is the package's name).
+    packages: tuple[SdistPath, ...] = ()
+    modules: tuple[ExtensionModule, ...]
+    # One line of Python, run by the smoke check once the modules are imported, that fails unless the
+    # project's own API calls the C code (not a pure-Python fallback).
+    smoke: Text
+
+    @field_validator("packages")
+    @classmethod
+    def _identifiers(cls, value):
+        for path in value:
+            if not path.rsplit("/", 1)[-1].isidentifier():
+                raise ValueError(f"expected package directories named as Python packages, got {path!r}")
+        return value
+
+    @field_validator("modules")
+    @classmethod
+    def _modules(cls, value, info):
+        if not value:
+            raise ValueError("expected at least one [[modules]] entry")
+        packages = {path.rsplit("/", 1)[-1] for path in info.data.get("packages", ())}
+        for module in value:
+            parent = module.name.rpartition(".")[0]
+            if parent and parent.split(".")[0] not in packages:
+                raise ValueError(f"module {module.name!r} is in package {parent!r}, which `packages` does not "
+                                 f"list (its directory in the sdist)")
+        return value
+
+    @property
+    def top_level_names(self) -> set[str]:
+        """The names it adds to the top of the import namespace: its packages and its top-level modules."""
+        return ({path.rsplit("/", 1)[-1] for path in self.packages}
+                | {module.name.split(".")[0] for module in self.modules})
 
 
 class BaseRecipe(Model):

@@ -6,7 +6,8 @@ line, no timestamps and no host paths, so two builds of the same inputs write
 the same bytes and a changed hash shows as a one-line diff. Committing it is
 how a build is published; rebuilding from it is how a build is checked.
 
-    build       what was asked for (python, target, SDK, provider, arch, options)
+    build       what was asked for (python, target, SDK, provider, arch, options; the extensions
+                of a custom interpreter)
     recipes     sha256 of each recipe file the build read
     base        the base root filesystem: suite, mirror, and the rootfs tarball's sha256
     images      per image: tag (the hash of its Dockerfile and context), the
@@ -67,6 +68,7 @@ MAX_PROBLEM_CHARS = 300  # of one problem: a value quoted in it may be megabytes
 # file is refused before it fills memory.
 MAX_LOCK_BYTES = verifier.MAX_LOCKFILE_BYTES
 MAX_WASI_SDK = 999
+MAX_EXTENSIONS = 100  # in one interpreter
 
 
 def lockfile_path(lock_dir: Path, artifact_name: str) -> Path:
@@ -103,6 +105,8 @@ class LockedBuild(_Locked):
     source_date_epoch: Epoch
     configure_host_args: list[ConfigureArg]  # a recipe's grammar; what is beyond the recipe's, rebuild.py checks
     host_environment: dict[EnvironmentName, Flags]
+    # A custom interpreter's extensions (recipes/extensions/), by name; absent for a stock build.
+    extensions: list[RecipeName] = Field(default=[], max_length=MAX_EXTENSIONS)
 
     @model_validator(mode="after")
     def _one_toolchain(self):
@@ -295,6 +299,7 @@ def describe_build(plan, configure_host_args, host_environment: dict[str, str]) 
         "source_date_epoch": plan.release.source_date_epoch,
         "configure_host_args": list(configure_host_args),
         "host_environment": dict(host_environment),
+        **({"extensions": [extension.name for extension in plan.extensions]} if plan.extensions else {}),
     })
 
 

@@ -62,6 +62,12 @@ def compiled_in(plan: Plan, lock: dict, target) -> list[Component]:
                   _generic(library.name, library.version, library.source.urls[0]),
                   description=f"compiled for {lock['build']['target']} from {library.source.file}")
         for library in plan.libraries
+    ] + [
+        component(ComponentType.LIBRARY, extension.name, extension.version, extension.source.sha256,
+                  PackageURL("pypi", name=extension.name, version=extension.version),
+                  description=f"{', '.join(module.name for module in extension.modules)} linked into python.wasm, "
+                              f"and its pure-Python packages, from {extension.source.file}")
+        for extension in plan.extensions
     ] + target.sbom_compiled_in(plan, lock)
 
 

@@ -71,8 +71,9 @@ class Emscripten(Target):
             return libs
         return f"-Wl,--no-whole-archive {libs} -Wl,--whole-archive"
 
-    def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None) -> dict:
-        return smoke(artifact, version, self.name, node_runner(executor, image, log), modules)
+    def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None,
+              extensions=()) -> dict:
+        return smoke(artifact, version, self.name, node_runner(executor, image, log), modules, extensions)
 
     def check_testable(self, plan: Plan) -> None:
         raise UserError(

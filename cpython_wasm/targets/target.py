@@ -15,6 +15,8 @@ run them.
     devkit         for a target that has one (WASI): what compiling and linking C code against the
                    interpreter takes, installed by CPython's own install targets from the host build
                    (containers/files/build-devkit.sh) in the toolchain image
+    extension, interpreter   for a custom interpreter only: its C extensions compiled against the devkit,
+                   and python.wasm linked again with them (extensions.py)
     package        the deterministic tarballs, by container/package.py in the native image
 """
 
@@ -37,6 +39,7 @@ from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.recipes.schema import LibraryRecipe
 from cpython_wasm.stages.images import ImageSpec
 from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unpack, frozen_environment
+from cpython_wasm.targets import extensions as custom
 from cpython_wasm.targets.drivers import BUILD_PYTHON_PHASES, HOST_PHASES, Driver
 
 # The packaging script and its siblings, mounted as the package `container` in CONTAINER_TOOLS.
@@ -57,6 +60,8 @@ class BuildStages:
     libraries: dict[str, Stage]  # by library name
     host: Stage
     devkit: Stage | None  # for a target that has one
+    extensions: dict[str, Stage]  # a custom interpreter's, by extension name
+    interpreter: Stage | None  # a custom interpreter's python.wasm, linked with them
     package: Stage
 
     def __iter__(self):
@@ -66,7 +71,9 @@ class BuildStages:
         """Each stage by the key the lockfile's `products` gives it: its kind, library:<name> for a library."""
         return {"source": self.source, "build-python": self.build_python,
                 **{library_key(name): stage for name, stage in self.libraries.items()},
-                "host": self.host, **({"devkit": self.devkit} if self.devkit else {}), "package": self.package}
+                "host": self.host, **({"devkit": self.devkit} if self.devkit else {}),
+                **{custom.extension_key(name): stage for name, stage in self.extensions.items()},
+                **({"interpreter": self.interpreter} if self.interpreter else {}), "package": self.package}
 
 
 def build_environment(plan: Plan) -> dict[str, str]:
@@ -141,7 +148,7 @@ class Target:
         script = FileInput.of(f"{CONTAINER_TOOLS}/{DEVKIT_SCRIPT.name}", DEVKIT_SCRIPT)
         libraries = [library_prefix(library) for library in plan.libraries]
         return Stage(
-            "devkit", f"devkit-{plan.artifact_name}", toolchain.tag,
+            "devkit", f"devkit-{plan.stock_artifact_name}", toolchain.tag,
             (Phase("devkit", ("sh", script.container, host.output, DEVKIT_DIR, *libraries), "/tmp"),),
             frozen_environment(build_environment(plan)),
             (*inputs, ProductInput(host.output, host), script), DEVKIT_DIR,
@@ -175,32 +182,44 @@ class Target:
         host_inputs = (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
                        *(ProductInput(stage.output, stage) for stage in libraries.values()))
         host = Stage(
-            "host", f"host-{artifact}", toolchain.tag, phases(driver, HOST_PHASES, configure_args),
+            "host", f"host-{plan.stock_artifact_name}", toolchain.tag, phases(driver, HOST_PHASES, configure_args),
             frozen_environment(self.host_environment(plan, driver)), host_inputs, host_dir, produces=("python.wasm",),
         )
         devkit = self.devkit_stage(plan, toolchain, host, host_inputs) if self.has_devkit else None
+        extensions = {extension.name: custom.extension_stage(plan, extension, toolchain, devkit, DEVKIT_DIR,
+                                                             environment, cached_path, CONTAINER_INPUTS)
+                      for extension in plan.extensions}
+        interpreter = (custom.interpreter_stage(plan, toolchain, devkit, DEVKIT_DIR, extensions, environment)
+                       if extensions else None)
         command = ("python3", "-m", "container.package", "--artifact", artifact, "--line", plan.python.line,
                    "--target", self.name, "--source", CONTAINER_SOURCE, "--host-build", host_dir,
                    "--build-python", driver.build_python, "--mtime", str(plan.release.source_date_epoch),
                    "--output", CONTAINER_OUTPUT, *(f"--exclude={name}" for name in plan.python.package.exclude),
-                   *(("--devkit", DEVKIT_DIR) if devkit else ()))
+                   *(("--devkit", DEVKIT_DIR) if devkit else ()),
+                   *(("--python-wasm", f"{interpreter.output}/python.wasm") if interpreter else ()),
+                   *(f"--site={stage.output}/lib" for stage in extensions.values()),
+                   *(f"--builtin={module.name}" for extension in plan.extensions for module in extension.modules))
         scripts = tuple(FileInput.of(f"{CONTAINER_TOOLS}/container/{name}.py", CONTAINER_SCRIPTS_DIR / f"{name}.py")
                         for name in PACKAGE_MODULES)
+        custom_inputs = tuple(ProductInput(stage.output, stage)
+                              for stage in (*extensions.values(), *((interpreter,) if interpreter else ())))
         packaged = Stage(
             "package", f"package-{artifact}", native.tag, (Phase("package", command, CONTAINER_TOOLS),), environment,
             (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
-             ProductInput(host_dir, host), *((ProductInput(DEVKIT_DIR, devkit),) if devkit else ()), *scripts),
+             ProductInput(host_dir, host), *((ProductInput(DEVKIT_DIR, devkit),) if devkit else ()), *custom_inputs,
+             *scripts),
             CONTAINER_OUTPUT,
             produces=(f"{artifact}.tar.gz", tarball.MANIFEST, *((f"{artifact}.devkit.tar.gz",) if devkit else ())),
         )
-        return BuildStages(unpacked, build_python, libraries, host, devkit, packaged)
+        return BuildStages(unpacked, build_python, libraries, host, devkit, extensions, interpreter, packaged)
 
     # -- running what was built -----------------------------------------------------------
 
     def smoke(self, artifact: Path, version: str, modules=(), executor=None, image: str | None = None,
-              log: Path | None = None) -> dict:
+              log: Path | None = None, extensions=()) -> dict:
         """Run the smoke check on an artifact; its report, or a BuildError. `modules`: those it must import and
-        use (its plan's); `executor`, `image` and `log`: for a target whose runner is in the toolchain image."""
+        use (its plan's); `executor`, `image` and `log`: for a target whose runner is in the toolchain image;
+        `extensions`: a custom interpreter's (its plan's), whose modules it must have built in."""
         raise NotImplementedError
 
     def check_testable(self, plan: Plan) -> None:

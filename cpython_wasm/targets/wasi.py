@@ -62,8 +62,9 @@ class Wasi(Target):
         )
         return ImageSpec(f"wasi-sdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))
 
-    def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None) -> dict:
-        return smoke(artifact, version, self.name, wasi_runner, modules)
+    def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None,
+              extensions=()) -> dict:
+        return smoke(artifact, version, self.name, wasi_runner, modules, extensions)
 
     def bench_interpreter(self, work: str) -> tuple[list[str], dict]:
         return wasmtime_run(work), {"wasi": {"module": f"{work}/artifact/python.wasm",

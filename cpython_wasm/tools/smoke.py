@@ -18,11 +18,13 @@ from cpython_wasm.runtime import run_wasi
 from cpython_wasm.stages.executor import Bind
 from cpython_wasm.stages.store import normalise_modes
 
-# Runs inside python.wasm (or python.js), with the modules to check as its arguments: for each, one real
-# operation (a round trip, a query on a file in the guest's writable /tmp, a call back through libffi).
-# What it prints is checked by `check_report`.
+# Runs inside python.wasm (or python.js), with what to check as its one argument (JSON, smoke_arguments):
+# for each standard library module, one real operation (a round trip, a query on a file in the guest's
+# writable /tmp, a call back through libffi); for each extension of a custom interpreter, that its modules
+# are built in and its recipe's check, which fails unless the C code is what runs. What it prints is checked
+# by `check_report`.
 SMOKE_CODE = """\
-import json, sys, zlib
+import importlib, json, sys, zlib
 data = b"cpython-wasm-recipes " * 4096
 
 def check_zlib():
@@ -57,10 +59,21 @@ def check_ctypes():
     double = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(lambda n: n * 2)
     return double(21) == 42 and ctypes.pythonapi.Py_IsInitialized() == 1
 
+def check_extension(names, code):
+    for name in names:
+        module = importlib.import_module(name)
+        if name not in sys.builtin_module_names or module.__spec__.origin != "built-in":
+            return f"{name} is not a built-in module (from {module.__spec__.origin})"
+    exec(code, {})
+    return True
+
+request = json.loads(sys.argv[1])
+checks = {name: (globals()["check_" + name], ()) for name in request["modules"]}
+checks.update({name: (check_extension, extension) for name, extension in request["extensions"].items()})
 modules = {}
-for name in sys.argv[1:]:
+for name, (check, arguments) in checks.items():
     try:
-        modules[name] = globals()["check_" + name]()
+        modules[name] = check(*arguments)
     except Exception as error:
         modules[name] = f"{type(error).__name__}: {error}"
 print(json.dumps({
@@ -78,12 +91,16 @@ print(json.dumps({
 SMOKE_MODULES = ("zlib", "bz2", "lzma", "sqlite3", "ctypes")
 
 
-def smoke_arguments(modules) -> list[str]:
-    """The interpreter's arguments: the smoke code, then the modules it checks."""
+def smoke_arguments(modules, extensions=()) -> list[str]:
+    """The interpreter's arguments: the smoke code, then what it checks (the standard library modules, and each
+    extension recipe's modules and check)."""
     unknown = sorted(set(modules) - set(SMOKE_MODULES))
     if unknown:
         raise ValueError(f"the smoke code has no check for {', '.join(unknown)}")
-    return ["-c", SMOKE_CODE, *modules]
+    request = {"modules": list(modules),
+               "extensions": {extension.name: [[module.name for module in extension.modules], extension.smoke]
+                              for extension in extensions}}
+    return ["-c", SMOKE_CODE, json.dumps(request)]
 
 
 def check_report(report: dict, expected_version: str, platform: str = "wasi", modules=()) -> list[str]:
@@ -146,20 +163,21 @@ def node_runner(executor, image: str, log: Path):
     return run
 
 
-def smoke(artifact: Path, expected_version: str, platform: str, run, modules=()) -> dict:
+def smoke(artifact: Path, expected_version: str, platform: str, run, modules=(), extensions=()) -> dict:
     """Run the smoke check on an artifact tarball; return the interpreter's report, or raise BuildError.
 
     run(unpacked directory, a temporary directory, artifact, arguments): the interpreter's output and error
-    output; `platform` is the sys.platform it must report; `modules` those it must import and use."""
+    output; `platform` is the sys.platform it must report; `modules` those it must import and use;
+    `extensions` the extension recipes whose modules it must have built in."""
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cpython-wasm-smoke-") as temp:
         temp = Path(temp)
         unpacked = temp / "artifact"
         safe_extract(artifact, unpacked, strip_components=1)
         normalise_modes(unpacked)  # the container's user reads it, whatever the umask
-        output, errors = run(unpacked, temp, artifact, smoke_arguments(modules))
+        output, errors = run(unpacked, temp, artifact, smoke_arguments(modules, extensions))
     report = parse_report(output, display_path(artifact), errors)
-    problems = check_report(report, expected_version, platform, modules)
+    problems = check_report(report, expected_version, platform, [*modules, *(e.name for e in extensions)])
     if problems:
         raise BuildError(f"Smoke run of {display_path(artifact)} found problems: {'; '.join(problems)}. Report: {report}")
     report["seconds"] = round(time.monotonic() - start, 2)

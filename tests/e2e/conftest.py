@@ -17,34 +17,72 @@ from pathlib import Path
 import pytest
 
 from cpython_wasm.inputs.archives import safe_extract
+from cpython_wasm.inputs.fetch import Fetcher
+from cpython_wasm.paths import Workspace
+from cpython_wasm.progress import Reporter
 from cpython_wasm.recipes.plan import Recipes
 from tests.helpers import INVOKE, PROJECT_ROOT, invoke
 
 SELECTION = ("3.13.5", 25, "debian")  # the README's quick start
 ARTIFACT = "python-3.13.5-wasi_sdk-25-debian"
 EMSCRIPTEN_SELECTION = ("3.13.5", "3.1.69", "debian", "emscripten")
+EXTENSIONS = ("markupsafe", "simplejson")  # the custom interpreter's (recipes/extensions/)
 
 
-# The order the e2e modules run in (the rest after them, by name). First what needs only the default build,
-# while the Emscripten build started beside it (see `built`) finishes on the other core; then the Emscripten
-# tests, which join it; then the faults, which kill builds and stop the engine, so no build may be running in
-# the background; then the other lines (their builds are the ones the faults kill and finish) and the rest.
-MODULE_ORDER = ("test_wasi_build", "test_devkit", "test_images", "test_offline", "test_registry_base",
-                "test_release_provider", "test_emscripten_build", "test_release_emsdk", "test_faults", "test_lines")
+# The order the tests run in. First the unit tests, which need no build, while the default and the Emscripten
+# builds run beside them (see pytest_collection_finish). Then the e2e modules (those not named here after the
+# others, by name): what needs only the default build, while the Emscripten build finishes, and the custom
+# interpreter, whose from-nothing rebuild starts beside what follows (see `custom`); then the Emscripten
+# tests, which join their build, and the reproducibility tests, which join the rebuild; then the faults,
+# which kill builds and stop the engine, so no build may be running in the background; then the other lines
+# (their builds are the ones the faults kill and finish) and the rest.
+MODULE_ORDER = ("test_wasi_build", "test_devkit", "test_extensions", "test_images", "test_offline",
+                "test_registry_base", "test_release_provider", "test_emscripten_build", "test_release_emsdk",
+                "test_reproducibility", "test_faults", "test_lines")
+
+
+def is_e2e(item) -> bool:
+    return item.nodeid.startswith("tests/e2e/")
 
 
 def pytest_collection_modifyitems(items):
     def rank(item) -> int:
-        module = item.module.__name__.rsplit(".", 1)[-1] if "e2e" in item.nodeid else ""
-        return MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER)
-    items.sort(key=rank)  # stable: within a module, and outside tests/e2e/, the collected order
+        if not is_e2e(item):
+            return 0
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        return 1 + (MODULE_ORDER.index(module) if module in MODULE_ORDER else len(MODULE_ORDER))
+    items.sort(key=rank)  # stable: within a module, and among the unit tests, the collected order
+
+
+SESSION = pytest.StashKey[dict]()  # the e2e session's workspace, background commands and builds
+
+
+def pytest_collection_finish(session):
+    """When the session runs e2e tests: their workspace, and the default and the Emscripten builds started now,
+    beside the unit tests that run first. (The Emscripten build shares its build python with the default one
+    and spends most of its time configuring on one core.)"""
+    if not any(is_e2e(item) for item in session.items):
+        return
+    factory = session.config._tmp_path_factory  # the tmp_path_factory fixture's: a hook has no public way to it
+    root = factory.mktemp("e2e")
+    build_dir = Path(os.environ.get("CPYTHON_WASM_TEST_BUILD_DIR") or root / "build").resolve()
+    workspace = {"build": build_dir, "dist": root / "dist", "locks": root / "lockfiles", "root": root}
+    background = Background(factory.mktemp("background"))
+    builds = Builds(workspace, background)
+    builds.start(*SELECTION)
+    builds.start(*EMSCRIPTEN_SELECTION[:3], target=EMSCRIPTEN_SELECTION[3])
+    session.config.stash[SESSION] = {"workspace": workspace, "background": background, "build": builds}
 
 
 @pytest.fixture(scope="session")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    build_dir = Path(os.environ.get("CPYTHON_WASM_TEST_BUILD_DIR") or root / "build").resolve()
-    return {"build": build_dir, "dist": root / "dist", "locks": root / "lockfiles", "root": root}
+def workspace(request):
+    return request.config.stash[SESSION]["workspace"]
+
+
+def sdist(name: str) -> Path:
+    """An extension's sdist (recipes/extensions/), from the download cache: fetched and verified if not there."""
+    pin = Recipes().extensions[name][1].source
+    return Fetcher(Workspace.from_options().cache_dir, (), Reporter()).fetch_all([pin])[pin.sha256]
 
 
 def build_args(workspace, python, sdk, provider, *extra, target="wasi", dist=None, locks=None):
@@ -54,19 +92,44 @@ def build_args(workspace, python, sdk, provider, *extra, target="wasi", dist=Non
             "--lock-dir", str(locks or workspace["locks"]), *map(str, extra)]
 
 
+class Background:
+    """Commands run beside the tests, each joined by the first test that needs its result. Two at once make use
+    of the second core while one of them is in a single-threaded phase (configure, apt, packaging), which is
+    about a third of a build; the store's locks order what they share. Output goes to a file, not a pipe: a pipe
+    nobody reads would stall the command when full."""
+
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.running: dict = {}
+
+    def start(self, key, command: list, env=None) -> None:
+        if key in self.running:
+            return
+        log = self.logs / f"background-{len(self.running)}.log"
+        output = open(log, "w")
+        process = subprocess.Popen([str(part) for part in command], cwd=PROJECT_ROOT, stdout=output,
+                                   stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+        self.running[key] = (process, output, log)
+
+    def join(self, key, timeout=3600) -> subprocess.CompletedProcess | None:
+        """The command's result (its output as stderr), once it ended; None if it was never started."""
+        if key not in self.running:
+            return None
+        process, output, log = self.running.pop(key)
+        process.wait(timeout=timeout)
+        output.close()
+        return subprocess.CompletedProcess(process.args, process.returncode, "", log.read_text())
+
+
 class Builds:
     """build(python, sdk, provider, *extra options, recipes=, target=) -> {result, artifact, lockfile, lock}:
     each selection built once per session, the way a user builds it (`invoke build`).
 
-    build.start(...) begins one in the background, to be joined by the first
-    build(...) of it. Two builds at once make use of the second core while one
-    of them is in a single-threaded phase (configure, apt, packaging), which
-    is about a third of a build; the store's locks order what they share."""
+    build.start(...) begins one in the background, to be joined by the first build(...) of it."""
 
-    def __init__(self, workspace, logs: Path):
-        self.workspace, self.logs = workspace, logs
+    def __init__(self, workspace, background: Background):
+        self.workspace, self.background = workspace, background
         self.done: dict = {}
-        self.running: dict = {}
 
     def _key(self, python, sdk, provider, extra, recipes, target):
         return (python, sdk, provider, tuple(extra), recipes, target)
@@ -77,28 +140,21 @@ class Builds:
 
     def start(self, python, sdk, provider, *extra, recipes=None, target="wasi") -> None:
         key = self._key(python, sdk, provider, extra, recipes, target)
-        if key in self.done or key in self.running:
-            return
-        log = self.logs / f"build-{len(self.running) + len(self.done)}.log"
-        output = open(log, "w")  # a file, not a pipe: a pipe nobody reads would stall the build when full
-        process = subprocess.Popen([str(INVOKE), *self._command(python, sdk, provider, extra, recipes, target)],
-                                   cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT, text=True)
-        self.running[key] = (process, output, log)
+        if key not in self.done:
+            self.background.start(key, [INVOKE, *self._command(python, sdk, provider, extra, recipes, target)])
 
     def __call__(self, python, sdk, provider, *extra, recipes=None, target="wasi") -> dict:
         key = self._key(python, sdk, provider, extra, recipes, target)
         if key not in self.done:
             command = self._command(python, sdk, provider, extra, recipes, target)
-            if key in self.running:
-                process, output, log = self.running.pop(key)
-                process.wait(timeout=3600)
-                output.close()
-                result = subprocess.CompletedProcess(process.args, process.returncode, "", log.read_text())
-                if result.returncode != 0:
-                    pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stderr[-6000:]}")
-            else:
+            result = self.background.join(key)
+            if result is None:
                 result = invoke(*command, check=True)
-            name = Recipes(recipes or Recipes().root).resolve(python, sdk, provider, target).artifact_name
+            elif result.returncode != 0:
+                pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stderr[-6000:]}")
+            extensions = [extra[index + 1] for index, option in enumerate(extra[:-1]) if option == "--extension"]
+            name = Recipes(recipes or Recipes().root).resolve(python, sdk, provider, target,
+                                                              extensions=extensions).artifact_name
             lockfile = self.workspace["locks"] / f"{name}.json"
             self.done[key] = {"result": result, "artifact": self.workspace["dist"] / f"{name}.tar.gz",
                               "lockfile": lockfile, "lock": json.loads(lockfile.read_text())}
@@ -106,16 +162,38 @@ class Builds:
 
 
 @pytest.fixture(scope="session")
-def build(workspace, tmp_path_factory):
-    return Builds(workspace, tmp_path_factory.mktemp("builds"))
+def background(request):
+    return request.config.stash[SESSION]["background"]
+
+
+@pytest.fixture(scope="session")
+def build(request):
+    return request.config.stash[SESSION]["build"]
 
 
 @pytest.fixture(scope="session")
 def built(build):
-    # The Emscripten build shares its build python with this one and spends most of its time configuring on
-    # one core: started beside it, it is mostly done when tests/e2e/test_emscripten_build.py asks for it.
-    build.start(*EMSCRIPTEN_SELECTION[:3], target=EMSCRIPTEN_SELECTION[3])
     return build(*SELECTION)
+
+
+@pytest.fixture(scope="session")
+def custom(build, built, background, tmp_path_factory, request):
+    """The custom interpreter: the default build with MarkupSafe and simplejson linked in. Its from-nothing
+    rebuild (test_reproducibility.py), if the session runs it, starts beside the tests that follow, in a store
+    of its own."""
+    result = build(*SELECTION, *(option for name in EXTENSIONS for option in ("--extension", name)))
+    if any("test_reproducibility" in item.nodeid for item in request.session.items):
+        background.start("rebuild", *rebuild_command(result, tmp_path_factory.getbasetemp()))
+    return result
+
+
+def rebuild_command(built: dict, temporary: Path) -> tuple[list, dict]:
+    """`invoke rebuild --check` of a build's lockfile, into a new directory below the session's `temporary` one,
+    under umask 077 and another time zone (the command and its environment)."""
+    output = temporary / "elsewhere" / "a" / "deeper" / "rebuild"
+    command = [INVOKE, "rebuild", "--check", "--lock", built["lockfile"], "--output", output,
+               "--artifact", built["artifact"]]
+    return ["sh", "-c", 'umask 077 && exec "$@"', "rebuild", *command], {"TZ": "Pacific/Kiritimati"}
 
 
 @pytest.fixture(scope="session")

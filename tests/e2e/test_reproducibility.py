@@ -1,9 +1,10 @@
 """End to end: the README's build is reproducible, verifiable and attested.
 
 The rebuild is the one place where the suite builds the same thing twice on
-purpose: from the session build's lockfile, in another directory, later,
-under another umask and time zone, with a fresh store, images rebuilt without
-the layer cache and new containers.
+purpose: from the lockfile of the custom interpreter (the README's build with
+two extensions linked in: every stage of the README's build, and more), in
+another directory, later, under another umask and time zone, with a fresh
+store, images rebuilt without the layer cache and new containers.
 """
 
 import json
@@ -20,7 +21,8 @@ from cyclonedx.validation.json import JsonStrictValidator
 
 from cpython_wasm.records.lock import Lockfile, encode
 from cpython_wasm.tools.rebuild import compare_artifacts
-from tests.helpers import INVOKE, PROJECT_ROOT, invoke, run, sha256
+from tests.e2e.conftest import rebuild_command
+from tests.helpers import PROJECT_ROOT, invoke, run, sha256
 
 pytestmark = pytest.mark.e2e
 
@@ -28,43 +30,45 @@ SCRIPT = PROJECT_ROOT / "scripts" / "verify_artifact.py"
 
 
 @pytest.fixture(scope="session")
-def rebuilt(built, tmp_path_factory):
-    """`invoke rebuild --check` of the session build's lockfile, under umask 077 and another time zone."""
-    elapsed = time.time() - built["lockfile"].stat().st_mtime
+def rebuilt(custom, background, tmp_path_factory):
+    """`invoke rebuild --check` of the custom interpreter's lockfile (every stage of the default build, and the
+    extensions and the relink besides), under umask 077 and another time zone: started beside the tests that
+    ran since it was built (see `custom`), or now."""
+    elapsed = time.time() - custom["lockfile"].stat().st_mtime
     if elapsed < 2:  # __TIME__ has one-second resolution: make sure the clock has moved on
         time.sleep(2 - elapsed)
-    output = tmp_path_factory.mktemp("elsewhere") / "a" / "deeper" / "rebuild"
-    command = [INVOKE, "rebuild", "--check", "--lock", built["lockfile"], "--output", output,
-               "--artifact", built["artifact"]]
-    result = run(["sh", "-c", 'umask 077 && exec "$@"', "rebuild", *command], env={"TZ": "Pacific/Kiritimati"})
-    return {"result": result, "output": output, "lock": output / "lockfiles" / built["lockfile"].name,
-            "artifact": output / "dist" / built["artifact"].name,
+    command, env = rebuild_command(custom, tmp_path_factory.getbasetemp())
+    result = background.join("rebuild") or run(command, env=env)
+    output = Path(command[command.index("--output") + 1])
+    return {"result": result, "output": output, "lock": output / "lockfiles" / custom["lockfile"].name,
+            "artifact": output / "dist" / custom["artifact"].name,
             "report": json.loads((output / "report.json").read_text()) if (output / "report.json").exists() else None}
 
 
-def test_a_rebuild_from_the_lockfile_is_bit_for_bit_identical(built, rebuilt):
+def test_a_rebuild_from_the_lockfile_is_bit_for_bit_identical(custom, rebuilt):
     result = rebuilt["result"]
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-6000:]}"
     assert rebuilt["report"]["identical"] is True
     assert rebuilt["report"]["lock_differences"] == []
     # The whole lockfile, byte for byte: every input, .deb, rootfs, product identity and output hash (without
     # the test results `invoke test` may have added to the original: a rebuild does not run the tests).
-    original = json.loads(built["lockfile"].read_text())
+    original = json.loads(custom["lockfile"].read_text())
     original.pop("tests", None)
     assert rebuilt["lock"].read_bytes() == encode(Lockfile.model_validate(original))
-    assert sha256(rebuilt["artifact"]) == sha256(built["artifact"])
-    assert compare_artifacts(built["artifact"], rebuilt["artifact"]) == []  # python.wasm and every stdlib file
-    for name in ("provenance.json", "cdx.json"):
-        document = f"{built['artifact'].name.removesuffix('.tar.gz')}.{name}"
-        assert (rebuilt["output"] / "dist" / document).read_bytes() == (built["artifact"].parent / document).read_bytes()
+    assert sha256(rebuilt["artifact"]) == sha256(custom["artifact"])
+    assert compare_artifacts(custom["artifact"], rebuilt["artifact"]) == []  # python.wasm and every stdlib file
+    name = custom["artifact"].name.removesuffix(".tar.gz")
+    for document in (f"{name}.provenance.json", f"{name}.cdx.json", f"{name}.devkit.tar.gz", f"{name}.debug.tar.gz"):
+        assert (rebuilt["output"] / "dist" / document).read_bytes() == (custom["artifact"].parent / document).read_bytes()
 
 
-def test_the_rebuild_started_from_nothing(built, rebuilt):
+def test_the_rebuild_started_from_nothing(custom, rebuilt):
     done = [line for line in rebuilt["result"].stderr.splitlines() if line.startswith("✓ ")]
     images = [line for line in done if line.startswith("✓ image ")]
     assert len(images) == 3 and not [line for line in images if "reused" in line], images
     assert not [line for line in done if re.match(r"✓ [\w-]+: reused", line)], done
-    for stage in ("build-python: make-build-python", "host: make-host", "package"):
+    for stage in ("build-python: make-build-python", "host: make-host", "devkit", "extension: build-markupsafe",
+                  "extension: build-simplejson", "interpreter: link", "package"):
         assert any(line.startswith(f"✓ {stage}") for line in done), stage
     store = rebuilt["output"] / "build" / "store"
     assert any(store.glob("*-rootfs-debian-trixie")), "the root filesystem was bootstrapped again"
