@@ -12,6 +12,7 @@ from cpython_wasm.errors import UserError
 from cpython_wasm.recipes.plan import Recipes, host_arch
 from cpython_wasm.recipes.schema import PYTHON_SELECTION
 from cpython_wasm.tools import browser
+from cpython_wasm.tools.shell import UNMOUNTABLE, check_mountable
 from tests.helpers import PROJECT_ROOT, invoke
 from tests.synthetic import FILES, NAME, pack
 
@@ -98,7 +99,7 @@ def test_smoke_without_an_artifact_says_how_to_get_one(tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["--target", "emscripten", "--sdk", "3.1.69"], "Emscripten builds have none yet"),
     (["--sdk", "25"], "No devkit of python-3.13.5-wasi_sdk-25-debian in"),
-    (["--sdk", "25", "--workdir", "{tmp}/a,b"], "has a comma or a control character"),
+    (["--sdk", "25", "--workdir", "{tmp}/a,b"], "has a comma, a double quote or a control character"),
     (["--sdk", "25", "--workdir", "{tmp}/missing"], "is not a directory"),
 ])
 def test_shell_needs_a_built_wasi_devkit_and_a_mountable_directory(tmp_path, args, expected):
@@ -107,6 +108,20 @@ def test_shell_needs_a_built_wasi_devkit_and_a_mountable_directory(tmp_path, arg
                     "--lock-dir", tmp_path / "locks", *(arg.format(tmp=tmp_path) for arg in args), "--command", "true")
     assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.characters(codec="utf-8", exclude_characters="/\0"), min_size=1, max_size=30))
+def test_a_workdir_is_mounted_only_if_a_bind_mount_can_name_it(tmp_path, name):
+    """Any directory name: refused (one paragraph) exactly when it has what `--mount` cannot carry."""
+    assume(name not in (".", ".."))
+    directory = tmp_path / name
+    directory.mkdir(exist_ok=True)
+    if UNMOUNTABLE & set(str(directory)):
+        with pytest.raises(UserError, match="a bind mount cannot name"):
+            check_mountable(directory, "--workdir")
+    else:
+        check_mountable(directory, "--workdir")
 
 
 def test_smoke_in_the_browser_is_for_emscripten_artifacts_only(tmp_path):

@@ -25,9 +25,10 @@ from cpython_wasm.targets import target_of
 
 DEVKIT_MOUNT = "/devkit"
 WORK_MOUNT = "/work"
-# What `docker run --mount` cannot carry in a path (it splits its value on commas, and the shell's path
-# would be ambiguous with control characters): refused rather than quoted.
-UNMOUNTABLE = {",", "\n", "\r", "\0"}
+# What `docker run --mount` cannot carry in a path (it reads its value as one CSV record: a comma splits it, a
+# double quote is refused as a bare quote; control characters would make the path ambiguous to read back):
+# refused, with a message, rather than quoted.
+UNMOUNTABLE = {",", '"', *map(chr, range(32)), "\x7f"}
 
 
 def unpacked_devkit(workspace: Workspace, artifact: Path, devkit: Path) -> Path:
@@ -46,8 +47,8 @@ def check_mountable(path: Path, option: str) -> None:
         raise UserError(f"{option} {display_path(path)} is not a directory. Pass an existing directory to mount "
                         f"at {WORK_MOUNT}.")
     if UNMOUNTABLE & set(str(path)):
-        raise UserError(f"{option} {str(path)!r} has a comma or a control character, which a bind mount cannot "
-                        f"name. Run from (or pass) a directory whose path has neither.")
+        raise UserError(f"{option} {str(path)!r} has a comma, a double quote or a control character, which a bind "
+                        f"mount cannot name. Run from (or pass) a directory whose path has none of them.")
 
 
 def shell(plan: Plan, workspace: Workspace, workdir: Path, command: str | None, network: bool) -> int:

@@ -9,6 +9,7 @@ always starts from nothing. A missing Docker engine fails these tests, it
 never skips them.
 """
 
+import itertools
 import json
 import os
 import subprocess
@@ -101,11 +102,12 @@ class Background:
     def __init__(self, logs: Path):
         self.logs = logs
         self.running: dict = {}
+        self.started = itertools.count()  # each command's own log, also once others have been joined
 
     def start(self, key, command: list, env=None) -> None:
         if key in self.running:
             return
-        log = self.logs / f"background-{len(self.running)}.log"
+        log = self.logs / f"background-{next(self.started)}.log"
         output = open(log, "w")
         process = subprocess.Popen([str(part) for part in command], cwd=PROJECT_ROOT, stdout=output,
                                    stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
