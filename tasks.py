@@ -163,6 +163,13 @@ def shell(c, python="3.13", sdk=None, provider=None, target="wasi", command=None
             workdir=workdir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
 
 
+@task(help={"artifact": "an Emscripten artifact's .tar.gz, or the directory it unpacks to",
+            "port": "the port on 127.0.0.1 (default: 8000; 0 for a free one)"})
+def serve(c, artifact, port=8000):
+    """Serve an Emscripten artifact with the headers its REPL page needs; print the page's URL."""
+    cli.run(cli.serve, artifact=artifact, port=port)
+
+
 @task(help={"artifact": "the artifact tarball to verify",
             "lock": "its lockfile (default: lockfiles/<artifact>.json when it exists)",
             "sha256": "the artifact's expected sha256, when there is no lockfile",

@@ -139,7 +139,7 @@ class Build:
     def run(self) -> BuildResult:
         start = time.monotonic()
         products = self.products()
-        with self.reporter.phase("smoke", self.target.runtime) as phase:
+        with self.reporter.phase("smoke", self.target.runtime_of(self.plan)) as phase:
             report = self.target.smoke(products.tarball, self.plan.release.version, self.plan.modules, self.executor,
                                        self.toolchain.tag, self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log",
                                        self.plan.extensions)

@@ -35,6 +35,7 @@ from cpython_wasm.targets import TARGETS, target_of
 from cpython_wasm.targets.target import BuildStages
 from cpython_wasm.tools.bench import RESULTS_DIR, Bench
 from cpython_wasm.tools.browser import browser_smoke
+from cpython_wasm.tools.browser import serve as serve_artifact
 from cpython_wasm.tools.matrix import CHECK_DEADLINE_SECONDS, matrix_rows
 from cpython_wasm.tools.rebuild import rebuild as rebuild_lock
 from cpython_wasm.tools.shell import shell as open_shell
@@ -261,7 +262,7 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
         # The Node of the image that built it, as the lockfile names it.
         lock = read_build_lock(lockfile_path(workspace.lock_dir, name))
         executor, image = DockerExecutor(Store.of(workspace), reporter), lock["images"]["toolchain"]["tag"]
-    with reporter.phase("smoke", f"{display_path(path)}: {target.runtime}") as phase:
+    with reporter.phase("smoke", f"{display_path(path)}: {target.runtime_of(plan)}") as phase:
         report = target.smoke(path, version, modules, executor, image, workspace.logs_dir / f"smoke-{name}.log",
                               extensions)
         phase.outcome = summary(report)
@@ -281,6 +282,18 @@ def shell(reporter: Reporter, python="3.13", sdk=None, provider=None, target="wa
     status = open_shell(plan, workspace, Path(workdir if workdir is not None else os.getcwd()), line, network)
     if status:
         raise invoke.Exit(code=status)
+
+
+def serve(reporter: Reporter, artifact, port=8000):
+    """Serve an Emscripten artifact on 127.0.0.1 with the headers its REPL page needs, until interrupted."""
+    try:
+        number = int(str(port).strip())
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535 or str(port).strip() != str(number):
+        raise UserError(f"--port {port!r} is not a TCP port: pass a whole number from 1 to 65535, or 0 for a free one.")
+    serve_artifact(Path(artifact), number, lambda url: reporter.console.print(
+        f"Serving {display_path(Path(artifact))}: open [bold]{url}[/] (Ctrl-C to stop)", soft_wrap=True))
 
 
 def verify(reporter: Reporter, artifact, lock=None, sha256=None, lock_dir=None):

@@ -123,7 +123,11 @@ def test_the_emscripten_sbom_and_provenance_name_emscripten():
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
     document = json.loads(text)
     components = {c["name"]: c for c in document["components"]}
-    assert set(components) == {"python.wasm", "cpython", "zlib", "bzip2", "sqlite", "xz", "libffi", "emscripten"}
+    assert set(components) == {"python.wasm", "cpython", "zlib", "bzip2", "sqlite", "xz", "libffi", "emscripten",
+                               "xterm"}
+    # The page's JavaScript, shipped in the artifact: an npm component the artifact depends on.
+    assert components["xterm"]["purl"] == "pkg:npm/xterm@4.18.0"
+    assert components["xterm"]["bom-ref"] in {d["ref"]: d for d in document["dependencies"]}[lock["artifact"]]["dependsOn"]
     assert components["emscripten"]["version"] == plan.toolchain.packages["emscripten"]
     tools = {t["name"]: t["version"] for t in document["metadata"]["tools"]["components"]}
     assert tools == plan.toolchain.packages  # Node included; no wasmtime

@@ -6,6 +6,7 @@ from cpython_wasm.errors import UserError
 from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.targets import target_of
 from cpython_wasm.targets.drivers import driver_for
+from tests.test_orchestration import recorded_build
 
 
 def test_wasi_py_of_3_13():
@@ -62,8 +63,60 @@ def test_emscripten_of_3_13_is_configure_and_make_with_the_wasi_build_python():
     assert wasi.host_environment == {}
 
 
-def test_3_14_and_later_emscripten_helpers_are_refused_with_the_reason():
+def test_the_official_pairing_of_3_14_builds_the_libraries_its_helper_pins():
     plan = Recipes().resolve("3.14", None, "release", target="emscripten", arch="x86_64")
-    assert plan.sdk == "4.0.12" and plan.official
-    with pytest.raises(UserError, match="Platforms/emscripten, which cpython-wasm-recipes does not drive yet"):
-        target_of(plan).driver(plan)
+    assert plan.sdk == "4.0.12" and plan.official and plan.warnings() == []
+    libffi = next(library for library in plan.libraries if library.name == "libffi")
+    assert (libffi.version, libffi.source.file) == ("3.4.6", "libffi-3.4.6.tar.gz")
+    # Debian's emscripten: the recipe's own libffi, 3.4.8, and both deviations said.
+    debian = Recipes().resolve("3.14.6", "6.0.5", "debian", target="emscripten", arch="x86_64")
+    assert next(library for library in debian.libraries if library.name == "libffi").version == "3.4.8"
+    assert [warning.split(" ")[0:2] for warning in debian.warnings()] == [["CPython", "3.14"], ["libffi", "3.4.8"]]
+
+
+def test_emscripten_of_3_14_is_platforms_emscripten_with_node_and_the_wasi_build_python():
+    recipes = Recipes()
+    plan = recipes.resolve("3.14.6", "6.0.5", "debian", target="emscripten", arch="x86_64")
+    wasi_plan = recipes.resolve("3.14.6", 33, "debian", arch="x86_64")
+    target = target_of(plan)
+    driver, wasi = target.driver(plan), target_of(wasi_plan).driver(wasi_plan)
+    for phase in ("configure-build-python", "make-build-python"):
+        assert driver.command(phase) == wasi.command(phase)
+    assert driver.build_python_dir == wasi.build_python_dir == "cross-build/x86_64-pc-linux-gnu"
+    # Mounted where Platforms/emscripten looks for it; its host build where it puts it.
+    assert driver.host_build_python_dir == "cross-build/build"
+    assert driver.host_dir == "cross-build/wasm32-emscripten/build/python"
+    assert target.mount_points(plan) == ("cross-build/wasm32-emscripten/build/python", "cross-build/build")
+    # Node of the image as host runner (never nvm); the recipe's CFLAGS after `--`, which drops the bzip2 port.
+    assert driver.command("configure-host", plan.support.configure_host_args) == [
+        "python3", "/cpython/Platforms/emscripten", "configure-host", "--host-runner", "node", "--",
+        "CFLAGS=-DPY_CALL_TRAMPOLINE"]
+    assert driver.command("make-host") == ["python3", "/cpython/Platforms/emscripten", "make-host"]
+    environment = target.host_environment(plan, driver)
+    # Every library from its own stage, linked once into the main module (the helper links for dynamic linking).
+    assert environment["LIBMPDEC_CFLAGS"] == "-I/opt/libraries/mpdecimal/include"
+    assert environment["LIBFFI_LIBS"] == "-Wl,--no-whole-archive -L/opt/libraries/libffi/lib -lffi -Wl,--whole-archive"
+    assert environment["EM_CACHE"].startswith("/cpython/cross-build/wasm32-emscripten/build/python/")
+
+
+def test_the_helpers_own_dependencies_are_built_by_its_own_recipe(tmp_path):
+    plan = Recipes().resolve("3.14.6", "6.0.5", "debian", target="emscripten", arch="x86_64")
+    stages = recorded_build(plan, tmp_path).stages()  # the stages as a build makes them, nothing run
+    libffi, zlib = stages.libraries["libffi"], stages.libraries["zlib"]
+    (phase,) = libffi.phases
+    # Each compile stage starts emcc's cache from the toolchain cache stage's (built once), then runs its script.
+    seed, script = phase.command[:4], phase.command[4:]
+    assert seed[:2] == ("sh", "-c") and seed[3] == "/opt/emscripten-cache-seed"
+    assert script[1].endswith("build-helper-dependency.sh")
+    assert script[2:] == ("libffi", "/inputs/libffi_3.4.8.orig.tar.gz", "/opt/libraries/libffi",
+                          "/cpython/Platforms/emscripten")
+    # The release's own make_libffi.sh is read from the source it mounts; zlib is built as for every target.
+    assert any(getattr(i, "stage", None) is stages.source for i in libffi.inputs)
+    assert any(getattr(i, "stage", None) is stages.toolchain_cache for i in libffi.inputs)
+    assert zlib.phases[0].command[5].endswith("build-library.sh")
+    assert stages.host.phases[0].command[:4] == seed and stages.host.phases[1].command[0] == "python3"
+    # Trixie's emscripten ships its system libraries prebuilt (frozen): no cache stage, commands as they were.
+    trixie = recorded_build(Recipes().resolve("3.13.5", "3.1.69", "debian", target="emscripten", arch="x86_64"),
+                            tmp_path).stages()
+    assert trixie.toolchain_cache is None and trixie.libraries["zlib"].phases[0].command[0:2] == (
+        "sh", "/opt/cpython-wasm/build-library.sh")

@@ -96,7 +96,8 @@ def test_each_stage_mounts_its_inputs_read_only_and_only_its_output_writable(pla
     assert packaging["/devkit"] == (products["devkit"].path, False)
     assert [container for container, (_, writable) in packaging.items() if writable] == ["/out"]
     scripts = {container.rsplit("/", 1)[1] for container in packaging if container.startswith("/opt/cpython-wasm/")}
-    assert scripts == {"__init__.py", "package.py", "tarball.py", "wasm.py", "emscripten_data.py", "devkit.py"}
+    assert scripts == {"__init__.py", "package.py", "tarball.py", "wasm.py", "emscripten_data.py", "devkit.py",
+                       "web_assets.py"}
 
 
 def test_a_second_build_finds_every_stage_in_the_store(plan, tmp_path):

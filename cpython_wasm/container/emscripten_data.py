@@ -1,4 +1,5 @@
-"""Emscripten's python.data: the zips it preloads, their entry times set to SOURCE_DATE_EPOCH (standard library only)."""
+"""Emscripten's standard library zips (preloaded in python.data, 3.11-3.13; beside python.mjs, 3.14+), their entry
+times set to SOURCE_DATE_EPOCH (standard library only)."""
 
 import io
 import re
@@ -9,6 +10,12 @@ from pathlib import Path
 
 # What the link of Emscripten's "browser" flavour writes (3.11-3.13).
 EMSCRIPTEN_FILES = ("python.js", "python.wasm", "python.data", "python.html", "python.worker.js")
+# What Platforms/emscripten's build writes (3.14+), in its build directory: the web example (the ES module,
+# the standard library zip it fetches, CPython's REPL page, its worker and the server that sends the headers
+# the page needs) and the Node entry point with its streams; {line} is X.Y.
+HELPER_FILES = ("web_example/python.mjs", "web_example/python.wasm", "web_example/python{line}.zip",
+                "web_example/index.html", "web_example/python.worker.mjs", "web_example/server.py",
+                "node_entry.mjs", "streams.mjs")
 # The file packager's table in python.js: where each preloaded file lies in python.data.
 PRELOADED_FILE = re.compile(rb'\{\s*"?filename"?\s*:\s*"([^"]+)"\s*,\s*"?start"?\s*:\s*(\d+)\s*,\s*"?end"?\s*:\s*(\d+)')
 
@@ -39,14 +46,43 @@ def normalise_zip_times(data: bytearray, start: int, end: int, epoch: int) -> in
     return len(archive.infolist())
 
 
-def normalise_preloaded_zips(loader: Path, data_file: Path, epoch: int) -> int:
-    """Normalise the times of the zip archives preloaded in python.data; the number of zips."""
-    data = bytearray(data_file.read_bytes())
+def normalise_zip_file(path: Path, epoch: int) -> int:
+    """Normalise the entry times of the zip at `path`; the number of entries."""
+    data = bytearray(path.read_bytes())
+    count = normalise_zip_times(data, 0, len(data), epoch)
+    path.write_bytes(data)
+    return count
+
+
+def preloaded_zips(loader: Path, data_file: Path) -> list[tuple[int, int]]:
+    """Where in python.data each zip archive it preloads lies (start, end), as python.js's table says."""
     zips = [(int(start), int(end)) for name, start, end in PRELOADED_FILE.findall(loader.read_bytes())
             if name.endswith(b".zip")]
     if not zips:
         raise ValueError(f"{loader} names no preloaded .zip file (the standard library) in {data_file.name}")
+    return zips
+
+
+def normalise_preloaded_zips(loader: Path, data_file: Path, epoch: int) -> int:
+    """Normalise the times of the zip archives preloaded in python.data; the number of zips."""
+    data = bytearray(data_file.read_bytes())
+    zips = preloaded_zips(loader, data_file)
     for start, end in zips:
         normalise_zip_times(data, start, end, epoch)
     data_file.write_bytes(data)
     return len(zips)
+
+
+def stdlib_top_level(artifact: Path) -> set[str]:
+    """The top-level names (os, json, email...) of the standard library an unpacked Emscripten artifact
+    carries: in python3.X.zip (3.14+), or in the zips python.data preloads (3.11-3.13)."""
+    zips = [path.read_bytes() for path in artifact.glob("python3.*.zip")]
+    if not zips:
+        data = (artifact / "python.data").read_bytes()
+        zips = [data[start:end] for start, end in preloaded_zips(artifact / "python.js", artifact / "python.data")]
+    names = set()
+    for archive in zips:
+        for name in zipfile.ZipFile(io.BytesIO(archive)).namelist():
+            top = name.split("/")[0]
+            names.add(top.split(".")[0] if "/" not in name else top)
+    return names

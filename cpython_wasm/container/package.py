@@ -20,12 +20,23 @@ needs is the debug artifact `<name>.debug.tar.gz`, which unpacks over it:
 
 A WASI build's devkit `<name>.devkit.tar.gz` (devkit.py) unpacks over it too.
 
-For Emscripten:
+For Emscripten, 3.11-3.13 (Tools/wasm's "browser" flavour):
 
     <name>/python.js                the loader: `node python.js -c ...`, or a page's <script>
     <name>/python.wasm
     <name>/python.data              the standard library, preloaded into Emscripten's file system
     <name>/python.html, python.worker.js    CPython's own browser REPL page
+    <name>/vendor/<package>-<version>/...   the JavaScript the page would load from CDNs (web_assets.py)
+    <name>/manifest.json
+
+3.14+ (what Platforms/emscripten builds: its web example and Node entry):
+
+    <name>/python.mjs, python.wasm  the ES module and its wasm
+    <name>/python3.X.zip            the standard library, which the page's worker fetches
+    <name>/index.html, python.worker.mjs, server.py    CPython's REPL page, its worker and server
+    <name>/node_entry.mjs, streams.mjs     Node's entry: PYTHONHOME=<name> PYTHONPATH=<name>/python3.X.zip
+                                    node node_entry.mjs --this-program=<name>/python -c ...
+    <name>/vendor/<package>-<version>/...   the JavaScript the page would load from CDNs
     <name>/manifest.json
 
 This script runs inside the native image (`python3 -m container.package ...`
@@ -43,9 +54,10 @@ import sys
 from pathlib import Path
 
 from .devkit import DEVKIT_MANIFEST, DEVKIT_README, readme
-from .emscripten_data import EMSCRIPTEN_FILES, normalise_preloaded_zips
+from .emscripten_data import EMSCRIPTEN_FILES, HELPER_FILES, normalise_preloaded_zips, normalise_zip_file
 from .tarball import MANIFEST, manifest_of, tree_entries, write_tar_gz
 from .wasm import split_debug_info
+from .web_assets import parse_web_package, ship_web_packages
 
 DEBUG_MANIFEST = "debug-manifest.json"
 DEBUG_WASM = "python.debug.wasm"
@@ -55,12 +67,19 @@ COMPILEALL_EXCLUDE = r"bad_coding|badsyntax|site-packages|lib2to3/tests/data"
 
 
 def stage_emscripten(args) -> Path:
-    """Lay out the Emscripten build's files under <output>/<artifact>/: the standard library is in python.data."""
+    """Lay out the Emscripten build's files under <output>/<artifact>/: the standard library in python.data
+    (3.11-3.13), or in the zip beside python.mjs (Platforms/emscripten, 3.14+)."""
     root = args.output / args.artifact
     root.mkdir(parents=True)
-    for name in EMSCRIPTEN_FILES:
-        shutil.copy2(args.host_build / name, root / name)
-    normalise_preloaded_zips(root / "python.js", root / "python.data", args.mtime)
+    if (args.host_build / "python.mjs").is_file():
+        for name in (name.format(line=args.line) for name in HELPER_FILES):
+            shutil.copy2(args.host_build / name, root / Path(name).name)
+        normalise_zip_file(root / f"python{args.line}.zip", args.mtime)
+    else:
+        for name in EMSCRIPTEN_FILES:
+            shutil.copy2(args.host_build / name, root / name)
+        normalise_preloaded_zips(root / "python.js", root / "python.data", args.mtime)
+    ship_web_packages(root, [parse_web_package(argument) for argument in args.web_package])
     return root
 
 
@@ -155,6 +174,8 @@ def main(argv=None) -> None:
     parser.add_argument("--builtin", action="append", default=[],
                         help="an extension module linked into python.wasm but not into the devkit's libpython "
                              "(repeatable; DEVKIT.md lists them)")
+    parser.add_argument("--web-package", action="append", default=[],
+                        help="an npm package the Emscripten page loads, to ship beside it (JSON; repeatable)")
     package(parser.parse_args(argv))
 
 

@@ -37,6 +37,7 @@ from cpython_wasm.recipes.schema import (
     TargetSupport,
     WasiSdkRecipe,
     WasmtimeRecipe,
+    WebPackage,
     load_recipe,
     version_key,
 )
@@ -110,9 +111,12 @@ class Plan:
     base: BaseRecipe
     wasmtime: WasmtimeRecipe
     arch: str
-    recipe_paths: dict[str, Path]  # "cpython", "toolchain", "base", "wasmtime", "library:<name>", "extension:<name>"
+    # "cpython", "toolchain", "base", "wasmtime", "library:<name>", "extension:<name>", "web:<name>"
+    recipe_paths: dict[str, Path]
     # C extension modules linked into python.wasm (a custom interpreter), by name.
     extensions: tuple[ExtensionRecipe, ...] = ()
+    # The npm packages its browser page loads (Emscripten), shipped in the artifact.
+    web_packages: tuple[WebPackage, ...] = ()
 
     @property
     def support(self) -> TargetSupport:
@@ -166,7 +170,8 @@ class Plan:
         sdk = (self.sdk_tarball,) if self.sdk_tarball else ()
         runner = (self.wasmtime_wheel,) if TOOLCHAINS[self.target].runs_on_wasmtime else ()
         return (self.release.source, *sdk, *(library.source for library in self.libraries),
-                *(extension.source for extension in self.extensions), *runner)
+                *(extension.source for extension in self.extensions), *(web.tarball for web in self.web_packages),
+                *runner)
 
     def with_debian_mirror(self, mirror: str | None) -> "Plan":
         """The same plan with the base image bootstrapped from another Debian mirror."""
@@ -191,6 +196,16 @@ class Plan:
         return dataclasses.replace(self, base=self.base.model_copy(update={field: value}))
 
     def warnings(self) -> list[str]:
+        return [*self._toolchain_warnings(), *self._dependency_warnings()]
+
+    def _dependency_warnings(self) -> list[str]:
+        """Where a library's version is not the one CPython's own helper pins (dependency_versions)."""
+        pinned = getattr(self.support, "dependency_versions", {})
+        return [f"{library.name} {library.version} instead of {pinned[library.name]}, which CPython {self.release.version}'s "
+                f"own helper pins ({self.support.helper}/config.toml): only the official toolchain's builds use it."
+                for library in self.libraries if library.name in pinned and library.version != pinned[library.name]]
+
+    def _toolchain_warnings(self) -> list[str]:
         official = self.support.official_sdk
         if self.sdk == official:
             return []
@@ -223,6 +238,7 @@ class Recipes:
         }
         self.libraries = self._load_all("libraries", LibraryRecipe, key="name")
         self.extensions = self._load_all("extensions", ExtensionRecipe, key="name")
+        self.web_packages = self._load_all("web", WebPackage, key="name")
         self.bases = self._load_all("base", BaseRecipe, key=None)
         self.wasmtime_path = self.root / "tools" / "wasmtime.toml"
         self.wasmtime = load_recipe(self.wasmtime_path, WasmtimeRecipe)
@@ -383,12 +399,27 @@ class Recipes:
                 )
             recipe_paths["wasmtime"] = self.wasmtime_path
         libraries = []
+        official = sdk == support.official_sdk and provider == "release"
         for name in support.libraries:
             if name not in self.libraries:
                 raise UserError(f"Recipe {display_path(python_path)} names library {name!r} for {target}, which "
                                 f"has no recipe under recipes/libraries/.")
             recipe_paths[f"library:{name}"], library = self.libraries[name]
+            pinned = getattr(support, "dependency_versions", {}).get(name)
+            if official and pinned:
+                if pinned != library.version and pinned not in library.other_versions:
+                    raise UserError(f"Recipe {display_path(python_path)} pins {name} {pinned} for the official "
+                                    f"toolchain, which {display_path(recipe_paths[f'library:{name}'])} does not pin "
+                                    f"(add it under other_versions).")
+                library = library.at_version(pinned)
             libraries.append(library)
+        web_packages = []
+        for name in getattr(support, "web_packages", ()):
+            if name not in self.web_packages:
+                raise UserError(f"Recipe {display_path(python_path)} names web package {name!r}, which has no recipe "
+                                f"under recipes/web/.")
+            recipe_paths[f"web:{name}"], web = self.web_packages[name]
+            web_packages.append(web)
         if toolchain.base not in self.bases:
             raise UserError(f"Recipe {display_path(sdk_path)} names base {toolchain.base!r}, which has no recipe "
                             f"under recipes/base/.")
@@ -396,5 +427,5 @@ class Recipes:
         return Plan(
             python=recipe, release=release, target=target, sdk=sdk, provider=provider, sdk_recipe=sdk_recipe,
             toolchain=toolchain, libraries=tuple(libraries), base_name=toolchain.base, base=base,
-            wasmtime=self.wasmtime, arch=arch, recipe_paths=recipe_paths,
+            wasmtime=self.wasmtime, arch=arch, recipe_paths=recipe_paths, web_packages=tuple(web_packages),
         )

@@ -5,6 +5,7 @@
     recipes/toolchains/emsdk/<X.Y.Z>.toml  an Emscripten release and its providers (release, debian)
     recipes/libraries/<name>.toml          a C library compiled for the target with its toolchain
     recipes/extensions/<name>.toml         a C extension module from a PyPI sdist, linked into python.wasm
+    recipes/web/<name>.toml                an npm package CPython's browser pages load, shipped in the artifact
     recipes/base/<name>.toml               a base root filesystem and its native tools
     recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm
     recipes/tests.toml                     CPython's test suites as `invoke test` runs them (suites.py)
@@ -44,6 +45,7 @@ from cpython_wasm.recipes.grammar import (
     Line,
     MmdebstrapVariant,
     ModuleName,
+    PackagePath,
     PinnedImage,
     ProjectVersion,
     QuotableText,
@@ -145,6 +147,12 @@ class EmscriptenSupport(TargetSupport):
     # Emscripten is not a supported platform (3.13).
     official_sdk: EmsdkVersion | None = None
     sdks: tuple[EmsdkVersion, ...]
+    # The library versions CPython's own helper pins (Platforms/emscripten/config.toml [dependencies]), by
+    # recipe name: a build with the official toolchain uses them (each recipe's other_versions); any other
+    # build uses the recipe's own version and says so.
+    dependency_versions: dict[RecipeName, Version] = {}
+    # The npm packages (recipes/web/) the line's browser page loads, shipped beside it.
+    web_packages: tuple[RecipeName, ...] = ()
 
 
 class PackageOptions(Model):
@@ -218,6 +226,9 @@ class DebianEmsdk(Model):
     # cache (trixie): used read-only. Otherwise emcc builds them on first use,
     # into a cache in the build directory.
     frozen_cache: bool = False
+    # The LLVM major whose clang is /usr/bin/clang ($(em-config LLVM_ROOT)/clang, which CPython's Makefile calls
+    # directly for one file), where it must not be the default clang's (the recipe says why).
+    makefile_clang: Count | None = None
 
 
 class ReleaseEmsdk(Model):
@@ -258,6 +269,15 @@ class LibraryRecipe(Model):
     # Compiler options for every target, and for one target besides (each with its reason in the recipe).
     cflags: tuple[Flags, ...] = ()
     target_cflags: dict[Literal[TARGETS], tuple[Flags, ...]] = {}
+    # Other pinned releases of the library, for the builds that must use them (dependency_versions).
+    other_versions: dict[Version, PinnedFile] = {}
+
+    def at_version(self, version: str) -> "LibraryRecipe":
+        """The recipe for another of its pinned releases (same build steps, that release's tarball)."""
+        if version == self.version:
+            return self
+        return self.model_copy(update={"version": version, "source": self.other_versions[version],
+                                       "other_versions": {}})
 
     def cflags_for(self, target: str) -> tuple[str, ...]:
         return (*self.cflags, *self.target_cflags.get(target, ()))
@@ -330,6 +350,27 @@ class BaseRecipe(Model):
     # Instead of bootstrapping: an image from a registry, pinned by digest.
     image: PinnedImage | None = None
     packages: dict[DebianPackage, DebianVersion]
+
+
+class WebFile(Model):
+    path: PackagePath  # in the package's tarball, under package/
+    # The URL a page of CPython names it by (it loads it from a CDN); none for a file the package loads itself.
+    url: Url | None = None
+
+
+class WebPackage(Model):
+    """An npm package whose files CPython's browser pages load from a CDN: shipped in an Emscripten artifact
+    instead (container/web_assets.py), so the page works offline; the page's integrity hashes still check them."""
+
+    name: RecipeName
+    version: Version
+    tarball: PinnedFile
+    files: tuple[WebFile, ...]
+
+    @property
+    def directory(self) -> str:
+        """Where its files go in an artifact."""
+        return f"vendor/{self.name}-{self.version}"
 
 
 class WasmtimeRecipe(Model):

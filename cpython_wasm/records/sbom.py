@@ -89,11 +89,17 @@ def bom(plan: Plan, lock: dict, target) -> Bom:
                          _generic("cpython", plan.release.version, source.urls[0]),
                          description=f"built from {source.file}")
     libraries = compiled_in(plan, lock, target)
-    for part in (wasm, cpython, *libraries):
+    # The JavaScript the browser page loads, shipped beside it (recipes/web/).
+    scripts = [component(ComponentType.LIBRARY, web.name, web.version, web.tarball.sha256,
+                         PackageURL("npm", name=web.name, version=web.version),
+                         description=f"{', '.join(file.path for file in web.files)} from {web.tarball.file}, "
+                                     f"in {web.directory}/ for the REPL page")
+               for web in plan.web_packages]
+    for part in (wasm, cpython, *libraries, *scripts):
         document.components.add(part)
     for tool in target.sbom_toolchain(plan, lock):
         document.metadata.tools.components.add(tool)
-    document.register_dependency(artifact, [wasm])
+    document.register_dependency(artifact, [wasm, *scripts])
     document.register_dependency(wasm, [cpython, *libraries])
     devkit_name = companion_name(f"{name}.tar.gz", DEVKIT_SUFFIX)
     if devkit_name in outputs:

@@ -24,7 +24,7 @@ def source_stage(plan, tarball: Path) -> Unpack:
     python (the same for all) and of each target's host build, and the helper's Modules/Setup.local. So the
     build python, which mounts it, is one product for WASI and Emscripten alike."""
     driver = target_of(plan).driver(plan)
-    host_dirs = {directory for target in TARGETS.values() if (directory := target.host_dir(plan))}
+    host_dirs = {directory for target in TARGETS.values() for directory in target.mount_points(plan)}
     return Unpack(
         f"cpython-{plan.release.version}-source", plan.release.source.file, plan.release.source.sha256,
         directories=(driver.build_python_dir, *sorted(host_dirs)), files=(("Modules/Setup.local", driver.setup_local),),

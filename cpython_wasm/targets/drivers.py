@@ -17,9 +17,13 @@ Every helper runs the finished python.wasm through its default host runner,
 For Emscripten, 3.11-3.13 have no helper that builds offline with a given
 toolchain; they are built as Tools/wasm/README.md documents: `emconfigure
 configure` and `emmake make` in cross-build/<host triple>, with the
-config.site the release ships. Their build python is the line's WASI
-helper's, with the very same commands, so it is one store product shared by
-both targets.
+config.site the release ships. 3.14+ are built by their own helper,
+Platforms/emscripten: its configure-host and make-host, with Node from the
+toolchain image as host runner (never nvm) and the libraries its
+make-dependencies would download built beforehand as library stages. Either
+way the build python is the line's WASI helper's, with the very same
+commands, so it is one store product shared by both targets (mounted where
+Platforms/emscripten looks for it, cross-build/build).
 
 The source is mounted read-only: what the helpers would create in it, the
 output directories (mount points here) and Modules/Setup.local, is created
@@ -45,6 +49,8 @@ class Driver:
     setup_local: str  # what the helper writes into Modules/Setup.local when it is missing
     subcommands: dict[str, tuple[str, ...]]  # phase -> the helper's arguments for it
     takes_configure_args: bool = True
+    # Where the host phases look for the build python, if not where it is built (relative to the source tree).
+    build_python_mount: str | None = None
 
     def path(self, relative: str) -> str:
         return f"{CONTAINER_SOURCE}/{relative}"
@@ -52,6 +58,11 @@ class Driver:
     @property
     def build_python(self) -> str:
         return self.path(f"{self.build_python_dir}/python")
+
+    @property
+    def host_build_python_dir(self) -> str:
+        """Where the host stage mounts the build python, relative to the source tree."""
+        return self.build_python_mount or self.build_python_dir
 
     def command(self, phase: str, configure_args=()) -> list[str]:
         """The phase's command line: Debian's python3 running the helper."""
@@ -131,19 +142,43 @@ class EmscriptenConfigureDriver(Driver):
         return {"PYTHONPYCACHEPREFIX": self.path(f"{self.host_dir}/pycache")}
 
 
+@dataclass(frozen=True)
+class EmscriptenHelperDriver(Driver):
+    """Emscripten for 3.14+: CPython's own Platforms/emscripten, its configure-host and make-host.
+
+    `helper`, `build_python_dir` and the build python's subcommands are the line's WASI helper's, so the build
+    python is that one store product; `emscripten_helper` is the one the host phases run."""
+
+    emscripten_helper: str = ""
+
+    def command(self, phase: str, configure_args=()) -> list[str]:
+        if phase in BUILD_PYTHON_PHASES:
+            return super().command(phase)
+        if phase == "configure-host":
+            # Node of the toolchain image runs python.mjs; otherwise the helper installs one with nvm.
+            return ["python3", self.path(self.emscripten_helper), "configure-host", "--host-runner", "node",
+                    *(["--", *configure_args] if configure_args else [])]
+        if phase == "make-host":
+            return ["python3", self.path(self.emscripten_helper), "make-host"]
+        raise KeyError(phase)
+
+    @property
+    def host_environment(self) -> dict[str, str]:
+        # make zips the standard library with the build python (Platforms/emscripten/wasm_assets.py), which
+        # compiles it next to the read-only source by default.
+        return {"PYTHONPYCACHEPREFIX": self.path(f"{self.host_dir}/pycache")}
+
+
+# Where Platforms/emscripten puts its builds, relative to the source tree (its get_build_paths).
+EMSCRIPTEN_HELPER_BUILD_PYTHON = "cross-build/build"
+EMSCRIPTEN_HELPER_HOST_DIR = "cross-build/wasm32-emscripten/build/python"
+
+
 def build_triple(helper: str, arch: str) -> str:
     if arch not in BUILD_TRIPLES:
         raise UserError(f"{helper} names its build directory after the build triple, unknown for {arch!r} "
                         f"(known: {', '.join(BUILD_TRIPLES)}); add it to BUILD_TRIPLES in cpython_wasm/targets/drivers.py.")
     return BUILD_TRIPLES[arch]
-
-
-# Helpers the recipes name that no driver runs yet, and why: `invoke matrix` says so.
-NOT_DRIVEN = {
-    "Platforms/emscripten": "cpython-wasm-recipes does not drive yet: it downloads libffi and mpdecimal during "
-                            "the build, compiles with emscripten's bzip2 port (fetched from GitHub while compiling) "
-                            "and runs Node through nvm, none of which works in a stage without network",
-}
 
 
 def driver_for(helper: str, host_triple: str, arch: str) -> Driver:

@@ -1,20 +1,51 @@
 """Emscripten (wasm32-emscripten): python.js and python.wasm built with emcc, run by Node and browsers."""
 
+import dataclasses
+import re
+import shlex
+import shutil
+import tomllib
 from pathlib import Path
 
 from packageurl import PackageURL
 
-from cpython_wasm.errors import UserError
-from cpython_wasm.paths import EMSDK_PATH
+from cpython_wasm.container.emscripten_data import stdlib_top_level
+from cpython_wasm.errors import BuildError, UserError
+from cpython_wasm.paths import CONTAINER_SOURCE, CONTAINER_TOOLS, CONTAINERS_DIR, EMSDK_PATH
 from cpython_wasm.recipes.plan import Plan
+from cpython_wasm.recipes.schema import LibraryRecipe
 from cpython_wasm.records import sbom
+from cpython_wasm.records.verify import verifier
 from cpython_wasm.stages.images import ImageSpec, native_spec, pinned_file
 from cpython_wasm.stages.render import render
-from cpython_wasm.targets.drivers import NOT_DRIVEN, Driver, EmscriptenConfigureDriver, build_triple, driver_for
-from cpython_wasm.targets.target import Target
-from cpython_wasm.tools.smoke import node_runner, smoke
+from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unpack, frozen_environment
+from cpython_wasm.targets.drivers import (
+    EMSCRIPTEN_HELPER_BUILD_PYTHON,
+    EMSCRIPTEN_HELPER_HOST_DIR,
+    Driver,
+    EmscriptenConfigureDriver,
+    EmscriptenHelperDriver,
+    build_triple,
+    driver_for,
+)
+from cpython_wasm.targets.target import CONTAINER_INPUTS, Target, build_environment, library_prefix
+from cpython_wasm.tools.smoke import node_command, node_runner, smoke
 
 DYNAMIC_LINKING = "--enable-wasm-dynamic-linking"
+# The libraries Platforms/emscripten downloads and builds itself (its make-dependencies), by recipe name.
+HELPER_DEPENDENCIES = ("libffi", "mpdecimal")
+HELPER_DEPENDENCY_SCRIPT = CONTAINERS_DIR / "files" / "build-helper-dependency.sh"
+# emcc's cache of system libraries, built once per toolchain (the toolchain cache stage's output), and where a
+# compile stage mounts it to start its own cache from (EM_CACHE, in its output: emcc adds what else it needs).
+CACHE_DIR = "/opt/emscripten-cache"
+CACHE_SEED = "/opt/emscripten-cache-seed"
+# What each configure's test programs link: a plain program. (The host stage adds the position-independent
+# variants its main module needs, once.)
+SYSTEM_LIBRARIES = 'printf "int main(void) { return 0; }\\n" > seed.c && emcc -O2 seed.c -o seed.js && rm -f seed*'
+# The seed copied into the stage's own cache (writable: the seed is a sealed product), then the command.
+SEED_CACHE = 'mkdir -p "$EM_CACHE" && cp -R "$0"/. "$EM_CACHE"/ && chmod -R u+w "$EM_CACHE" && exec "$@"'
+# An option of regrtest as a release's config.toml gives it (-uall, --single-process, -W).
+REGRTEST_OPTION = re.compile(r"-{1,2}[A-Za-z][A-Za-z0-9=,-]*")
 
 
 class Emscripten(Target):
@@ -29,8 +60,9 @@ class Emscripten(Target):
     library_cflags = ("-fPIC",)
 
     def driver(self, plan: Plan) -> Driver:
-        """3.11-3.13: configure and make, as Tools/wasm/README.md documents, with the build python of the line's
-        WASI helper (one store product for both targets)."""
+        """3.11-3.13: configure and make, as Tools/wasm/README.md documents; 3.14+: CPython's own
+        Platforms/emscripten. Either with the build python of the line's WASI helper (one store product for both
+        targets)."""
         wasi = driver_for(plan.python.wasi.helper, plan.python.wasi.host_triple, plan.arch)
         helper, host_triple = plan.support.helper, plan.support.host_triple
         if helper == "configure":
@@ -38,10 +70,12 @@ class Emscripten(Target):
                 wasi.helper, wasi.build_python_dir, f"cross-build/{host_triple}", wasi.setup_local, wasi.subcommands,
                 build_triple=build_triple(helper, plan.arch), host_triple=host_triple,
             )
-        raise UserError(
-            f"CPython {plan.python.line} is built for Emscripten by its own helper, {helper}, which "
-            f"{NOT_DRIVEN[helper]}. Build a line whose [emscripten] helper is \"configure\" (`invoke matrix` lists them)."
-        )
+        if helper == "Platforms/emscripten":
+            return EmscriptenHelperDriver(
+                wasi.helper, wasi.build_python_dir, EMSCRIPTEN_HELPER_HOST_DIR, wasi.setup_local, wasi.subcommands,
+                build_python_mount=EMSCRIPTEN_HELPER_BUILD_PYTHON, emscripten_helper=helper,
+            )
+        raise UserError(f"No driver for the Emscripten helper {helper!r} of CPython {plan.python.line}.")
 
     def toolchain_spec(self, plan: Plan, cached_path) -> ImageSpec:
         files = [pinned_file(plan.sdk_tarball, cached_path)] if plan.sdk_tarball else []
@@ -49,7 +83,7 @@ class Emscripten(Target):
             f"emsdk-{plan.provider}.Dockerfile.j2",
             native_image=native_spec(plan).tag, sdk=plan.sdk, suite=plan.base.suite, packages=plan.toolchain.packages,
             sdk_tarball=plan.sdk_tarball.file if plan.sdk_tarball else None, emsdk_path=EMSDK_PATH,
-            frozen_cache=plan.frozen_cache,
+            frozen_cache=plan.frozen_cache, makefile_clang=getattr(plan.toolchain, "makefile_clang", None),
         )
         return ImageSpec(f"emsdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))
 
@@ -62,24 +96,124 @@ class Emscripten(Target):
             return {}
         return {"EM_CACHE": f"{writable_dir}/emscripten-cache"}
 
+    def toolchain_cache_stage(self, plan: Plan, toolchain: ImageSpec) -> Stage | None:
+        """The system libraries emcc builds on first use (libc, its allocator, compiler-rt...), as a plain link
+        needs them, built once per toolchain: every compile stage's configure links test
+        programs, and would otherwise build them again (minutes each). None where the toolchain ships them
+        prebuilt in a frozen cache."""
+        if plan.frozen_cache:
+            return None
+        return Stage(
+            "toolchain-cache", f"emscripten-cache-{plan.toolchain_name}", toolchain.tag,
+            (Phase("build-system-libraries", ("sh", "-c", SYSTEM_LIBRARIES), "/tmp"),),
+            frozen_environment({"EM_CACHE": CACHE_DIR, "SOURCE_DATE_EPOCH": str(plan.base.source_date_epoch)}),
+            (), CACHE_DIR, produces=("sysroot/lib/wasm32-emscripten/libc.a",),
+        )
+
+    def compile_phase(self, phase: Phase, cache: Stage | None) -> Phase:
+        if cache is None:
+            return phase
+        return dataclasses.replace(phase, command=("sh", "-c", SEED_CACHE, CACHE_SEED, *phase.command))
+
+    def compile_inputs(self, cache: Stage | None) -> tuple:
+        return (ProductInput(CACHE_SEED, cache),) if cache is not None else ()
+
+    def library_stage(self, plan: Plan, library: LibraryRecipe, toolchain: ImageSpec, cached_path,
+                      unpacked: Unpack, cache: Stage | None) -> Stage:
+        """What CPython's own helper builds itself (HELPER_DEPENDENCIES), built the way it builds it, by the
+        release's own script where it has one (containers/files/build-helper-dependency.sh); the rest as for
+        every target."""
+        if not isinstance(self.driver(plan), EmscriptenHelperDriver) or library.name not in HELPER_DEPENDENCIES:
+            return super().library_stage(plan, library, toolchain, cached_path, unpacked, cache)
+        prefix, tarball = library_prefix(library), f"{CONTAINER_INPUTS}/{library.source.file}"
+        script = FileInput.of(f"{CONTAINER_TOOLS}/{HELPER_DEPENDENCY_SCRIPT.name}", HELPER_DEPENDENCY_SCRIPT)
+        helper_dir = f"{CONTAINER_SOURCE}/{plan.support.helper}"
+        environment = {**self.toolchain_environment(plan, prefix), **build_environment(plan)}
+        return Stage(
+            "library", f"{library.name}-{library.version}-{plan.toolchain_name}-cpython-{plan.release.version}",
+            toolchain.tag,
+            (self.compile_phase(Phase(f"build-{library.name}",
+                                      ("sh", script.container, library.name, tarball, prefix, helper_dir), "/tmp"),
+                                cache),),
+            frozen_environment(environment),
+            (script, FileInput(tarball, library.source.sha256, cached_path(library.source)),
+             ProductInput(CONTAINER_SOURCE, unpacked), *self.compile_inputs(cache)),
+            prefix, produces=(f"lib/lib{library.link}.a",),
+        )
+
+    def links_dynamically(self, plan: Plan) -> bool:
+        """Whether python.js is a main module for dynamic linking: CPython's own helper always links it so."""
+        return DYNAMIC_LINKING in plan.support.configure_host_args or isinstance(self.driver(plan),
+                                                                                EmscriptenHelperDriver)
+
     def library_libs(self, plan: Plan, libs: str) -> str:
         """A main module for dynamic linking (--enable-wasm-dynamic-linking) is linked by emcc with every
         archive whole: libz.a, named twice (for zlib and binascii), would then define each symbol twice, and
         every unused member of the others would be linked and exported. Linked the usual way in between, each
         archive gives what the interpreter uses, once."""
-        if DYNAMIC_LINKING not in plan.support.configure_host_args:
+        if not self.links_dynamically(plan):
             return libs
         return f"-Wl,--no-whole-archive {libs} -Wl,--whole-archive"
+
+    def runtime_of(self, plan: Plan | None) -> str:
+        if plan is not None and isinstance(self.driver(plan), EmscriptenHelperDriver):
+            return "python.mjs under Node"
+        return self.runtime
 
     def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None,
               extensions=()) -> dict:
         return smoke(artifact, version, self.name, node_runner(executor, image, log), modules, extensions)
 
     def check_testable(self, plan: Plan) -> None:
-        raise UserError(
-            f"invoke test runs WASI artifacts; {plan.artifact_name} is built for Emscripten, whose "
-            f"browser build preloads its standard library into python.data and has no place for Lib/test. "
-            f"Test the WASI build of the same release (`invoke test --python {plan.release.version}`).")
+        if not isinstance(self.driver(plan), EmscriptenHelperDriver):
+            raise UserError(
+                f"invoke test runs the Emscripten artifacts of CPython's own Platforms/emscripten (3.14+); "
+                f"{plan.artifact_name} is Tools/wasm's \"browser\" flavour (3.11-3.13), whose python.js keeps its "
+                f"standard library in python.data and, under Node, loses a regrtest worker's last line and ends a "
+                f"single-process run at the first test that overflows its stack. Test the WASI build of the same "
+                f"release (`invoke test --python {plan.release.version}`), or a 3.14+ Emscripten build.")
+
+    def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
+        """At work/tests, on the workers' PYTHONPATH after the standard library zip (regrtest_command): Lib/test,
+        and the pure-Python modules of the release's Lib/ that the web build leaves out of its zip entirely
+        (wasm_assets.py drops http, curses, ensurepip...), as upstream's Node runs, which read Lib/ from the
+        host, have them. Nothing the artifact ships is shadowed: what it carries is what runs."""
+        shipped = stdlib_top_level(work / "artifact")
+        (work / "tests").mkdir()
+        for entry in sorted((source / "Lib").iterdir()):
+            name = entry.name.split(".")[0] if entry.is_file() else entry.name
+            if name in shipped or entry.name == "__pycache__" or (entry.is_file() and entry.suffix != ".py"):
+                continue
+            if entry.is_dir():
+                shutil.copytree(entry, work / "tests" / entry.name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(entry, work / "tests" / entry.name)
+
+    def regrtest_options(self, source: Path, jobs: int) -> list[str]:
+        """The release's Platforms/emscripten/config.toml test-args after `-m test` (what CPython's own Emscripten
+        CI runs), with `--single-process` replaced by one worker per core (`-j`; regrtest_command)."""
+        path = source / "Platforms" / "emscripten" / "config.toml"
+        arguments = tomllib.loads(verifier.read_bounded(path, 1 << 16).decode("utf-8")).get("test-args")
+        if not (isinstance(arguments, list) and arguments[:2] == ["-m", "test"]
+                and all(isinstance(argument, str) and REGRTEST_OPTION.fullmatch(argument) for argument in arguments[2:])):
+            raise BuildError(f"{path}: test-args is not `-m test` followed by regrtest options ({arguments!r}).")
+        return [*(argument for argument in arguments[2:] if argument != "--single-process"), "-j", str(jobs)]
+
+    def regrtest_command(self, build, source: Path, options: list[str], tests: list[str], jobs: int,
+                         work: str) -> list[str]:
+        """regrtest's main process is the native build python of the release and each worker the artifact under
+        the image's Node (`--python`: CPython's node_entry.mjs, as python.sh runs it, with Lib/test from
+        work/tests on its PYTHONPATH), one per core, as `make test` runs WASI's. (Upstream's Emscripten CI runs
+        regrtest inside Node, --single-process: on one core, and a test that crashes the interpreter ends the
+        whole run; here it ends its worker, and regrtest says which.)"""
+        command, environment = node_command(f"{work}/artifact", f"python{build.plan.python.line}.zip")
+        environment["PYTHONPATH"] += f":{work}/tests"
+        worker = ["env", *(f"{name}={value}" for name, value in sorted(environment.items())), *command]
+        return [build.driver.build_python, "-m", "test", *self.regrtest_options(source, jobs), *options,
+                "--python", shlex.join(worker), *tests]
+
+    def test_runner(self, jobs: int) -> str:
+        return f"{jobs} workers under Node"
 
     def bench_interpreter(self, work: str) -> tuple[list[str], dict]:
         return ["node", f"{work}/artifact/python.js"], {}

@@ -21,12 +21,12 @@ run them.
 """
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from cpython_wasm.container import devkit as devkit_module
-from cpython_wasm.container import emscripten_data, package, tarball, wasm
-from cpython_wasm.errors import UserError
+from cpython_wasm.container import emscripten_data, package, tarball, wasm, web_assets
 from cpython_wasm.paths import (
     CONTAINER_OUTPUT,
     CONTAINER_SCRIPTS_DIR,
@@ -36,7 +36,7 @@ from cpython_wasm.paths import (
     LIBRARIES_DIR,
 )
 from cpython_wasm.recipes.plan import Plan
-from cpython_wasm.recipes.schema import LibraryRecipe
+from cpython_wasm.recipes.schema import LibraryRecipe, WebPackage
 from cpython_wasm.stages.images import ImageSpec
 from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unpack, frozen_environment
 from cpython_wasm.targets import extensions as custom
@@ -44,7 +44,7 @@ from cpython_wasm.targets.drivers import BUILD_PYTHON_PHASES, HOST_PHASES, Drive
 
 # The packaging script and its siblings, mounted as the package `container` in CONTAINER_TOOLS.
 PACKAGE_MODULES = ("__init__", *(module.__name__.rsplit(".", 1)[1]
-                                  for module in (package, tarball, wasm, emscripten_data, devkit_module)))
+                                  for module in (package, tarball, wasm, emscripten_data, devkit_module, web_assets)))
 LIBRARY_SCRIPT = CONTAINERS_DIR / "files" / "build-library.sh"
 DEVKIT_SCRIPT = CONTAINERS_DIR / "files" / "build-devkit.sh"
 DEVKIT_DIR = "/devkit"  # the devkit stage's output, and where the package stage finds it
@@ -57,6 +57,7 @@ class BuildStages:
 
     source: Unpack
     build_python: Stage
+    toolchain_cache: Stage | None  # what the toolchain builds on first use, once for every stage (Emscripten's)
     libraries: dict[str, Stage]  # by library name
     host: Stage
     devkit: Stage | None  # for a target that has one
@@ -70,6 +71,7 @@ class BuildStages:
     def by_key(self) -> dict[str, Stage | Unpack]:
         """Each stage by the key the lockfile's `products` gives it: its kind, library:<name> for a library."""
         return {"source": self.source, "build-python": self.build_python,
+                **({"toolchain-cache": self.toolchain_cache} if self.toolchain_cache else {}),
                 **{library_key(name): stage for name, stage in self.libraries.items()},
                 "host": self.host, **({"devkit": self.devkit} if self.devkit else {}),
                 **{custom.extension_key(name): stage for name, stage in self.extensions.items()},
@@ -86,7 +88,7 @@ def build_environment(plan: Plan) -> dict[str, str]:
 class Target:
     name: str  # as recipes, plans and lockfiles name it
     title: str  # as users read it
-    runtime: str  # how its interpreter runs, as the smoke phase says it
+    runtime: str  # how its interpreter runs, as the smoke phase says it (runtime_of: for one plan)
     runs_in_toolchain_image = False  # whether its runner needs the toolchain image (Node) rather than this process
     runs_in_browser = False  # whether `invoke smoke --browser` runs it in Chromium too
     library_cflags: tuple[str, ...] = ()  # what every C library needs on this target, before its recipe's cflags
@@ -105,6 +107,19 @@ class Target:
         """What the toolchain itself needs in the environment of a stage that compiles, whose output is
         writable_dir."""
         return {}
+
+    def toolchain_cache_stage(self, plan: Plan, toolchain: ImageSpec) -> Stage | None:
+        """What the toolchain builds on first use (Emscripten's system libraries), built once in a stage of its
+        own for every compile stage to start from (compile_phase); None where nothing is."""
+        return None
+
+    def compile_phase(self, phase: Phase, cache: Stage | None) -> Phase:
+        """A compile stage's first phase, started from the toolchain cache stage's product (when there is one)."""
+        return phase
+
+    def compile_inputs(self, cache: Stage | None) -> tuple:
+        """What a compile stage mounts for compile_phase."""
+        return ()
 
     def host_environment(self, plan: Plan, driver: Driver) -> dict[str, str]:
         """The environment of the host stage (what the lockfile's build.host_environment records): the
@@ -126,8 +141,11 @@ class Target:
         """How python.wasm's link names a library's archive."""
         return libs
 
-    def library_stage(self, plan: Plan, library: LibraryRecipe, toolchain: ImageSpec, cached_path) -> Stage:
-        """One C library, built for this target in its toolchain image into LIBRARIES_DIR/<name>."""
+    def library_stage(self, plan: Plan, library: LibraryRecipe, toolchain: ImageSpec, cached_path,
+                      unpacked: Unpack, cache: Stage | None) -> Stage:
+        """One C library, built for this target in its toolchain image into LIBRARIES_DIR/<name> (`unpacked`:
+        the CPython source, for a library built by a script of CPython's own; `cache`: the toolchain cache
+        stage)."""
         prefix, tarball = library_prefix(library), f"{CONTAINER_INPUTS}/{library.source.file}"
         script = FileInput.of(f"{CONTAINER_TOOLS}/{LIBRARY_SCRIPT.name}", LIBRARY_SCRIPT)
         # Not the release's SOURCE_DATE_EPOCH: a library is one product for every CPython release built with
@@ -136,9 +154,12 @@ class Target:
                        "CFLAGS": " ".join((*self.library_cflags, *library.cflags_for(self.name)))}
         return Stage(
             "library", f"{library.name}-{library.version}-{plan.toolchain_name}", toolchain.tag,
-            (Phase(f"build-{library.name}", ("sh", script.container, self.name, library.name, tarball, prefix), "/tmp"),),
+            (self.compile_phase(Phase(f"build-{library.name}",
+                                      ("sh", script.container, self.name, library.name, tarball, prefix), "/tmp"),
+                                cache),),
             frozen_environment(environment),
-            (script, FileInput(tarball, library.source.sha256, cached_path(library.source))),
+            (script, FileInput(tarball, library.source.sha256, cached_path(library.source)),
+             *self.compile_inputs(cache)),
             prefix, produces=(f"lib/lib{library.link}.a",),
         )
 
@@ -155,15 +176,14 @@ class Target:
             produces=(f"lib/libpython{plan.python.line}.a", f"include/python{plan.python.line}/pyconfig.h"),
         )
 
-    def host_dir(self, plan: Plan) -> str | None:
-        """Where this target's host build of the plan's release would be, in the source tree (a mount point the
-        source must hold); None if the line is not built for this target here."""
+    def mount_points(self, plan: Plan) -> tuple[str, ...]:
+        """Where this target's host build of the plan's release mounts its build directories, in the source tree
+        (mount points the source must hold): the host build's, and the build python's where the helper looks
+        for it elsewhere; none if the line is not built for this target."""
         if plan.python.support(self.name) is None:
-            return None
-        try:
-            return self.driver(dataclasses.replace(plan, target=self.name)).host_dir
-        except UserError:  # a helper no driver runs yet
-            return None
+            return ()
+        driver = self.driver(dataclasses.replace(plan, target=self.name))
+        return (driver.host_dir, *((driver.build_python_mount,) if driver.build_python_mount else ()))
 
     def stages(self, plan: Plan, native: ImageSpec, toolchain: ImageSpec, configure_args, unpacked: Unpack,
                cached_path) -> BuildStages:
@@ -177,13 +197,17 @@ class Target:
             phases(driver, BUILD_PYTHON_PHASES), environment, (ProductInput(CONTAINER_SOURCE, unpacked),),
             build_python_dir, produces=("python",),
         )
-        libraries = {library.name: self.library_stage(plan, library, toolchain, cached_path)
+        cache = self.toolchain_cache_stage(plan, toolchain)
+        libraries = {library.name: self.library_stage(plan, library, toolchain, cached_path, unpacked, cache)
                      for library in plan.libraries}
-        host_inputs = (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
+        host_inputs = (ProductInput(CONTAINER_SOURCE, unpacked),
+                       ProductInput(driver.path(driver.host_build_python_dir), build_python),
                        *(ProductInput(stage.output, stage) for stage in libraries.values()))
+        first, *rest = phases(driver, HOST_PHASES, configure_args)
         host = Stage(
-            "host", f"host-{plan.stock_artifact_name}", toolchain.tag, phases(driver, HOST_PHASES, configure_args),
-            frozen_environment(self.host_environment(plan, driver)), host_inputs, host_dir, produces=("python.wasm",),
+            "host", f"host-{plan.stock_artifact_name}", toolchain.tag, (self.compile_phase(first, cache), *rest),
+            frozen_environment(self.host_environment(plan, driver)), (*host_inputs, *self.compile_inputs(cache)),
+            host_dir, produces=("python.wasm",),
         )
         devkit = self.devkit_stage(plan, toolchain, host, host_inputs) if self.has_devkit else None
         extensions = {extension.name: custom.extension_stage(plan, extension, toolchain, devkit, DEVKIT_DIR,
@@ -198,22 +222,29 @@ class Target:
                    *(("--devkit", DEVKIT_DIR) if devkit else ()),
                    *(("--python-wasm", f"{interpreter.output}/python.wasm") if interpreter else ()),
                    *(f"--site={stage.output}/lib" for stage in extensions.values()),
-                   *(f"--builtin={module.name}" for extension in plan.extensions for module in extension.modules))
+                   *(f"--builtin={module.name}" for extension in plan.extensions for module in extension.modules),
+                   *(f"--web-package={web_package_argument(web)}" for web in plan.web_packages))
         scripts = tuple(FileInput.of(f"{CONTAINER_TOOLS}/container/{name}.py", CONTAINER_SCRIPTS_DIR / f"{name}.py")
                         for name in PACKAGE_MODULES)
+        web_inputs = tuple(FileInput(f"{CONTAINER_INPUTS}/{web.tarball.file}", web.tarball.sha256,
+                                     cached_path(web.tarball)) for web in plan.web_packages)
         custom_inputs = tuple(ProductInput(stage.output, stage)
                               for stage in (*extensions.values(), *((interpreter,) if interpreter else ())))
         packaged = Stage(
             "package", f"package-{artifact}", native.tag, (Phase("package", command, CONTAINER_TOOLS),), environment,
             (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
              ProductInput(host_dir, host), *((ProductInput(DEVKIT_DIR, devkit),) if devkit else ()), *custom_inputs,
-             *scripts),
+             *scripts, *web_inputs),
             CONTAINER_OUTPUT,
             produces=(f"{artifact}.tar.gz", tarball.MANIFEST, *((f"{artifact}.devkit.tar.gz",) if devkit else ())),
         )
-        return BuildStages(unpacked, build_python, libraries, host, devkit, extensions, interpreter, packaged)
+        return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter, packaged)
 
     # -- running what was built -----------------------------------------------------------
+
+    def runtime_of(self, plan: Plan | None) -> str:
+        """How the interpreter of a plan's artifact runs, as the smoke phase says it."""
+        return self.runtime
 
     def smoke(self, artifact: Path, version: str, modules=(), executor=None, image: str | None = None,
               log: Path | None = None, extensions=()) -> dict:
@@ -223,7 +254,27 @@ class Target:
         raise NotImplementedError
 
     def check_testable(self, plan: Plan) -> None:
-        """Raise a UserError if `invoke test` cannot run this target's artifacts."""
+        """Raise a UserError if `invoke test` cannot run this target's artifacts of the plan's line."""
+
+    def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
+        """Put the release's Lib/test (from the unpacked `source`) where the interpreter of the artifact unpacked
+        at work/artifact finds it, with whatever else its test run needs there."""
+        raise NotImplementedError
+
+    def regrtest_options(self, source: Path, jobs: int) -> list[str]:
+        """regrtest's options as CPython's own CI runs the suite on this platform (from the release's `source`)."""
+        raise NotImplementedError
+
+    def regrtest_command(self, build, source: Path, options: list[str], tests: list[str], jobs: int,
+                         work: str) -> list[str]:
+        """The test run's command in the toolchain image: regrtest with regrtest_options, then `options` (where
+        it writes) and the `tests`, on the artifact unpacked at work/artifact."""
+        raise NotImplementedError
+
+    def test_runner(self, jobs: int) -> str:
+        """How the test run runs the interpreter, as its progress line says."""
+        raise NotImplementedError
+
 
     def bench_interpreter(self, work: str) -> tuple[list[str], dict]:
         """The benchmark's wasm interpreter command, with the artifact unpacked at work/artifact, and what the
@@ -244,6 +295,13 @@ class Target:
     def sbom_toolchain(self, plan: Plan, lock: dict) -> list:
         """The SBOM's tools: the toolchain and the runner of the smoke run."""
         raise NotImplementedError
+
+
+def web_package_argument(web: WebPackage) -> str:
+    """What the package stage is told of a web package (container/web_assets.py): its tarball, where its files
+    go, and each file with the URL the page names it by."""
+    return json.dumps({"tarball": f"{CONTAINER_INPUTS}/{web.tarball.file}", "directory": web.directory,
+                       "files": [file.model_dump(exclude_none=True) for file in web.files]}, sort_keys=True)
 
 
 def library_key(name: str) -> str:

@@ -1,13 +1,18 @@
 """WASI (wasm32-wasip1): python.wasm built with a WASI SDK, run by wasmtime."""
 
+import re
 import shlex
+import shutil
 from pathlib import Path
 
 from packageurl import PackageURL
 
+from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.paths import PACKAGE_DIR, WASI_SDK_PATH
+from cpython_wasm.recipes.artifacts import debug_artifact_name
 from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.records import sbom
+from cpython_wasm.runtime import DEFAULT_WASM_STACK
 from cpython_wasm.stages.images import ImageSpec, helper_file, native_spec, pinned_file
 from cpython_wasm.stages.render import render
 from cpython_wasm.targets.drivers import Driver, driver_for
@@ -31,6 +36,17 @@ def precompile_first(command: str, work: str) -> list[str]:
     """`command` (a shell command line) after python.wasm is compiled once, for every process that runs it, as
     wasmtime's cache would after the first."""
     return ["sh", "-c", f"wasmtime compile {work}/artifact/python.wasm -o {work}/python.cwasm && exec {command}"]
+
+
+def wasm_stack(host_build: Path) -> int:
+    """The wasm stack the release's host runner gives the guest: upstream's is 8 MiB (Linux's `ulimit -s`); a
+    line whose Makefile asks for more gets what it asks for."""
+    makefile = host_build / "Makefile"
+    match = _WASM_STACK.search(makefile.read_text(errors="replace")) if makefile.is_file() else None
+    return max(DEFAULT_WASM_STACK, int(match.group(1))) if match else DEFAULT_WASM_STACK
+
+
+_WASM_STACK = re.compile(r"max-wasm-stack=(\d+)")
 
 
 class Wasi(Target):
@@ -65,6 +81,44 @@ class Wasi(Target):
     def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None,
               extensions=()) -> dict:
         return smoke(artifact, version, self.name, wasi_runner, modules, extensions)
+
+    def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
+        """Lib/test beside the artifact's standard library, the debug artifact over it.
+
+        The debug artifact brings the standard library's sources (tests read
+        them: inspect, linecache, tracebacks); each shipped .pyc is also put
+        where CPython looks for the bytecode of a source (__pycache__/), so
+        what runs is the artifact's own bytecode, never a recompilation of the
+        sources."""
+        tree = work / "artifact"
+        lib = tree / "lib" / f"python{plan.python.line}"
+        debug = artifact.with_name(debug_artifact_name(artifact.name))
+        if debug.is_file():
+            safe_extract(debug, tree, strip_components=1)
+            cache_tag = "cpython-" + plan.python.line.replace(".", "")
+            for compiled in lib.rglob("*.pyc"):
+                if compiled.with_suffix(".py").is_file() and compiled.parent.name != "__pycache__":
+                    cached = compiled.parent / "__pycache__" / f"{compiled.stem}.{cache_tag}.pyc"
+                    cached.parent.mkdir(exist_ok=True)
+                    shutil.copy2(compiled, cached)
+        shutil.copytree(source / "Lib" / "test", lib / "test")
+        (tree / "tmp").mkdir()  # the guest's /tmp: where each worker puts its files
+
+    def regrtest_options(self, source: Path, jobs: int) -> list[str]:
+        # As `make test` runs the suite in CPython's WASI CI, with one worker per core.
+        return ["--fast-ci", "-j", str(jobs)]
+
+    def regrtest_command(self, build, source: Path, options: list[str], tests: list[str], jobs: int,
+                         work: str) -> list[str]:
+        """regrtest's main process is the native build python of the release; each worker is the artifact under
+        wasmtime, precompiled once (`--python`), as CPython's WASI CI runs it."""
+        worker = shlex.join(wasmtime_run(work, wasm_stack(build.products().host.path)))
+        regrtest = [build.driver.build_python, "-m", "test", *self.regrtest_options(source, jobs), *options,
+                    "--python", worker, *tests]
+        return precompile_first(shlex.join(regrtest), work)
+
+    def test_runner(self, jobs: int) -> str:
+        return f"{jobs} workers, python.wasm under wasmtime"
 
     def bench_interpreter(self, work: str) -> tuple[list[str], dict]:
         return wasmtime_run(work), {"wasi": {"module": f"{work}/artifact/python.wasm",

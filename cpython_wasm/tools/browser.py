@@ -8,6 +8,7 @@ chromium`), started headless with a fresh profile and driven by Playwright;
 no browser is ever downloaded.
 """
 
+import contextlib
 import functools
 import http.server
 import json
@@ -21,7 +22,7 @@ from pathlib import Path
 from cpython_wasm.errors import BuildError, UserError
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.paths import display_path
-from cpython_wasm.tools.smoke import check_report, parse_report, smoke_arguments
+from cpython_wasm.tools.smoke import check_report, parse_report, smoke_arguments, stdlib_zip
 
 CHROMIUM = "/usr/bin/chromium"
 # No sandbox (we may run as root, in a container), no GPU; Playwright adds a fresh temporary profile.
@@ -39,10 +40,57 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class IsolatedHandler(QuietHandler):
+    """Also sends the headers that make a page cross-origin isolated, as CPython's web_example/server.py does:
+    the REPL page's worker waits for input on a SharedArrayBuffer, which a browser gives only to such a page."""
+
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        super().end_headers()
+
+
+# CPython's REPL page in an Emscripten artifact: Tools/wasm's (3.11-3.13), Platforms/emscripten's web example (3.14+).
+REPL_PAGES = ("python.html", "index.html")
+
+
+def repl_page(directory: Path) -> str:
+    """The REPL page of an unpacked Emscripten artifact."""
+    for page in REPL_PAGES:
+        if (directory / page).is_file():
+            return page
+    raise UserError(f"{display_path(directory)} has no REPL page ({' or '.join(REPL_PAGES)}): serve an unpacked "
+                    f"Emscripten artifact, or its .tar.gz.")
+
+
+def serve(artifact: Path, port: int, announce) -> None:
+    """Serve an Emscripten artifact (its .tar.gz, unpacked first, or its unpacked directory) on 127.0.0.1:port
+    (0: a free one) with the headers its REPL page needs; `announce(url)` once it listens; until interrupted."""
+    with tempfile.TemporaryDirectory(prefix="cpython-wasm-serve-") as temp:
+        if artifact.is_dir():
+            directory = artifact
+        elif artifact.is_file():
+            directory = Path(temp) / "artifact"
+            safe_extract(artifact, directory, strip_components=1)
+        else:
+            raise UserError(f"No artifact at {display_path(artifact)}: pass an Emscripten artifact's .tar.gz or the "
+                            f"directory it unpacks to.")
+        page = repl_page(directory)
+        with served(directory, IsolatedHandler, port) as base_url:
+            announce(f"{base_url}/{page}")
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+
+
 @contextmanager
-def served(directory: Path, handler: type[http.server.SimpleHTTPRequestHandler] = QuietHandler):
-    """`directory` over HTTP on 127.0.0.1, on a free port; yields the base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(directory)))
+def served(directory: Path, handler: type[http.server.SimpleHTTPRequestHandler] = QuietHandler, port: int = 0):
+    """`directory` over HTTP on 127.0.0.1, on `port` (0: a free one); yields the base URL."""
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port),
+                                                 functools.partial(handler, directory=str(directory)))
+    except OSError as error:
+        raise UserError(f"Cannot listen on 127.0.0.1:{port} ({error.strerror}). Choose another --port, or 0 for "
+                        f"a free one.") from None
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -52,8 +100,21 @@ def served(directory: Path, handler: type[http.server.SimpleHTTPRequestHandler] 
         server.server_close()
 
 
+def module_stdlib(directory: Path) -> dict | None:
+    """For an artifact of Platforms/emscripten (3.14+: python.mjs), where the page fetches the standard library
+    zip and where in Emscripten's file system it writes it, as CPython's own worker does: /lib/python3XY.zip,
+    with /lib/python3.X/lib-dynload beside it; None for python.js (3.11-3.13), whose python.data preloads it."""
+    if not (directory / "python.mjs").is_file():
+        return None
+    zip_file = stdlib_zip(directory)
+    line = zip_file.stem.removeprefix("python")
+    return {"url": zip_file.name, "path": f"/lib/python{line.replace('.', '')}.zip",
+            "dynload": f"/lib/python{line}/lib-dynload"}
+
+
 def run_in_chromium(directory: Path, arguments: list[str], timeout: float = TIMEOUT_SECONDS) -> dict:
-    """Serve `directory` (an unpacked artifact), run its python.js with `arguments` in Chromium; return what the page saw."""
+    """Serve `directory` (an unpacked artifact), run its interpreter (python.js, or python.mjs) with `arguments` in
+    Chromium; return what the page saw."""
     if not Path(CHROMIUM).is_file():
         raise UserError(f"Chromium is not installed at {CHROMIUM}; the browser smoke run uses Debian's. Run "
                         f"`scripts/setup` (or `apt-get install chromium`) and try again.")
@@ -64,7 +125,7 @@ def run_in_chromium(directory: Path, arguments: list[str], timeout: float = TIME
         raise UserError("Playwright is not installed; it drives Chromium for the browser smoke run. Run "
                         "`scripts/setup` (it installs the project with its test extras) and try again.") from None
     shutil.copy(PAGE, directory / "smoke.html")
-    query = json.dumps({"arguments": arguments})
+    query = json.dumps({"arguments": arguments, "stdlib": module_stdlib(directory)})
     console = []
     with served(directory) as base_url, sync_playwright() as playwright:
         # launch() starts Chromium with a new, temporary profile each time.

@@ -23,7 +23,6 @@ from cpython_wasm.errors import UserError
 from cpython_wasm.inputs.fetch import Fetcher, describe_failure
 from cpython_wasm.recipes.pins import PinnedFile
 from cpython_wasm.recipes.plan import Recipes
-from cpython_wasm.targets.drivers import NOT_DRIVEN
 
 CHECK_DEADLINE_SECONDS = 20  # for all the URLs together: what `invoke matrix` may wait for the network
 TIMED_OUT = "unreachable (timed out)"
@@ -65,11 +64,6 @@ def matrix_rows(recipes: Recipes, arch: str, fetcher: Fetcher | None, only: str 
             rows.append(row)
             continue
         row["artifact"] = plan.artifact_name
-        helper = plan.support.helper
-        if helper in NOT_DRIVEN:
-            row.update(buildable=False, missing=[f"{helper} is not driven yet"])
-            rows.append(row)
-            continue
         rows.append(row)
         checked.append((row, plan.inputs))
     if fetcher is not None:

@@ -59,6 +59,12 @@ def check_ctypes():
     double = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(lambda n: n * 2)
     return double(21) == 42 and ctypes.pythonapi.Py_IsInitialized() == 1
 
+def check_decimal():
+    # The C implementation (_decimal, with the libmpdec it was linked with), not _pydecimal.
+    import _decimal, decimal
+    decimal.getcontext().prec = 40
+    return decimal.Decimal is _decimal.Decimal and str(decimal.Decimal(1) / 3) == "0." + "3" * 40
+
 def check_extension(names, code):
     for name in names:
         module = importlib.import_module(name)
@@ -88,7 +94,7 @@ print(json.dumps({
 }))
 """
 # The modules SMOKE_CODE knows how to check.
-SMOKE_MODULES = ("zlib", "bz2", "lzma", "sqlite3", "ctypes")
+SMOKE_MODULES = ("zlib", "bz2", "lzma", "sqlite3", "ctypes", "decimal")
 
 
 def smoke_arguments(modules, extensions=()) -> list[str]:
@@ -150,14 +156,39 @@ def wasi_runner(unpacked: Path, temp: Path, artifact: Path, arguments: list[str]
     return stdout.read_text(errors="replace"), errors
 
 
+def node_command(mounted_at: str, stdlib: str | None) -> tuple[list[str], dict[str, str]]:
+    """How Node runs an unpacked Emscripten artifact mounted at `mounted_at`: the command before Python's own
+    arguments, and its environment. `stdlib`: the name of its standard library zip beside python.mjs (3.14+,
+    Platforms/emscripten), or None for python.js (3.11-3.13, the standard library preloaded from python.data).
+
+    3.14+ runs CPython's node_entry.mjs, which mounts the host's directories into Emscripten's file system, so
+    the standard library is the zip on PYTHONPATH (the page's worker puts it at /lib instead), and PYTHONHOME
+    the artifact, where getpath finds no other prefix."""
+    if stdlib is None:
+        return ["node", f"{mounted_at}/python.js"], {}
+    return (["node", f"{mounted_at}/node_entry.mjs", f"--this-program={mounted_at}/python"],
+            {"PYTHONHOME": mounted_at, "PYTHONPATH": f"{mounted_at}/{stdlib}"})
+
+
+def stdlib_zip(unpacked: Path) -> Path:
+    """The standard library zip of an unpacked artifact of Platforms/emscripten (3.14+), python3.X.zip."""
+    found = sorted(unpacked.glob("python3.*.zip"))
+    if len(found) != 1:
+        raise BuildError(f"{display_path(unpacked)} has python.mjs but not one python3.X.zip beside it "
+                         f"({[path.name for path in found]}): not an artifact of Platforms/emscripten.")
+    return found[0]
+
+
 def node_runner(executor, image: str, log: Path):
-    """python.js under Node in `image`, the artifact mounted read-only; the executor raises if it fails.
+    """The artifact under Node in `image` (node_command), mounted read-only; the executor raises if it fails.
 
     The container's log holds both outputs."""
 
     def run(unpacked: Path, temp: Path, artifact: Path, arguments: list[str]) -> tuple[str, str]:
-        executor.run_phase(image, "smoke", ["node", "/artifact/python.js", *arguments],
-                           [Bind(unpacked, "/artifact")], {}, log, workdir="/artifact")
+        stdlib = stdlib_zip(unpacked).name if (unpacked / "python.mjs").is_file() else None
+        command, environment = node_command("/artifact", stdlib)
+        executor.run_phase(image, "smoke", [*command, *arguments], [Bind(unpacked, "/artifact")], environment, log,
+                           workdir="/artifact")
         return log.read_text(errors="replace"), ""
 
     return run

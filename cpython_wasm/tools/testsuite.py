@@ -26,7 +26,6 @@ with its reason and does not fail the task; any other failure does (exit 1).
 import json
 import os
 import re
-import shlex
 import shutil
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -42,24 +41,15 @@ from cpython_wasm.recipes.plan import Plan, Recipes
 from cpython_wasm.recipes.suites import KnownFailure
 from cpython_wasm.records.lock import record_test_results
 from cpython_wasm.records.verify import record_checksums
-from cpython_wasm.runtime import DEFAULT_WASM_STACK
 from cpython_wasm.stages.executor import make_writable_for_container
 from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage
 from cpython_wasm.stages.store import normalise_modes
-from cpython_wasm.targets.wasi import precompile_first, wasmtime_run
 
 ARTIFACTS = "/artifacts"  # the artifact and its debug artifact, read-only (unpacked into WORK before the run)
 WORK = "/work"  # the writable directory of the test run, inside the container
-# Upstream's host runner gives the guest 8 MiB of wasm stack (Linux's `ulimit
-# -s`); a line whose Makefile asks for more gets what it asks for.
-_WASM_STACK = re.compile(r"max-wasm-stack=(\d+)")
 # regrtest's progress lines: "0:01:04 load avg: 3.66 [24/57] test_shutil passed", and for the modules of a
 # test package "[17/480] test.test_asyncio.test_locks skipped".
 _PROGRESS = re.compile(r"\[\s*\d+/\d+(?:/\d+)?\] (test[\w.]*) (.+)$")
-
-
-# As `make test` runs the suite in CPython's CI (the job count is added: one worker per core).
-REGRTEST_OPTIONS = ["--fast-ci"]
 
 
 def report_name(artifact_name: str, suite: str) -> str:
@@ -201,7 +191,7 @@ class TestRun:
         stage = self.stage(result, present)
         reporter, executor = self.build.reporter, self.build.executor
         with reporter.phase(f"test {self.suite}",
-                            f"{len(present) or 'all'} test modules, {self.jobs} workers, python.wasm under wasmtime") as phase:
+                            f"{len(present) or 'all'} test modules, {self.build.target.test_runner(self.jobs)}") as phase:
             def run_suite(directory: Path, log_dir: Path) -> dict:
                 executor.remove_leftovers(self.work)  # of a killed `invoke test`
                 self.prepare(result, products.source.path)
@@ -229,43 +219,22 @@ class TestRun:
         return report
 
     def prepare(self, result: BuildResult, source: Path) -> None:
-        """The artifact unpacked, with the release's Lib/test beside its standard library.
-
-        The debug artifact goes over it, for the standard library's sources
-        (tests read them: inspect, linecache, tracebacks), and each shipped .pyc
-        is also put where CPython looks for the bytecode of a source
-        (__pycache__/), so what runs is the artifact's own bytecode, never a
-        recompilation of the sources."""
+        """The work directory: the artifact unpacked at artifact/, with the release's Lib/test where its
+        interpreter finds it (the target's add_tests), and regrtest's temporary directory."""
         if self.work.exists():
             shutil.rmtree(self.work)
         tree = self.work / "artifact"
         safe_extract(result.artifact, tree, strip_components=1)
-        lib = tree / "lib" / f"python{self.plan.python.line}"
-        debug = result.artifact.with_name(debug_artifact_name(result.artifact.name))
-        if debug.is_file():
-            safe_extract(debug, tree, strip_components=1)
-            cache_tag = "cpython-" + self.plan.python.line.replace(".", "")
-            for compiled in lib.rglob("*.pyc"):
-                if compiled.with_suffix(".py").is_file() and compiled.parent.name != "__pycache__":
-                    cached = compiled.parent / "__pycache__" / f"{compiled.stem}.{cache_tag}.pyc"
-                    cached.parent.mkdir(exist_ok=True)
-                    shutil.copy2(compiled, cached)
-        shutil.copytree(source / "Lib" / "test", lib / "test")
-        (tree / "tmp").mkdir()  # the guest's /tmp: where each worker puts its files
+        self.build.target.add_tests(self.plan, result.artifact, source, self.work)
         (self.work / "regrtest").mkdir()
         normalise_modes(self.work)
         make_writable_for_container(self.work, recursive=True)  # tests write beside themselves (__pycache__...)
 
-    def wasm_stack(self) -> int:
-        makefile = self.build.products().host.path / "Makefile"
-        match = _WASM_STACK.search(makefile.read_text(errors="replace")) if makefile.is_file() else None
-        return max(DEFAULT_WASM_STACK, int(match.group(1))) if match else DEFAULT_WASM_STACK
-
     def command(self, tests: list[str]) -> list[str]:
-        worker = shlex.join(wasmtime_run(WORK, self.wasm_stack()))
-        regrtest = [self.build.driver.build_python, "-m", "test", *REGRTEST_OPTIONS, "-j", str(self.jobs),
-                    "--tempdir", f"{WORK}/regrtest", "--junit-xml", f"{WORK}/junit.xml", "--python", worker, *tests]
-        return precompile_first(shlex.join(regrtest), WORK)
+        source = self.build.products().source.path
+        return self.build.target.regrtest_command(
+            self.build, source, ["--tempdir", f"{WORK}/regrtest", "--junit-xml", f"{WORK}/junit.xml"], tests,
+            self.jobs, WORK)
 
     def report(self, result: BuildResult, results: Path, absent: list[str]) -> dict:
         # No JUnit XML when no test case ran at all (each module crashed or was skipped): none to count.
@@ -282,8 +251,9 @@ class TestRun:
             "artifact_sha256": result.lock["outputs"][result.artifact.name]["sha256"],
             "python_wasm_sha256": result.lock["outputs"]["python.wasm"]["sha256"],
             "tests_recipe_sha256": sha256_path(self.recipes.tests_path),
-            "runtime": f"wasmtime {self.plan.wasmtime.version}",
-            "regrtest": {"options": [*REGRTEST_OPTIONS, "-j", str(run["jobs"])], "exit_status": run["exit_status"],
+            "runtime": self.build.target.runtime_version(self.plan),
+            "regrtest": {"options": self.build.target.regrtest_options(self.build.products().source.path, run["jobs"]),
+                         "exit_status": run["exit_status"],
                          "random_seed": int(seed.group(1)) if seed else None},
             "absent": absent,
             **summarise(self.suite, counts, outcomes, failures),

@@ -27,6 +27,7 @@ from tests.helpers import INVOKE, PROJECT_ROOT, invoke
 SELECTION = ("3.13.5", 25, "debian")  # the README's quick start
 ARTIFACT = "python-3.13.5-wasi_sdk-25-debian"
 EMSCRIPTEN_SELECTION = ("3.13.5", "3.1.69", "debian", "emscripten")
+HELPER_SELECTION = ("3.14.6", "6.0.5", "debian", "emscripten")  # through CPython's own Platforms/emscripten
 EXTENSIONS = ("markupsafe", "simplejson")  # the custom interpreter's (recipes/extensions/)
 
 
@@ -39,7 +40,7 @@ EXTENSIONS = ("markupsafe", "simplejson")  # the custom interpreter's (recipes/e
 # (their builds are the ones the faults kill and finish) and the rest.
 MODULE_ORDER = ("test_wasi_build", "test_devkit", "test_extensions", "test_images", "test_offline",
                 "test_registry_base", "test_release_provider", "test_emscripten_build", "test_release_emsdk",
-                "test_reproducibility", "test_faults", "test_lines")
+                "test_emscripten_helper", "test_repl_page", "test_reproducibility", "test_faults", "test_lines")
 
 
 def is_e2e(item) -> bool:
@@ -60,8 +61,9 @@ SESSION = pytest.StashKey[dict]()  # the e2e session's workspace, background com
 
 def pytest_collection_finish(session):
     """When the session runs e2e tests: their workspace, and the default and the Emscripten builds started now,
-    beside the unit tests that run first. (The Emscripten build shares its build python with the default one
-    and spends most of its time configuring on one core.)"""
+    beside the unit tests that run first (the 3.13 Emscripten build shares its build python with the default
+    one and spends most of its time configuring on one core), and the 3.14 Emscripten build of CPython's own
+    helper when its tests run."""
     if not any(is_e2e(item) for item in session.items):
         return
     factory = session.config._tmp_path_factory  # the tmp_path_factory fixture's: a hook has no public way to it
@@ -72,6 +74,8 @@ def pytest_collection_finish(session):
     builds = Builds(workspace, background)
     builds.start(*SELECTION)
     builds.start(*EMSCRIPTEN_SELECTION[:3], target=EMSCRIPTEN_SELECTION[3])
+    if any("test_emscripten_helper" in item.nodeid for item in session.items):
+        builds.start(*HELPER_SELECTION[:3], target=HELPER_SELECTION[3])
     session.config.stash[SESSION] = {"workspace": workspace, "background": background, "build": builds}
 
 

@@ -1,0 +1,118 @@
+"""End to end: CPython's own REPL page in an Emscripten artifact, as a person uses it, with no network.
+
+`invoke serve` serves the artifact with the headers the page needs; Debian's Chromium (driven by Playwright)
+opens the URL it prints, with every request that leaves 127.0.0.1 refused and recorded. The page must load
+everything from the artifact (its xterm.js and Ace are shipped beside it, checked by the page's own integrity
+hashes), start Python in its worker, run code typed into its own editor when its Run button is pressed (3.14+),
+and run what is typed into its REPL. What Python printed is read from the page's terminal: every string written
+to the xterm.js Terminal, recorded by a wrapper installed before the page's scripts run. A screenshot of
+each page is kept in the test's output directory.
+"""
+
+import re
+import subprocess
+import sys
+import zlib
+
+import pytest
+
+from tests.e2e.conftest import EMSCRIPTEN_SELECTION, HELPER_SELECTION
+from tests.helpers import INVOKE, PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+# Installed before any script of the page: records what is written to every xterm.js Terminal the page makes
+# (xterm.js's bundle assigns window.Terminal).
+RECORD_TERMINAL = """
+window.__terminal = "";
+let recorded;
+Object.defineProperty(window, "Terminal", {
+  configurable: true,
+  get() { return recorded; },
+  set(Terminal) {
+    const write = Terminal.prototype.write;
+    Terminal.prototype.write = function (data, callback) {
+      window.__terminal += typeof data === "string" ? data : new TextDecoder().decode(data);
+      return write.call(this, data, callback);
+    };
+    recorded = Terminal;
+  },
+});
+"""
+# The page's own editor, Ace (3.14+'s web example).
+SET_CODE = 'code => ace.edit("editor").setValue(code)'
+
+
+@pytest.fixture(params=["3.13.5", "3.14.6"])
+def selection(request, build):
+    chosen = {EMSCRIPTEN_SELECTION[0]: EMSCRIPTEN_SELECTION, HELPER_SELECTION[0]: HELPER_SELECTION}[request.param]
+    result = build(*chosen[:3], target=chosen[3])
+    return chosen, result
+
+
+@pytest.fixture
+def served_page(selection):
+    """`invoke serve ARTIFACT --port 0` as a user runs it; the URL it prints."""
+    _, result = selection
+    process = subprocess.Popen([INVOKE, "serve", str(result["artifact"]), "--port", "0"], cwd=PROJECT_ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"open (http://127\.0\.0\.1:\d+/\S+\.html)", line)
+        assert match, f"invoke serve printed {line!r}"
+        yield match.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_the_repl_page_runs_python_from_its_own_controls_offline(selection, served_page, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    (python, *_), _ = selection
+    crc = zlib.crc32(b"wasm")
+    refused, errors = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        try:
+            context = browser.new_context()
+            # No network but the artifact's server: anything else is refused, and remembered.
+            context.route(re.compile(r"^(?!http://127\.0\.0\.1:)"),
+                          lambda route: (refused.append(route.request.url), route.abort()))
+            page = context.new_page()
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.add_init_script(RECORD_TERMINAL)
+            page.goto(served_page)
+            # Python started in the page's worker: its buttons are enabled.
+            page.wait_for_selector("#repl:not([disabled])", timeout=120_000)
+            assert page.evaluate("crossOriginIsolated") is True
+
+            if page.evaluate("!!window.ace"):
+                # 3.14+'s page: code typed into its editor (Ace) runs when Run is pressed. (3.13's Run button
+                # writes main.py through Module.FS, which its python.js, built with emsdk 3.1.69, does not
+                # export: README, "CPython's REPL page, offline".)
+                page.evaluate(SET_CODE, "import sys, zlib\nprint(sys.version.split()[0], sum(range(101)), "
+                                        "zlib.crc32(b'wasm'))")
+                page.click("#run")
+                page.wait_for_function(f"window.__terminal.includes('{python} 5050 {crc}')", timeout=60_000)
+                # Loaded again, for a fresh worker (the page replaces the one that ran the code, and enables its
+                # buttons before the new one is ready).
+                page.reload()
+                page.wait_for_selector("#repl:not([disabled])", timeout=120_000)
+
+            # The REPL: started by its button, lines typed into the terminal, the answers printed.
+            page.click("#repl")
+            page.click("#terminal")
+            for count, line in enumerate(["import sys, zlib", "print(sys.version.split()[0], 6 * 7, zlib.crc32(b'wasm'))"]):
+                # Each line once the REPL asks for it (its prompt written once more).
+                page.wait_for_function(f"window.__terminal.split('>>> ').length > {count + 1}", timeout=60_000)
+                page.keyboard.type(line + "\n")
+            page.wait_for_function(f"window.__terminal.includes('{python} 42 {crc}')", timeout=60_000)
+            page.screenshot(path=str(tmp_path / f"repl-{python}.png"), full_page=True)
+            print(f"screenshot: {tmp_path / f'repl-{python}.png'}", file=sys.stderr)
+        finally:
+            browser.close()
+    assert refused == [], f"the page asked the network for {refused}"
+    assert errors == []

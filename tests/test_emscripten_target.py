@@ -1,0 +1,73 @@
+"""The Emscripten target's runs: how Node runs each layout, and regrtest's options from a release's config.toml."""
+
+import pytest
+import tomli_w
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cpython_wasm.errors import BuildError
+from cpython_wasm.targets import TARGETS
+from cpython_wasm.tools.browser import module_stdlib
+from cpython_wasm.tools.smoke import node_command, stdlib_zip
+
+EMSCRIPTEN = TARGETS["emscripten"]
+
+
+def test_node_runs_python_js_of_3_13_and_node_entry_of_3_14(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    (old / "python.js").write_text("")
+    assert node_command("/artifact", None) == (["node", "/artifact/python.js"], {})
+    for name in ("python.mjs", "node_entry.mjs", "python3.14.zip"):
+        (new / name).write_text("")
+    assert stdlib_zip(new).name == "python3.14.zip"
+    assert node_command("/a", "python3.14.zip") == (["node", "/a/node_entry.mjs", "--this-program=/a/python"],
+                                                    {"PYTHONHOME": "/a", "PYTHONPATH": "/a/python3.14.zip"})
+    # The page writes the zip where CPython's own worker does.
+    assert module_stdlib(new) == {"url": "python3.14.zip", "path": "/lib/python314.zip",
+                                  "dynload": "/lib/python3.14/lib-dynload"}
+    assert module_stdlib(old) is None
+    (new / "python3.15.zip").write_text("")
+    with pytest.raises(BuildError, match="not one python3.X.zip"):
+        stdlib_zip(new)
+
+
+def config(tmp_path, text: str):
+    path = tmp_path / "Platforms" / "emscripten" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return tmp_path
+
+
+def test_regrtest_runs_with_the_releases_own_test_args(tmp_path):
+    source = config(tmp_path, 'test-args = ["-m", "test", "-v", "-uall", "--rerun", "--single-process", "-W"]\n')
+    # One worker per core instead of --single-process (the workers run the artifact under Node).
+    assert EMSCRIPTEN.regrtest_options(source, 2) == ["-v", "-uall", "--rerun", "-W", "-j", "2"]
+
+
+def test_3_13s_browser_flavour_is_not_tested_and_says_why():
+    from cpython_wasm.errors import UserError
+    from cpython_wasm.recipes.plan import Recipes
+
+    plan = Recipes().resolve("3.13.5", "3.1.69", "debian", "emscripten")
+    with pytest.raises(UserError, match="Tools/wasm's \"browser\" flavour"):
+        EMSCRIPTEN.check_testable(plan)
+    EMSCRIPTEN.check_testable(Recipes().resolve("3.14.6", "6.0.5", "debian", "emscripten"))
+
+
+@given(st.text(max_size=30).filter(lambda argument: not argument.startswith("-")
+                                    or any(not (c.isascii() and (c.isalnum() or c in "=,-")) for c in argument)),
+       st.integers(min_value=0, max_value=3))
+def test_test_args_that_are_not_plain_options_are_refused(tmp_path_factory, argument, position):
+    # Anything a shell, Node or regrtest could read as more than an option: a space, a quote, `;`, `$(...)`,
+    # a path, a test name (only our suites name tests), a non-ASCII letter.
+    arguments = ["-v", "-uall", "--rerun", "-W"]
+    arguments.insert(position, argument)
+    source = config(tmp_path_factory.mktemp("release"), tomli_w.dumps({"test-args": ["-m", "test", *arguments]}))
+    with pytest.raises(BuildError, match="not `-m test` followed by regrtest options"):
+        EMSCRIPTEN.regrtest_options(source, 2)
+
+
+def test_a_config_without_test_args_is_refused(tmp_path):
+    with pytest.raises(BuildError, match="test-args"):
+        EMSCRIPTEN.regrtest_options(config(tmp_path, 'emscripten-version = "4.0.12"\n'), 2)
