@@ -112,7 +112,18 @@ HOST_PHASES = ("configure-host", "make-host")
 
 
 @dataclass(frozen=True)
-class EmscriptenConfigureDriver(Driver):
+class EmscriptenDriver(Driver):
+    """What every Emscripten build's host phases share."""
+
+    @property
+    def host_environment(self) -> dict[str, str]:
+        # make zips the standard library with the build python (Tools/wasm/wasm_assets.py, 3.14+'s
+        # Platforms/emscripten/wasm_assets.py), which compiles it next to the read-only source by default.
+        return {"PYTHONPYCACHEPREFIX": self.path(f"{self.host_dir}/pycache")}
+
+
+@dataclass(frozen=True)
+class EmscriptenConfigureDriver(EmscriptenDriver):
     """Emscripten for 3.11-3.13: configure and make, as Tools/wasm/README.md documents.
 
     `helper` and `subcommands` are the line's WASI helper's, for the build python only."""
@@ -135,15 +146,10 @@ class EmscriptenConfigureDriver(Driver):
     def workdir(self, phase: str) -> str:
         return self.path(self.host_dir) if phase in HOST_PHASES else CONTAINER_SOURCE
 
-    @property
-    def host_environment(self) -> dict[str, str]:
-        # make runs Tools/wasm/wasm_assets.py with the build python, which
-        # compiles the standard library next to the read-only source by default.
-        return {"PYTHONPYCACHEPREFIX": self.path(f"{self.host_dir}/pycache")}
 
 
 @dataclass(frozen=True)
-class EmscriptenHelperDriver(Driver):
+class EmscriptenHelperDriver(EmscriptenDriver):
     """Emscripten for 3.14+: CPython's own Platforms/emscripten, its configure-host and make-host.
 
     `helper`, `build_python_dir` and the build python's subcommands are the line's WASI helper's, so the build
@@ -161,12 +167,6 @@ class EmscriptenHelperDriver(Driver):
         if phase == "make-host":
             return ["python3", self.path(self.emscripten_helper), "make-host"]
         raise KeyError(phase)
-
-    @property
-    def host_environment(self) -> dict[str, str]:
-        # make zips the standard library with the build python (Platforms/emscripten/wasm_assets.py), which
-        # compiles it next to the read-only source by default.
-        return {"PYTHONPYCACHEPREFIX": self.path(f"{self.host_dir}/pycache")}
 
 
 # Where Platforms/emscripten puts its builds, relative to the source tree (its get_build_paths).

@@ -32,6 +32,7 @@ from cpython_wasm.targets.target import CONTAINER_INPUTS, Target, build_environm
 from cpython_wasm.tools.smoke import node_command, node_runner, smoke
 
 DYNAMIC_LINKING = "--enable-wasm-dynamic-linking"
+PLATFORMS_EMSCRIPTEN = "Platforms/emscripten"  # CPython's own helper (3.14+), as the recipes name it
 # The libraries Platforms/emscripten downloads and builds itself (its make-dependencies), by recipe name.
 HELPER_DEPENDENCIES = ("libffi", "mpdecimal")
 HELPER_DEPENDENCY_SCRIPT = CONTAINERS_DIR / "files" / "build-helper-dependency.sh"
@@ -70,7 +71,7 @@ class Emscripten(Target):
                 wasi.helper, wasi.build_python_dir, f"cross-build/{host_triple}", wasi.setup_local, wasi.subcommands,
                 build_triple=build_triple(helper, plan.arch), host_triple=host_triple,
             )
-        if helper == "Platforms/emscripten":
+        if helper == PLATFORMS_EMSCRIPTEN:
             return EmscriptenHelperDriver(
                 wasi.helper, wasi.build_python_dir, EMSCRIPTEN_HELPER_HOST_DIR, wasi.setup_local, wasi.subcommands,
                 build_python_mount=EMSCRIPTEN_HELPER_BUILD_PYTHON, emscripten_helper=helper,
@@ -123,7 +124,7 @@ class Emscripten(Target):
         """What CPython's own helper builds itself (HELPER_DEPENDENCIES), built the way it builds it, by the
         release's own script where it has one (containers/files/build-helper-dependency.sh); the rest as for
         every target."""
-        if not isinstance(self.driver(plan), EmscriptenHelperDriver) or library.name not in HELPER_DEPENDENCIES:
+        if not self.built_by_platforms_emscripten(plan) or library.name not in HELPER_DEPENDENCIES:
             return super().library_stage(plan, library, toolchain, cached_path, unpacked, cache)
         prefix, tarball = library_prefix(library), f"{CONTAINER_INPUTS}/{library.source.file}"
         script = FileInput.of(f"{CONTAINER_TOOLS}/{HELPER_DEPENDENCY_SCRIPT.name}", HELPER_DEPENDENCY_SCRIPT)
@@ -141,10 +142,13 @@ class Emscripten(Target):
             prefix, produces=(f"lib/lib{library.link}.a",),
         )
 
+    def built_by_platforms_emscripten(self, plan: Plan) -> bool:
+        """Whether the plan's line is built by CPython's own Platforms/emscripten (3.14+; EmscriptenHelperDriver)."""
+        return plan.support.helper == PLATFORMS_EMSCRIPTEN
+
     def links_dynamically(self, plan: Plan) -> bool:
         """Whether python.js is a main module for dynamic linking: CPython's own helper always links it so."""
-        return DYNAMIC_LINKING in plan.support.configure_host_args or isinstance(self.driver(plan),
-                                                                                EmscriptenHelperDriver)
+        return DYNAMIC_LINKING in plan.support.configure_host_args or self.built_by_platforms_emscripten(plan)
 
     def library_libs(self, plan: Plan, libs: str) -> str:
         """A main module for dynamic linking (--enable-wasm-dynamic-linking) is linked by emcc with every
@@ -156,7 +160,7 @@ class Emscripten(Target):
         return f"-Wl,--no-whole-archive {libs} -Wl,--whole-archive"
 
     def runtime_of(self, plan: Plan | None) -> str:
-        if plan is not None and isinstance(self.driver(plan), EmscriptenHelperDriver):
+        if plan is not None and self.built_by_platforms_emscripten(plan):
             return "python.mjs under Node"
         return self.runtime
 
@@ -165,7 +169,7 @@ class Emscripten(Target):
         return smoke(artifact, version, self.name, node_runner(executor, image, log), modules, extensions)
 
     def check_testable(self, plan: Plan) -> None:
-        if not isinstance(self.driver(plan), EmscriptenHelperDriver):
+        if not self.built_by_platforms_emscripten(plan):
             raise UserError(
                 f"invoke test runs the Emscripten artifacts of CPython's own Platforms/emscripten (3.14+); "
                 f"{plan.artifact_name} is Tools/wasm's \"browser\" flavour (3.11-3.13), whose python.js keeps its "
