@@ -159,12 +159,14 @@ class Build:
         record_timings(self.workspace.logs_dir / "builds" / self.plan.artifact_name, timings, time.monotonic() - start)
         return BuildResult(self.plan, artifact, lockfile, lockfiles.document(lock), report, timings)
 
-    def fetch(self) -> dict[str, Path]:
-        with self.reporter.phase("fetch", f"{len(self.plan.inputs)} pinned inputs") as phase:
-            files = self.fetcher.fetch_all(self.plan.inputs)
+    def fetch(self, inputs=None) -> dict[str, Path]:
+        """The plan's pinned inputs (or those of them given), fetched and verified; by sha256."""
+        inputs = self.plan.inputs if inputs is None else inputs
+        with self.reporter.phase("fetch", f"{len(inputs)} pinned inputs") as phase:
+            files = self.fetcher.fetch_all(inputs)
             cached = sum(origin == "cache" for origin in self.fetcher.origins.values())
             phase.outcome = f"{cached} from the cache, {len(files) - cached} fetched and verified"
-        if self.plan.sdk_tarball:
+        if self.plan.sdk_tarball and self.plan.sdk_tarball.sha256 in files:
             # Unpacked by tar inside the image build: its members are checked here first.
             with self.reporter.phase("check", self.plan.sdk_tarball.file) as phase:
                 members = check_archive(files[self.plan.sdk_tarball.sha256], strip_components=1)

@@ -26,7 +26,7 @@ from cpython_wasm.recipes.schema import DEFAULT_TARGET
 from cpython_wasm.records.lock import lockfile_path, read_build_lock, read_lock
 from cpython_wasm.records.verify import verifier
 from cpython_wasm.stages import images
-from cpython_wasm.stages.engine import connect
+from cpython_wasm.stages.engine import ENGINE_GONE, connect
 from cpython_wasm.stages.executor import DockerExecutor
 from cpython_wasm.stages.gc import Roots, collect, root_lockfiles
 from cpython_wasm.stages.stage import ProductInput, Unpack
@@ -53,6 +53,12 @@ def run(command, **options):
     except (UserError, FetchError, BuildError) as error:
         reporter.error(str(error))
         raise invoke.Exit(code=error.exit_code) from None
+    except ENGINE_GONE as error:  # a request the engine refused or never answered, outside any phase
+        reporter.error(f"The Docker engine did not do what this command asked of it: {error}. Nothing this run "
+                       f"made was kept; outputs in dist/ and lockfiles/ are unchanged. Check that the engine "
+                       f"answers (`docker info`; `scripts/ensure-docker` starts it) and run the same command again: "
+                       f"finished stages are reused.")
+        raise invoke.Exit(code=BuildError.exit_code) from None
     except KeyboardInterrupt:
         reporter.console.print("[bold red]interrupted[/]: outputs in dist/ and lockfiles/ are unchanged.")
         raise invoke.Exit(code=130) from None
@@ -121,14 +127,25 @@ def describe_input(mount) -> str:
     return f"the file of sha256 {mount.sha256}"
 
 
+def whole_number(value, lowest: int, highest: int) -> int | None:
+    """`value` (a command-line option's) as a whole number from lowest to highest, written in plain decimal
+    digits with no sign, underscore or leading zero; None if it is not one."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(highest))) or text != str(int(text)):
+        return None
+    number = int(text)
+    return number if lowest <= number <= highest else None
+
+
+# Beyond any count a command takes (--jobs, --rounds...): a bound, so that no option asks for unbounded work.
+MAX_COUNT = 1_000_000
+
+
 def count(option: str, value) -> int:
     """A command-line count (--jobs, --rounds...): a whole number, 1 or more."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1 or str(value).strip() != str(number):
-        raise UserError(f"{option} {value!r} is not a count: pass a whole number, 1 or more.")
+    number = whole_number(value, 1, MAX_COUNT)
+    if number is None:
+        raise UserError(f"{option} {value!r} is not a count: pass a whole number from 1 to {MAX_COUNT:,}.")
     return number
 
 
@@ -286,11 +303,8 @@ def shell(reporter: Reporter, python="3.13", sdk=None, provider=None, target="wa
 
 def serve(reporter: Reporter, artifact, port=8000):
     """Serve an Emscripten artifact on 127.0.0.1 with the headers its REPL page needs, until interrupted."""
-    try:
-        number = int(str(port).strip())
-    except ValueError:
-        number = -1
-    if not 0 <= number <= 65535 or str(port).strip() != str(number):
+    number = whole_number(port, 0, 65535)
+    if number is None:
         raise UserError(f"--port {port!r} is not a TCP port: pass a whole number from 1 to 65535, or 0 for a free one.")
     serve_artifact(Path(artifact), number, lambda url: reporter.console.print(
         f"Serving {display_path(Path(artifact))}: open [bold]{url}[/] (Ctrl-C to stop)", soft_wrap=True))

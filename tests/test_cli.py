@@ -1,13 +1,15 @@
 """The command line as a user meets it: bad input gets one clear paragraph,
 a non-zero exit and no traceback."""
 
+import docker.errors
+import invoke as pyinvoke
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from invoke import Collection, Program
 
 import tasks
-from cpython_wasm import usage
+from cpython_wasm import cli, usage
 from cpython_wasm.errors import UserError
 from cpython_wasm.recipes.plan import Recipes, host_arch
 from cpython_wasm.recipes.schema import PYTHON_SELECTION
@@ -74,6 +76,19 @@ def test_without_a_docker_engine_the_error_names_the_script(tmp_path):
     assert "No Docker engine answers" in result.stderr and "scripts/ensure-docker" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "cache" / "sha256").exists() or not any((tmp_path / "cache" / "sha256").iterdir())
+
+
+def test_a_request_the_engine_refuses_outside_a_phase_is_one_paragraph_and_status_1(capsys):
+    def refused(reporter):
+        raise docker.errors.APIError("409 Client Error: Conflict", explanation="removal of container 4f is in use")
+
+    with pytest.raises(pyinvoke.Exit) as exit:
+        cli.run(refused)
+    assert exit.value.code == 1
+    said = capsys.readouterr()
+    message = " ".join((said.out + said.err).split())
+    assert "Docker engine did not do what this command asked" in message and "removal of container 4f" in message
+    assert "unchanged" in message and "Traceback" not in message
 
 
 def test_render_prints_the_dockerfile_on_stdout():
@@ -169,6 +184,22 @@ def test_counts_are_whole_numbers(tmp_path, task, option, value):
     assert result.returncode == 2, result.stderr
     assert f"{option} {value!r} is not a count" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "build").exists()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=12) | st.integers(-10, 10**7).map(str) | st.integers(0, 99).map(lambda n: f"0{n}"))
+def test_a_count_and_a_port_are_plain_whole_numbers_in_range(value):
+    text = value.strip()
+    plain = text.isascii() and text.isdigit() and not (len(text) > 1 and text.startswith("0"))
+    for option, lowest, highest in (("--jobs", 1, cli.MAX_COUNT), ("--port", 0, 65535)):
+        expected = int(text) if plain and lowest <= int(text) <= highest else None
+        assert cli.whole_number(value, lowest, highest) == expected, (option, value)
+    if not plain or int(text) < 1 or int(text) > cli.MAX_COUNT:
+        with pytest.raises(UserError, match=r"--jobs .* is not a count: pass a whole number from 1 to 1,000,000\."):
+            cli.count("--jobs", value)
+    if not plain or int(text) > 65535:
+        with pytest.raises(UserError, match=r"--port .* is not a TCP port"):
+            cli.serve(None, "/nonexistent", value)
 
 
 def test_fetch_refuses_a_mirror_entry_that_is_not_a_file(tmp_path):

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cpython_wasm.errors import BuildError
+from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.targets import TARGETS
 from cpython_wasm.tools.browser import module_stdlib
 from cpython_wasm.tools.smoke import node_command, stdlib_zip
@@ -32,6 +33,17 @@ def test_node_runs_python_js_of_3_13_and_node_entry_of_3_14(tmp_path):
         stdlib_zip(new)
 
 
+def test_the_benchmark_and_the_test_workers_run_each_layout_as_a_python():
+    helper = Recipes().resolve("3.14.6", "6.0.5", "debian", "emscripten")
+    assert EMSCRIPTEN.bench_interpreter(helper, "/w") == (
+        ["env", "PYTHONHOME=/w/artifact", "PYTHONPATH=/w/artifact/python3.14.zip",
+         "node", "/w/artifact/node_entry.mjs", "--this-program=/w/artifact/python"], {})
+    assert EMSCRIPTEN.node_interpreter(helper, "/w/artifact", "/w/tests")[2] == (
+        "PYTHONPATH=/w/artifact/python3.14.zip:/w/tests")
+    browser_flavour = Recipes().resolve("3.13.5", "3.1.69", "debian", "emscripten")
+    assert EMSCRIPTEN.bench_interpreter(browser_flavour, "/w") == (["env", "node", "/w/artifact/python.js"], {})
+
+
 def config(tmp_path, text: str):
     path = tmp_path / "Platforms" / "emscripten" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,20 +51,27 @@ def config(tmp_path, text: str):
     return tmp_path
 
 
+HELPER = Recipes().resolve("3.14.6", "6.0.5", "debian", "emscripten")
+BROWSER_FLAVOUR = Recipes().resolve("3.13.5", "3.1.69", "debian", "emscripten")
+
+
 def test_regrtest_runs_with_the_releases_own_test_args(tmp_path):
     source = config(tmp_path, 'test-args = ["-m", "test", "-v", "-uall", "--rerun", "--single-process", "-W"]\n')
     # One worker per core instead of --single-process (the workers run the artifact under Node).
-    assert EMSCRIPTEN.regrtest_options(source, 2) == ["-v", "-uall", "--rerun", "-W", "-j", "2"]
+    assert EMSCRIPTEN.regrtest_options(HELPER, source, 2) == ["-v", "-uall", "--rerun", "-W", "-j", "2"]
+    # 3.13 names none: make test's, as for WASI.
+    assert EMSCRIPTEN.regrtest_options(BROWSER_FLAVOUR, tmp_path / "no-such-source", 2) == ["--fast-ci", "-j", "2"]
 
 
-def test_3_13s_browser_flavour_is_not_tested_and_says_why():
-    from cpython_wasm.errors import UserError
-    from cpython_wasm.recipes.plan import Recipes
-
-    plan = Recipes().resolve("3.13.5", "3.1.69", "debian", "emscripten")
-    with pytest.raises(UserError, match="Tools/wasm's \"browser\" flavour"):
-        EMSCRIPTEN.check_testable(plan)
-    EMSCRIPTEN.check_testable(Recipes().resolve("3.14.6", "6.0.5", "debian", "emscripten"))
+def test_a_browser_flavour_worker_mounts_the_work_directory_through_the_runner():
+    worker = EMSCRIPTEN.test_worker(BROWSER_FLAVOUR, "/work")
+    assert worker == ["node", "--stack-size=4000", "/opt/cpython-wasm/run-python-js.cjs", "/work/artifact", "/work",
+                      "/usr/local/lib/python3.13", "/work/tests"]
+    (runner,) = EMSCRIPTEN.test_inputs(BROWSER_FLAVOUR)
+    assert runner.container == worker[2] and EMSCRIPTEN.test_inputs(HELPER) == ()
+    assert EMSCRIPTEN.test_worker(HELPER, "/work") == [
+        "env", "PYTHONHOME=/work/artifact", "PYTHONPATH=/work/artifact/python3.14.zip:/work/tests",
+        "node", "/work/artifact/node_entry.mjs", "--this-program=/work/artifact/python"]
 
 
 @given(st.text(max_size=30).filter(lambda argument: not argument.startswith("-")
@@ -65,9 +84,9 @@ def test_test_args_that_are_not_plain_options_are_refused(tmp_path_factory, argu
     arguments.insert(position, argument)
     source = config(tmp_path_factory.mktemp("release"), tomli_w.dumps({"test-args": ["-m", "test", *arguments]}))
     with pytest.raises(BuildError, match="not `-m test` followed by regrtest options"):
-        EMSCRIPTEN.regrtest_options(source, 2)
+        EMSCRIPTEN.regrtest_options(HELPER, source, 2)
 
 
 def test_a_config_without_test_args_is_refused(tmp_path):
     with pytest.raises(BuildError, match="test-args"):
-        EMSCRIPTEN.regrtest_options(config(tmp_path, 'emscripten-version = "4.0.12"\n'), 2)
+        EMSCRIPTEN.regrtest_options(HELPER, config(tmp_path, 'emscripten-version = "4.0.12"\n'), 2)

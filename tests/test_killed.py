@@ -11,12 +11,15 @@ import threading
 import time
 from pathlib import Path
 
+import docker.errors
 import pytest
+import requests
 from werkzeug import Response
 
 from cpython_wasm.files import remove_stale_temps, write_atomically
 from cpython_wasm.inputs.fetch import Fetcher
-from cpython_wasm.stages.executor import OWNER_LABEL, owner, owner_is_gone
+from cpython_wasm.stages.engine import remove_container
+from cpython_wasm.stages.executor import OWNER_LABEL, owner, owner_is_gone, remove_containers
 from tests.test_fetch import CONCURRENT_FETCH, DATA, SHA, cache_is_clean, pin
 
 WRITE_FROM = """
@@ -125,3 +128,33 @@ def test_a_stopped_container_is_removed_by_another_build_only_once_its_owner_is_
     assert owner_is_gone(Labelled({}))
     assert not owner_is_gone(Labelled({OWNER_LABEL: f"another-host:{dead}"}))
     assert not owner_is_gone(Labelled({OWNER_LABEL: f"{socket.gethostname()}:not-a-pid"}))
+
+
+class Removing:
+    """A container whose removal the engine answers with `error` (None: removed)."""
+
+    def __init__(self, error=None):
+        self.error = error
+
+    def remove(self, force):
+        if self.error:
+            raise self.error
+
+
+def engine_error(status: int, explanation: str) -> docker.errors.APIError:
+    response = requests.Response()
+    response.status_code = status
+    return docker.errors.APIError(f"{status} Client Error", response=response, explanation=explanation)
+
+
+def test_a_container_another_build_is_removing_is_not_an_error():
+    """Two builds starting at once both find a killed build's containers and both remove them: the one that
+    comes second hears 404 or 409 "already in progress", and goes on. Any other refusal is still an error."""
+    assert remove_container(Removing()) is True
+    assert remove_container(Removing(docker.errors.NotFound("No such container"))) is False
+    in_progress = engine_error(409, "removal of container b4c3cc32c5f7 is already in progress")
+    assert remove_container(Removing(in_progress)) is False
+    assert remove_containers([Removing(), Removing(in_progress), Removing()]) == 2
+    for refusal in (engine_error(409, "You cannot remove a running container"), engine_error(500, "driver failed")):
+        with pytest.raises(docker.errors.APIError):
+            remove_container(Removing(refusal))

@@ -277,12 +277,13 @@ EMSCRIPTEN_LOCKFILE = PROJECT_ROOT / "lockfiles" / "python-3.13.5-emscripten-3.1
      "`build.configure_host_args[0]` is 'ZLIB_CFLAGS=-I/tmp/evil', the recipes give '--with-emscripten-target=browser'"),
     # ...nor add one, even with the option that allows extra arguments.
     (lambda args: [*args, "CC=/tmp/cc"], {"allow_extra_configure_args": True},
-     "`build.configure_host_args[2]` is 'CC=/tmp/cc': expected an option"),
+     "`build.configure_host_args[3]` is 'CC=/tmp/cc': expected an option"),
 ])
 def test_an_emscripten_lockfile_cannot_change_or_add_assignments(recipes, tmp_path, no_engine, arguments, options,
                                                                  expected):
     lock = read_lock(EMSCRIPTEN_LOCKFILE)
-    assert lock["build"]["configure_host_args"] == ["--with-emscripten-target=browser", "--enable-wasm-dynamic-linking"]
+    assert lock["build"]["configure_host_args"] == ["--with-emscripten-target=browser", "--enable-wasm-dynamic-linking",
+                                                    "LDFLAGS=-sEXPORTED_RUNTIME_METHODS=FS -sSTACK_SIZE=5MB"]
     lock["build"]["configure_host_args"] = arguments(lock["build"]["configure_host_args"])
     assert expected in refusal(lock, recipes, tmp_path, **options)
 

@@ -4,6 +4,7 @@ itself is tests/e2e/test_testsuite.py)."""
 import pytest
 
 from cpython_wasm.errors import UserError
+from cpython_wasm.recipes import suites
 from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.recipes.suites import KnownFailure
 from cpython_wasm.tools.testsuite import classify, module_outcomes, read_junit, suite_tests, summarise
@@ -90,6 +91,16 @@ def test_a_suite_lists_what_the_release_has_and_what_it_lacks(tmp_path):
 def test_an_unknown_suite_names_the_ones_there_are(tmp_path):
     with pytest.raises(UserError, match=r"no test suite 'nightly'.*fast, full"):
         suite_tests(Recipes(), "nightly", tmp_path)
+
+
+def test_the_fast_suite_takes_the_cpu_heavy_tests_away_and_names_only_regrtests_resources():
+    known = Recipes().tests.suites
+    assert known["fast"].regrtest_options() == ["--use=-cpu"] and known["full"].regrtest_options() == []
+    assert suites.TestSuite(description="x", tests=(), without_resources=("cpu", "tzdata")).regrtest_options() == [
+        "--use=-cpu,-tzdata"]
+    for resource in ("all", "-cpu", "cpu,network", "x;rm", ""):
+        with pytest.raises(ValueError):
+            suites.TestSuite(description="x", tests=(), without_resources=(resource,))
 
 
 def test_the_modules_of_a_test_package_are_named_as_regrtest_names_them():

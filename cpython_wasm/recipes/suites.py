@@ -6,10 +6,19 @@ from cpython_wasm.recipes.grammar import Line, SuiteName, TestName, Text
 from cpython_wasm.recipes.pins import Model
 from cpython_wasm.recipes.schema import TARGETS
 
+# regrtest's resources (Lib/test/libregrtest/cmdline.py, ALL_RESOURCES and the extra ones): what `-u` names.
+REGRTEST_RESOURCES = ("audio", "curses", "largefile", "network", "decimal", "cpu", "subprocess", "urlfetch", "gui",
+                      "walltime", "tzdata", "extralargefile")
+
 
 class TestSuite(Model):
     description: Text
     tests: tuple[TestName, ...]  # test modules; none: every test regrtest finds
+    # Resources taken away from what the target's upstream settings enable (`--use=-name`, after them).
+    without_resources: tuple[Literal[REGRTEST_RESOURCES], ...] = ()
+
+    def regrtest_options(self) -> list[str]:
+        return [f"--use={','.join('-' + name for name in self.without_resources)}"] if self.without_resources else []
 
 
 class KnownFailure(Model):

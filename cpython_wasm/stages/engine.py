@@ -37,6 +37,21 @@ def engine_answers(client) -> bool:
         return False
 
 
+def remove_container(container) -> bool:
+    """Remove `container`, running or not; whether this call removed it. Another process may be removing it at
+    the same moment (two builds starting at once both find a killed build's containers): gone already, or going,
+    is not an error (the engine answers 404 or 409 "removal ... already in progress")."""
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as error:
+        if error.status_code == 409 and "already in progress" in str(error):
+            return False
+        raise
+    return True
+
+
 def engine_gone(phase: str, log: Path) -> BuildError:
     return BuildError(
         f"The Docker engine stopped answering during phase {phase}; the phase did not finish and nothing it made "

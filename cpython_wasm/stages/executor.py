@@ -42,7 +42,7 @@ from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.paths import display_path
 from cpython_wasm.progress import Reporter
 from cpython_wasm.stages import images
-from cpython_wasm.stages.engine import ENGINE_GONE, connect, engine_answers, engine_gone
+from cpython_wasm.stages.engine import ENGINE_GONE, connect, engine_answers, engine_gone, remove_container
 from cpython_wasm.stages.stage import ProductInput, Stage, Unpack
 from cpython_wasm.stages.store import Product, Store
 
@@ -117,14 +117,7 @@ def remove_leftover_containers(client, output: Path) -> int:
 
 def remove_containers(containers) -> int:
     """Remove `containers`; how many this call removed (two builds starting at once may both find one)."""
-    removed = 0
-    for container in containers:
-        try:
-            container.remove(force=True)
-        except docker.errors.NotFound:
-            continue
-        removed += 1
-    return removed
+    return sum(remove_container(container) for container in containers)
 
 
 def run_phase(client, image: str, phase: str, command: list[str], binds: list[Bind],
@@ -162,7 +155,7 @@ def run_phase(client, image: str, phase: str, command: list[str], binds: list[Bi
     finally:
         try:
             if container is not None:
-                container.remove(force=True)
+                remove_container(container)
         except ENGINE_GONE:
             pass  # the engine went away; the container goes with it
     if status != 0 and check:

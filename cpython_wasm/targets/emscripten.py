@@ -36,6 +36,15 @@ PLATFORMS_EMSCRIPTEN = "Platforms/emscripten"  # CPython's own helper (3.14+), a
 # The libraries Platforms/emscripten downloads and builds itself (its make-dependencies), by recipe name.
 HELPER_DEPENDENCIES = ("libffi", "mpdecimal")
 HELPER_DEPENDENCY_SCRIPT = CONTAINERS_DIR / "files" / "build-helper-dependency.sh"
+# Runs a 3.11-3.13 "browser" flavour python.js under Node as a python command: a test worker.
+BROWSER_FLAVOUR_RUNNER = CONTAINERS_DIR / "files" / "run-python-js.cjs"
+# Where Tools/wasm's browser flavour preloads the standard library (configure's WASM_ASSETS_DIR is .$(prefix)).
+BROWSER_FLAVOUR_PREFIX = "/usr/local"
+# V8's stack for a browser flavour's worker, in kB: 3.13 bounds C recursion by a count, which in wasm frames on
+# V8's stack goes past its default limit (984 kB; test_functools ended in "RangeError: Maximum call stack size
+# exceeded"). 4000 kB stays inside the main thread's 8 MB (ulimit -s in the images). 3.14+ checks the stack
+# itself and needs no more.
+BROWSER_FLAVOUR_NODE_STACK_KB = 4000
 # emcc's cache of system libraries, built once per toolchain (the toolchain cache stage's output), and where a
 # compile stage mounts it to start its own cache from (EM_CACHE, in its output: emcc adds what else it needs).
 CACHE_DIR = "/opt/emscripten-cache"
@@ -168,20 +177,17 @@ class Emscripten(Target):
               extensions=()) -> dict:
         return smoke(artifact, version, self.name, node_runner(executor, image, log), modules, extensions)
 
-    def check_testable(self, plan: Plan) -> None:
-        if not self.built_by_platforms_emscripten(plan):
-            raise UserError(
-                f"invoke test runs the Emscripten artifacts of CPython's own Platforms/emscripten (3.14+); "
-                f"{plan.artifact_name} is Tools/wasm's \"browser\" flavour (3.11-3.13), whose python.js keeps its "
-                f"standard library in python.data and, under Node, loses a regrtest worker's last line and ends a "
-                f"single-process run at the first test that overflows its stack. Test the WASI build of the same "
-                f"release (`invoke test --python {plan.release.version}`), or a 3.14+ Emscripten build.")
-
     def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
         """At work/tests, on the workers' PYTHONPATH after the standard library zip (regrtest_command): Lib/test,
         and the pure-Python modules of the release's Lib/ that the web build leaves out of its zip entirely
         (wasm_assets.py drops http, curses, ensurepip...), as upstream's Node runs, which read Lib/ from the
         host, have them. Nothing the artifact ships is shadowed: what it carries is what runs."""
+        if not self.built_by_platforms_emscripten(plan) and b'Module["FS"]' not in (work / "artifact" / "python.js").read_bytes():
+            raise UserError(
+                f"{plan.artifact_name}'s python.js does not export Emscripten's FS, which its test run mounts "
+                f"Lib/test and the work directory with (containers/files/run-python-js.cjs). The 3.13 recipe links "
+                f"with LDFLAGS=-sEXPORTED_RUNTIME_METHODS=FS; build with a recipe that does, or test the WASI "
+                f"build of the same release (`invoke test --python {plan.release.version}`).")
         shipped = stdlib_top_level(work / "artifact")
         (work / "tests").mkdir()
         for entry in sorted((source / "Lib").iterdir()):
@@ -193,9 +199,12 @@ class Emscripten(Target):
             else:
                 shutil.copy2(entry, work / "tests" / entry.name)
 
-    def regrtest_options(self, source: Path, jobs: int) -> list[str]:
-        """The release's Platforms/emscripten/config.toml test-args after `-m test` (what CPython's own Emscripten
-        CI runs), with `--single-process` replaced by one worker per core (`-j`; regrtest_command)."""
+    def regrtest_options(self, plan: Plan, source: Path, jobs: int) -> list[str]:
+        """3.14+: the release's Platforms/emscripten/config.toml test-args after `-m test` (what CPython's own
+        Emscripten CI runs), with `--single-process` replaced by one worker per core (`-j`; regrtest_command).
+        3.11-3.13 name none (CPython did not test Emscripten then): `make test`'s, as for WASI."""
+        if not self.built_by_platforms_emscripten(plan):
+            return super().regrtest_options(plan, source, jobs)
         path = source / "Platforms" / "emscripten" / "config.toml"
         arguments = tomllib.loads(verifier.read_bounded(path, 1 << 16).decode("utf-8")).get("test-args")
         if not (isinstance(arguments, list) and arguments[:2] == ["-m", "test"]
@@ -210,17 +219,39 @@ class Emscripten(Target):
         work/tests on its PYTHONPATH), one per core, as `make test` runs WASI's. (Upstream's Emscripten CI runs
         regrtest inside Node, --single-process: on one core, and a test that crashes the interpreter ends the
         whole run; here it ends its worker, and regrtest says which.)"""
-        command, environment = node_command(f"{work}/artifact", f"python{build.plan.python.line}.zip")
-        environment["PYTHONPATH"] += f":{work}/tests"
-        worker = ["env", *(f"{name}={value}" for name, value in sorted(environment.items())), *command]
-        return [build.driver.build_python, "-m", "test", *self.regrtest_options(source, jobs), *options,
+        worker = self.test_worker(build.plan, work)
+        return [build.driver.build_python, "-m", "test", *self.regrtest_options(build.plan, source, jobs), *options,
                 "--python", shlex.join(worker), *tests]
+
+    def test_worker(self, plan: Plan, work: str) -> list[str]:
+        """A regrtest worker: the artifact unpacked at work/artifact under Node, with work/tests (add_tests) after
+        its standard library. 3.14+ reads host paths through node_entry.mjs; a 3.11-3.13 browser flavour's
+        python.js sees only what python.data preloads, so run-python-js.cjs mounts the work directory for it
+        and links the tests into its standard library's directory."""
+        if self.built_by_platforms_emscripten(plan):
+            return self.node_interpreter(plan, f"{work}/artifact", f"{work}/tests")
+        return ["node", f"--stack-size={BROWSER_FLAVOUR_NODE_STACK_KB}", f"{CONTAINER_TOOLS}/{BROWSER_FLAVOUR_RUNNER.name}",
+                f"{work}/artifact", work, f"{BROWSER_FLAVOUR_PREFIX}/lib/python{plan.python.line}", f"{work}/tests"]
+
+    def test_inputs(self, plan: Plan) -> tuple:
+        if self.built_by_platforms_emscripten(plan):
+            return ()
+        return (FileInput.of(f"{CONTAINER_TOOLS}/{BROWSER_FLAVOUR_RUNNER.name}", BROWSER_FLAVOUR_RUNNER),)
+
+    def node_interpreter(self, plan: Plan, artifact: str, *more_path: str) -> list[str]:
+        """The command line that runs the artifact unpacked at `artifact` under Node as a python would be run, its
+        environment (node_command) set by env; `more_path` after its standard library on PYTHONPATH (3.14+)."""
+        stdlib = f"python{plan.python.line}.zip" if self.built_by_platforms_emscripten(plan) else None
+        command, environment = node_command(artifact, stdlib)
+        if environment and more_path:
+            environment["PYTHONPATH"] = ":".join((environment["PYTHONPATH"], *more_path))
+        return ["env", *(f"{name}={value}" for name, value in sorted(environment.items())), *command]
 
     def test_runner(self, jobs: int) -> str:
         return f"{jobs} workers under Node"
 
-    def bench_interpreter(self, work: str) -> tuple[list[str], dict]:
-        return ["node", f"{work}/artifact/python.js"], {}
+    def bench_interpreter(self, plan: Plan, work: str) -> tuple[list[str], dict]:
+        return self.node_interpreter(plan, f"{work}/artifact"), {}
 
     def runtime_version(self, plan: Plan) -> str:
         return "node"

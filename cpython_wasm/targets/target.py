@@ -253,17 +253,19 @@ class Target:
         `extensions`: a custom interpreter's (its plan's), whose modules it must have built in."""
         raise NotImplementedError
 
-    def check_testable(self, plan: Plan) -> None:
-        """Raise a UserError if `invoke test` cannot run this target's artifacts of the plan's line."""
-
     def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
         """Put the release's Lib/test (from the unpacked `source`) where the interpreter of the artifact unpacked
         at work/artifact finds it, with whatever else its test run needs there."""
         raise NotImplementedError
 
-    def regrtest_options(self, source: Path, jobs: int) -> list[str]:
-        """regrtest's options as CPython's own CI runs the suite on this platform (from the release's `source`)."""
-        raise NotImplementedError
+    def regrtest_options(self, plan: Plan, source: Path, jobs: int) -> list[str]:
+        """regrtest's options as CPython's own CI runs the suite on this platform (from the release's `source`):
+        by default as `make test` does (CPython's WASI CI runs it), with one worker per core."""
+        return ["--fast-ci", "-j", str(jobs)]
+
+    def test_inputs(self, plan: Plan) -> tuple:
+        """Files the test run's command uses besides the artifact, the source and the build python (FileInputs)."""
+        return ()
 
     def regrtest_command(self, build, source: Path, options: list[str], tests: list[str], jobs: int,
                          work: str) -> list[str]:
@@ -276,7 +278,7 @@ class Target:
         raise NotImplementedError
 
 
-    def bench_interpreter(self, work: str) -> tuple[list[str], dict]:
+    def bench_interpreter(self, plan: Plan, work: str) -> tuple[list[str], dict]:
         """The benchmark's wasm interpreter command, with the artifact unpacked at work/artifact, and what the
         bench runner's configuration needs besides."""
         raise NotImplementedError

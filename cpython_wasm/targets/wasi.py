@@ -104,23 +104,19 @@ class Wasi(Target):
         shutil.copytree(source / "Lib" / "test", lib / "test")
         (tree / "tmp").mkdir()  # the guest's /tmp: where each worker puts its files
 
-    def regrtest_options(self, source: Path, jobs: int) -> list[str]:
-        # As `make test` runs the suite in CPython's WASI CI, with one worker per core.
-        return ["--fast-ci", "-j", str(jobs)]
-
     def regrtest_command(self, build, source: Path, options: list[str], tests: list[str], jobs: int,
                          work: str) -> list[str]:
         """regrtest's main process is the native build python of the release; each worker is the artifact under
         wasmtime, precompiled once (`--python`), as CPython's WASI CI runs it."""
         worker = shlex.join(wasmtime_run(work, wasm_stack(build.products().host.path)))
-        regrtest = [build.driver.build_python, "-m", "test", *self.regrtest_options(source, jobs), *options,
+        regrtest = [build.driver.build_python, "-m", "test", *self.regrtest_options(build.plan, source, jobs), *options,
                     "--python", worker, *tests]
         return precompile_first(shlex.join(regrtest), work)
 
     def test_runner(self, jobs: int) -> str:
         return f"{jobs} workers, python.wasm under wasmtime"
 
-    def bench_interpreter(self, work: str) -> tuple[list[str], dict]:
+    def bench_interpreter(self, plan: Plan, work: str) -> tuple[list[str], dict]:
         return wasmtime_run(work), {"wasi": {"module": f"{work}/artifact/python.wasm",
                                              "runner_options": wasmtime_guest_options(work),
                                              "dirs": [[f"{work}/artifact", "/"]], "env": {"PYTHONHOME": "/"}}}

@@ -64,7 +64,7 @@ TARGETS = {
 
 def config(build: Build, rounds: int, values: int, warmups: int, startup_runs: int) -> dict:
     """What bench_runner.py runs: the interpreters' command lines inside the container."""
-    wasm, extra = build.target.bench_interpreter(WORK)
+    wasm, extra = build.target.bench_interpreter(build.plan, WORK)
     # Native startup as an installed CPython starts: frozen modules on (a build tree's python has them off)
     # and the standard library's .pyc written once (the source is read-only here).
     native_startup = ["env", f"PYTHONPYCACHEPREFIX={WORK}/pycache", build.driver.build_python, "-X", "frozen_modules=on"]

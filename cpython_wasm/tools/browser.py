@@ -13,6 +13,7 @@ import functools
 import http.server
 import json
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -78,8 +79,15 @@ def serve(artifact: Path, port: int, announce) -> None:
         page = repl_page(directory)
         with served(directory, IsolatedHandler, port) as base_url:
             announce(f"{base_url}/{page}")
-            with contextlib.suppress(KeyboardInterrupt):
-                threading.Event().wait()
+            # Until Ctrl-C or SIGTERM (how a service manager, or a test, stops it): either way the server
+            # closes and the unpacked artifact is removed.
+            stopped = threading.Event()
+            previous = signal.signal(signal.SIGTERM, lambda number, frame: stopped.set())
+            try:
+                with contextlib.suppress(KeyboardInterrupt):
+                    stopped.wait()
+            finally:
+                signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

@@ -168,7 +168,6 @@ class TestRun:
         self.build, self.recipes, self.suite, self.rerun = build, recipes, suite, rerun
         self.plan: Plan = build.plan
         self.jobs = jobs or os.cpu_count() or 1
-        build.target.check_testable(self.plan)
         self.work = build.workspace.build_dir / "tests" / f"{self.plan.artifact_name}-{suite}"
 
     def stage(self, result: BuildResult, tests: list[str]) -> Stage:
@@ -180,7 +179,8 @@ class TestRun:
             f"test-{self.suite}", f"tests-{self.suite}-{self.plan.artifact_name}", self.build.toolchain.tag,
             (Phase(f"test-{self.suite}", tuple(self.command(tests)), WORK),), (("HOME", WORK),),
             (ProductInput(CONTAINER_SOURCE, stages.source), ProductInput(driver.path(driver.build_python_dir), stages.build_python),
-             *(FileInput.of(f"{ARTIFACTS}/{path.name}", path) for path in artifacts)),
+             *(FileInput.of(f"{ARTIFACTS}/{path.name}", path) for path in artifacts),
+             *self.build.target.test_inputs(self.plan)),
             WORK, ("regrtest.log", "run.json"),
         )
 
@@ -232,9 +232,9 @@ class TestRun:
 
     def command(self, tests: list[str]) -> list[str]:
         source = self.build.products().source.path
-        return self.build.target.regrtest_command(
-            self.build, source, ["--tempdir", f"{WORK}/regrtest", "--junit-xml", f"{WORK}/junit.xml"], tests,
-            self.jobs, WORK)
+        options = [*self.recipes.tests.suites[self.suite].regrtest_options(),
+                   "--tempdir", f"{WORK}/regrtest", "--junit-xml", f"{WORK}/junit.xml"]
+        return self.build.target.regrtest_command(self.build, source, options, tests, self.jobs, WORK)
 
     def report(self, result: BuildResult, results: Path, absent: list[str]) -> dict:
         # No JUnit XML when no test case ran at all (each module crashed or was skipped): none to count.
@@ -252,7 +252,9 @@ class TestRun:
             "python_wasm_sha256": result.lock["outputs"]["python.wasm"]["sha256"],
             "tests_recipe_sha256": sha256_path(self.recipes.tests_path),
             "runtime": self.build.target.runtime_version(self.plan),
-            "regrtest": {"options": self.build.target.regrtest_options(self.build.products().source.path, run["jobs"]),
+            "regrtest": {"options": [*self.build.target.regrtest_options(self.plan, self.build.products().source.path,
+                                                                          run["jobs"]),
+                                     *self.recipes.tests.suites[self.suite].regrtest_options()],
                          "exit_status": run["exit_status"],
                          "random_seed": int(seed.group(1)) if seed else None},
             "absent": absent,

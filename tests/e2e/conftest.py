@@ -22,7 +22,7 @@ from cpython_wasm.inputs.fetch import Fetcher
 from cpython_wasm.paths import Workspace
 from cpython_wasm.progress import Reporter
 from cpython_wasm.recipes.plan import Recipes
-from tests.helpers import INVOKE, PROJECT_ROOT, invoke
+from tests.helpers import INVOKE, PROJECT_ROOT, invoke, sha256
 
 SELECTION = ("3.13.5", 25, "debian")  # the README's quick start
 ARTIFACT = "python-3.13.5-wasi_sdk-25-debian"
@@ -95,6 +95,25 @@ def build_args(workspace, python, sdk, provider, *extra, target="wasi", dist=Non
     return ["build", "--python", python, "--target", target, "--sdk", str(sdk), "--provider", provider,
             "--build-dir", str(workspace["build"]), "--dist-dir", str(dist or workspace["dist"]),
             "--lock-dir", str(locks or workspace["locks"]), *map(str, extra)]
+
+
+def fast_suite_under_node(workspace, selection, built: dict) -> dict:
+    """`invoke test --suite fast` of an Emscripten `selection` (python, emsdk, provider, target), as a user runs
+    it; its report, once what every such run must show holds: it passed, under Node's workers, on the built
+    artifact, everything that failed known (recipes/tests.toml), and the modules of the C libraries and the
+    core ones neither failed nor skipped."""
+    python, emsdk, provider, target = selection
+    result = invoke("test", *build_args(workspace, python, emsdk, provider, target=target)[1:], "--suite", "fast")
+    report = json.loads((workspace["dist"] / f"{built['artifact'].name.removesuffix('.tar.gz')}.test-fast.json").read_text())
+    assert result.returncode == 0, result.stderr[-6000:]
+    assert "workers under Node" in result.stderr
+    assert report["passed"] is True and report["runtime"] == "node"
+    assert report["artifact_sha256"] == sha256(built["artifact"])
+    assert report["unexpected_failures"] == [] and report["known_failures"]
+    assert report["tests"]["run"] > 3000 and report["modules"]["run"] >= 45
+    for module in ("test_json", "test_zlib", "test_bz2", "test_lzma", "test_sqlite3", "test_re", "test_str"):
+        assert module not in report["modules"]["failed"] and module not in report["modules"]["skipped"], module
+    return report
 
 
 class Background:

@@ -13,7 +13,7 @@ from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.targets import target_of
 from cpython_wasm.tools.browser import browser_smoke
-from tests.e2e.conftest import EMSCRIPTEN_SELECTION
+from tests.e2e.conftest import EMSCRIPTEN_SELECTION, fast_suite_under_node
 from tests.helpers import invoke, sha256
 
 pytestmark = pytest.mark.e2e
@@ -61,7 +61,8 @@ def test_the_toolchain_is_debians_emscripten_and_the_libraries_are_pinned(emscri
     assert packages["nodejs"]["version"].startswith("20.")
     assert {i["name"] for i in lock["inputs"]} == {
         "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz",
-        "sqlite3_3.46.1.orig.tar.xz", "xz-utils_5.8.1.orig.tar.xz", "libffi_3.4.8.orig.tar.gz"}
+        "sqlite3_3.46.1.orig.tar.xz", "xz-utils_5.8.1.orig.tar.xz", "libffi_3.4.8.orig.tar.gz",
+        "xterm-4.18.0.tgz"}  # the REPL page's JavaScript (recipes/web/xterm.toml), shipped beside it
     # Each library a store product of its own, built in the toolchain image: none is part of the image.
     assert {key for key in lock["products"] if key.startswith("library:")} == {
         "library:zlib", "library:bzip2", "library:sqlite", "library:xz", "library:libffi"}
@@ -74,9 +75,11 @@ def test_the_toolchain_is_debians_emscripten_and_the_libraries_are_pinned(emscri
 def test_the_artifact_holds_the_loader_the_module_and_the_preloaded_stdlib(emscripten, tmp_path):
     safe_extract(emscripten["artifact"], tmp_path)
     root = tmp_path / ARTIFACT
-    assert {p.name for p in root.iterdir()} == FILES | {"manifest.json"}
+    # Beside the build's files, the manifest and the REPL page's xterm.js (vendor/, test_repl_page.py).
+    assert {p.name for p in root.iterdir()} == FILES | {"manifest.json", "vendor"}
     manifest = json.loads((root / "manifest.json").read_text())
-    assert set(manifest["files"]) == FILES
+    assert {name for name in manifest["files"] if not name.startswith("vendor/")} == FILES
+    assert {name.split("/")[1] for name in manifest["files"] if name.startswith("vendor/")} == {"xterm-4.18.0"}
     assert manifest["files"]["python.wasm"] == emscripten["lock"]["outputs"]["python.wasm"]
     assert (root / "python.wasm").read_bytes()[:4] == b"\0asm"
     # The standard library travels in python.data, as a zip file (Tools/wasm/wasm_assets.py).
@@ -102,3 +105,12 @@ def test_in_chromium_the_page_reads_what_python_printed(emscripten):
 def test_the_artifact_verifies_against_its_lockfile(emscripten):
     result = invoke("verify", emscripten["artifact"], "--lock", emscripten["lockfile"], check=True)
     assert "verified" in result.stdout
+
+
+def test_the_fast_suite_runs_under_node(emscripten, workspace):
+    """The browser flavour's python.js under Node as regrtest's workers (containers/files/run-python-js.cjs mounts
+    the work directory and links Lib/test beside the preloaded standard library); what fails is known (MEMFS, no
+    test modules in the flavour...)."""
+    report = fast_suite_under_node(workspace, EMSCRIPTEN_SELECTION, emscripten)
+    # 3.13 names no Emscripten test-args: `make test`'s, with the fast suite's resources taken away.
+    assert report["regrtest"]["options"][:1] == ["--fast-ci"] and report["regrtest"]["options"][-1] == "--use=-cpu"

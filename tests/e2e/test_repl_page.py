@@ -3,12 +3,13 @@
 `invoke serve` serves the artifact with the headers the page needs; Debian's Chromium (driven by Playwright)
 opens the URL it prints, with every request that leaves 127.0.0.1 refused and recorded. The page must load
 everything from the artifact (its xterm.js and Ace are shipped beside it, checked by the page's own integrity
-hashes), start Python in its worker, run code typed into its own editor when its Run button is pressed (3.14+),
+hashes), start Python in its worker, run code typed into its own editor when its Run button is pressed,
 and run what is typed into its REPL. What Python printed is read from the page's terminal: every string written
 to the xterm.js Terminal, recorded by a wrapper installed before the page's scripts run. A screenshot of
 each page is kept in the test's output directory.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -42,9 +43,25 @@ Object.defineProperty(window, "Terminal", {
 """
 # The page's own editor, Ace (3.14+'s web example).
 SET_CODE = 'code => ace.edit("editor").setValue(code)'
+# 3.13's page: a textarea.
+SET_TEXTAREA = 'code => { document.getElementById("codebox").value = code; }'
+# Python starts in a worker that loads the whole standard library: slow on a CI machine whose two cores are busy.
+WAIT_MS = 180_000
 
 
-@pytest.fixture(params=["3.13.5", "3.14.6"])
+def wait_for_terminal(page, condition: str, what: str) -> None:
+    """Wait until `condition` (JavaScript, on window.__terminal) holds; if it never does, fail saying what the page's
+    terminal showed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(condition, timeout=WAIT_MS)
+    except PlaywrightTimeout:
+        pytest.fail(f"{what}: not seen in {WAIT_MS // 1000} s; the page's terminal showed "
+                    f"{page.evaluate('window.__terminal')[-3000:]!r}")
+
+
+@pytest.fixture(params=[EMSCRIPTEN_SELECTION[0], HELPER_SELECTION[0]])
 def selection(request, build):
     chosen = {EMSCRIPTEN_SELECTION[0]: EMSCRIPTEN_SELECTION, HELPER_SELECTION[0]: HELPER_SELECTION}[request.param]
     result = build(*chosen[:3], target=chosen[3])
@@ -52,19 +69,25 @@ def selection(request, build):
 
 
 @pytest.fixture
-def served_page(selection):
-    """`invoke serve ARTIFACT --port 0` as a user runs it; the URL it prints."""
+def served_page(selection, tmp_path):
+    """`invoke serve ARTIFACT --port 0` as a user runs it; the URL it prints. Stopped by SIGTERM, it removes the
+    artifact it unpacked (into a TMPDIR of its own here, so that can be seen)."""
     _, result = selection
+    temporary = tmp_path / "serve-tmp"
+    temporary.mkdir()
     process = subprocess.Popen([INVOKE, "serve", str(result["artifact"]), "--port", "0"], cwd=PROJECT_ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "TMPDIR": str(temporary)})
     try:
         line = process.stdout.readline()
         match = re.search(r"open (http://127\.0\.0\.1:\d+/\S+\.html)", line)
         assert match, f"invoke serve printed {line!r}"
+        assert len(list(temporary.iterdir())) == 1  # the unpacked artifact
         yield match.group(1)
     finally:
         process.terminate()
         process.wait(timeout=30)
+    assert process.returncode == 0 and list(temporary.iterdir()) == [], process.stdout.read()
 
 
 def test_the_repl_page_runs_python_from_its_own_controls_offline(selection, served_page, tmp_path):
@@ -86,30 +109,28 @@ def test_the_repl_page_runs_python_from_its_own_controls_offline(selection, serv
             page.add_init_script(RECORD_TERMINAL)
             page.goto(served_page)
             # Python started in the page's worker: its buttons are enabled.
-            page.wait_for_selector("#repl:not([disabled])", timeout=120_000)
+            page.wait_for_selector("#repl:not([disabled])", timeout=WAIT_MS)
             assert page.evaluate("crossOriginIsolated") is True
 
-            if page.evaluate("!!window.ace"):
-                # 3.14+'s page: code typed into its editor (Ace) runs when Run is pressed. (3.13's Run button
-                # writes main.py through Module.FS, which its python.js, built with emsdk 3.1.69, does not
-                # export: README, "CPython's REPL page, offline".)
-                page.evaluate(SET_CODE, "import sys, zlib\nprint(sys.version.split()[0], sum(range(101)), "
-                                        "zlib.crc32(b'wasm'))")
-                page.click("#run")
-                page.wait_for_function(f"window.__terminal.includes('{python} 5050 {crc}')", timeout=60_000)
-                # Loaded again, for a fresh worker (the page replaces the one that ran the code, and enables its
-                # buttons before the new one is ready).
-                page.reload()
-                page.wait_for_selector("#repl:not([disabled])", timeout=120_000)
+            # Code typed into the page's own editor runs when Run is pressed: Ace on 3.14+'s page, a textarea
+            # on 3.13's, whose worker writes main.py through Module.FS (exported by the recipe's LDFLAGS).
+            page.evaluate(SET_CODE if page.evaluate("!!window.ace") else SET_TEXTAREA,
+                          "import sys, zlib\nprint(sys.version.split()[0], sum(range(101)), zlib.crc32(b'wasm'))")
+            page.click("#run")
+            wait_for_terminal(page, f"window.__terminal.includes('{python} 5050 {crc}')", "what Run printed")
+            # Loaded again, for a fresh worker (the page replaces the one that ran the code, and enables its
+            # buttons before the new one is ready).
+            page.reload()
+            page.wait_for_selector("#repl:not([disabled])", timeout=WAIT_MS)
 
             # The REPL: started by its button, lines typed into the terminal, the answers printed.
             page.click("#repl")
             page.click("#terminal")
             for count, line in enumerate(["import sys, zlib", "print(sys.version.split()[0], 6 * 7, zlib.crc32(b'wasm'))"]):
                 # Each line once the REPL asks for it (its prompt written once more).
-                page.wait_for_function(f"window.__terminal.split('>>> ').length > {count + 1}", timeout=60_000)
+                wait_for_terminal(page, f"window.__terminal.split('>>> ').length > {count + 1}", f"prompt {count + 1}")
                 page.keyboard.type(line + "\n")
-            page.wait_for_function(f"window.__terminal.includes('{python} 42 {crc}')", timeout=60_000)
+            wait_for_terminal(page, f"window.__terminal.includes('{python} 42 {crc}')", "what the REPL printed")
             page.screenshot(path=str(tmp_path / f"repl-{python}.png"), full_page=True)
             print(f"screenshot: {tmp_path / f'repl-{python}.png'}", file=sys.stderr)
         finally:
