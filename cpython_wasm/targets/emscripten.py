@@ -38,6 +38,7 @@ HELPER_DEPENDENCIES = ("libffi", "mpdecimal")
 HELPER_DEPENDENCY_SCRIPT = CONTAINERS_DIR / "files" / "build-helper-dependency.sh"
 # Runs a 3.11-3.13 "browser" flavour python.js under Node as a python command: a test worker.
 BROWSER_FLAVOUR_RUNNER = CONTAINERS_DIR / "files" / "run-python-js.cjs"
+BROWSER_FLAVOUR_RUNNER_MOUNT = f"{CONTAINER_TOOLS}/{BROWSER_FLAVOUR_RUNNER.name}"  # where the test stage mounts it
 # Where Tools/wasm's browser flavour preloads the standard library (configure's WASM_ASSETS_DIR is .$(prefix)).
 BROWSER_FLAVOUR_PREFIX = "/usr/local"
 # V8's stack for a browser flavour's worker, in kB: 3.13 bounds C recursion by a count, which in wasm frames on
@@ -230,13 +231,13 @@ class Emscripten(Target):
         and links the tests into its standard library's directory."""
         if self.built_by_platforms_emscripten(plan):
             return self.node_interpreter(plan, f"{work}/artifact", f"{work}/tests")
-        return ["node", f"--stack-size={BROWSER_FLAVOUR_NODE_STACK_KB}", f"{CONTAINER_TOOLS}/{BROWSER_FLAVOUR_RUNNER.name}",
+        return ["node", f"--stack-size={BROWSER_FLAVOUR_NODE_STACK_KB}", BROWSER_FLAVOUR_RUNNER_MOUNT,
                 f"{work}/artifact", work, f"{BROWSER_FLAVOUR_PREFIX}/lib/python{plan.python.line}", f"{work}/tests"]
 
     def test_inputs(self, plan: Plan) -> tuple:
         if self.built_by_platforms_emscripten(plan):
             return ()
-        return (FileInput.of(f"{CONTAINER_TOOLS}/{BROWSER_FLAVOUR_RUNNER.name}", BROWSER_FLAVOUR_RUNNER),)
+        return (FileInput.of(BROWSER_FLAVOUR_RUNNER_MOUNT, BROWSER_FLAVOUR_RUNNER),)
 
     def node_interpreter(self, plan: Plan, artifact: str, *more_path: str) -> list[str]:
         """The command line that runs the artifact unpacked at `artifact` under Node as a python would be run, its
