@@ -164,10 +164,12 @@ def shell(c, python="3.13", sdk=None, provider=None, target="wasi", command=None
 
 
 @task(help={"artifact": "an Emscripten artifact's .tar.gz, or the directory it unpacks to",
-            "port": "the port on 127.0.0.1 (default: 8000; 0 for a free one)"})
-def serve(c, artifact, port=8000):
-    """Serve an Emscripten artifact with the headers its REPL page needs; print the page's URL."""
-    cli.run(cli.serve, artifact=artifact, port=port)
+            "port": "the port on 127.0.0.1 (default: 8000; 0 for a free one)",
+            "page": "the REPL page to open, also served at / (python.html for 3.11-3.13; index.html, the default, "
+                    "or pyrepl.html for 3.14+)"})
+def serve(c, artifact, port=8000, page=None):
+    """Serve an Emscripten artifact with the headers its REPL pages need; print the page's URL."""
+    cli.run(cli.serve, artifact=artifact, port=port, page=page)
 
 
 @task(help={"artifact": "the artifact tarball to verify",

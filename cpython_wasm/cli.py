@@ -301,13 +301,13 @@ def shell(reporter: Reporter, python="3.13", sdk=None, provider=None, target="wa
         raise invoke.Exit(code=status)
 
 
-def serve(reporter: Reporter, artifact, port=8000):
-    """Serve an Emscripten artifact on 127.0.0.1 with the headers its REPL page needs, until interrupted."""
+def serve(reporter: Reporter, artifact, port=8000, page=None):
+    """Serve an Emscripten artifact on 127.0.0.1 with the headers its REPL pages need, until interrupted."""
     number = whole_number(port, 0, 65535)
     if number is None:
         raise UserError(f"--port {port!r} is not a TCP port: pass a whole number from 1 to 65535, or 0 for a free one.")
     serve_artifact(Path(artifact), number, lambda url: reporter.console.print(
-        f"Serving {display_path(Path(artifact))}: open [bold]{url}[/] (Ctrl-C to stop)", soft_wrap=True))
+        f"Serving {display_path(Path(artifact))}: open [bold]{url}[/] (Ctrl-C to stop)", soft_wrap=True), page)
 
 
 def verify(reporter: Reporter, artifact, lock=None, sha256=None, lock_dir=None):

@@ -3,6 +3,7 @@
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +33,13 @@ def setting(*path_and_value):
             parent = parent[key]
         parent[path[-1]] = value
     return change
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free now, for a server started by another program (which may lose it to a race)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def serve_connections(listener, handle) -> None:

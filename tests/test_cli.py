@@ -375,3 +375,11 @@ def test_a_directory_behind_a_loop_of_links_is_refused_in_one_paragraph(tmp_path
                     env={"DOCKER_HOST": "unix:///nonexistent"})
     assert result.returncode == 2 and f"--dist-dir {tmp_path / 'l1' / 'x'}: Symlink loop" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_page_the_artifact_lacks_in_one_paragraph(tmp_path):
+    (tmp_path / "index.html").write_text("")
+    result = invoke("serve", tmp_path, "--port", "0", "--page", "pyrepl.html", timeout=60)
+    assert result.returncode == UserError.exit_code, result.stderr
+    assert "--page 'pyrepl.html' is not a page of this artifact, whose pages are index.html" in result.stderr
+    assert "Traceback" not in result.stderr and "Serving" not in result.stdout

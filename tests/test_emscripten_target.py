@@ -1,5 +1,8 @@
 """The Emscripten target's runs: how Node runs each layout, and regrtest's options from a release's config.toml."""
 
+import io
+import zipfile
+
 import pytest
 import tomli_w
 from hypothesis import given
@@ -90,3 +93,61 @@ def test_test_args_that_are_not_plain_options_are_refused(tmp_path_factory, argu
 def test_a_config_without_test_args_is_refused(tmp_path):
     with pytest.raises(BuildError, match="test-args"):
         EMSCRIPTEN.regrtest_options(HELPER, config(tmp_path, 'emscripten-version = "4.0.12"\n'), 2)
+
+
+def test_the_served_page_is_also_the_servers_root_with_the_isolation_headers(tmp_path):
+    import functools
+    import urllib.request
+
+    from cpython_wasm.tools.browser import IsolatedHandler, repl_page, served
+
+    (tmp_path / "index.html").write_text("web example")
+    (tmp_path / "pyrepl.html").write_text("pyrepl")
+    page = repl_page(tmp_path, "pyrepl.html")
+    with served(tmp_path, functools.partial(IsolatedHandler, index=page)) as base_url:
+        for path, body in (("/", "pyrepl"), ("/?from=test", "pyrepl"), ("/index.html", "web example")):
+            with urllib.request.urlopen(base_url + path) as response:
+                assert response.read().decode() == body
+                assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+                assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert repl_page(tmp_path) == "index.html"
+
+
+@pytest.mark.parametrize("page", ["python.html", "../index.html", "nothing.html", ""])
+def test_a_page_the_artifact_lacks_is_refused_naming_those_it_has(tmp_path, page):
+    from cpython_wasm.errors import UserError
+    from cpython_wasm.tools.browser import repl_page
+
+    (tmp_path / "index.html").write_text("")
+    (tmp_path / "pyrepl.html").write_text("")
+    with pytest.raises(UserError, match=r"whose pages are index\.html, pyrepl\.html\. Pass one of them"):
+        repl_page(tmp_path, page)
+
+
+def test_a_python_js_without_fs_is_refused_before_the_test_run_in_one_paragraph(tmp_path):
+    """3.11's browser flavour exports no FS (nor did 3.13's before its recipe asked): its test worker could not
+    mount Lib/test, so add_tests says so, and what to do, before anything runs; one that exports it is taken."""
+    from cpython_wasm.errors import UserError
+
+    plan = Recipes().resolve("3.11.2", "3.1.69", "debian", "emscripten")
+    (tmp_path / "artifact").mkdir()
+    (tmp_path / "artifact" / "python.js").write_text('var Module = {}; Module["callMain"] = callMain;')
+    source = tmp_path / "source"
+    (source / "Lib").mkdir(parents=True)
+    with pytest.raises(UserError) as refused:
+        EMSCRIPTEN.add_tests(plan, tmp_path / "artifact.tar.gz", source, tmp_path)
+    message = str(refused.value)
+    assert "python.js does not export Emscripten's FS" in message and "\n" not in message
+    assert "invoke test --python 3.11.2" in message
+    assert not (tmp_path / "tests").exists()
+    # Exported: Lib/ beside the preloaded zip, but for what the zip carries.
+    stdlib = io.BytesIO()
+    with zipfile.ZipFile(stdlib, "w") as archive:
+        archive.writestr("json/__init__.pyc", b"")
+    (tmp_path / "artifact" / "python.data").write_bytes(stdlib.getvalue())
+    (tmp_path / "artifact" / "python.js").write_text(
+        f'Module["FS"] = FS; {{"filename": "/lib/python311.zip", "start": 0, "end": {len(stdlib.getvalue())}}}')
+    for package in ("json", "http"):
+        (source / "Lib" / package).mkdir()
+    EMSCRIPTEN.add_tests(plan, tmp_path / "artifact.tar.gz", source, tmp_path)
+    assert sorted(path.name for path in (tmp_path / "tests").iterdir()) == ["http"]

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cpython_wasm.container.web_assets import REMOTE_ASSET, parse_web_package, ship_web_packages
+from cpython_wasm.container.emscripten_data import point_pyrepl_page
+from cpython_wasm.container.web_assets import REMOTE_ASSET, REMOTE_IMPORT, parse_web_package, ship_web_packages
 from cpython_wasm.recipes.plan import Recipes
 
 PAGE = """<html><head>
@@ -78,6 +79,66 @@ def test_a_hostile_tarball_gives_no_file(tmp_path, member):
     assert not (root / "vendor/xterm-4.18.0/lib/xterm.js").exists()
 
 
+# CPython 3.14.6's web_example_pyrepl_jspi/, as its package stage ships it (the page points at pyrepl.mjs).
+PYREPL_PAGE = '<link rel="stylesheet" href="https://unpkg.com/xterm@4.18.0/css/xterm.css"/>\n' \
+              '<div id="terminal"></div><script type="module" src="src.mjs"></script>\n'
+PYREPL_MODULE = 'import createEmscriptenModule from "./python.mjs";\n' \
+                'import { openpty } from "https://unpkg.com/xterm-pty/index.mjs";\n' \
+                'import "https://unpkg.com/@xterm/xterm/lib/xterm.js";\n' \
+                'const resp = await fetch(`python${major}.${minor}.zip`);\n'
+
+
+def pyrepl(tmp_path):
+    """An artifact with the PyREPL page and its module, and the packages they load."""
+    root = tmp_path / "artifact"
+    root.mkdir()
+    (root / "pyrepl.html").write_text(PYREPL_PAGE)
+    (root / "pyrepl.mjs").write_text(PYREPL_MODULE)
+    point_pyrepl_page(root / "pyrepl.html")
+    pty = npm_tarball(tmp_path / "pty.tgz", {"package/index.mjs": b"export const openpty = 1;"})
+    scoped = npm_tarball(tmp_path / "scoped.tgz", {"package/lib/xterm.js": b"globalThis.Terminal = 1;"})
+    packages = [xterm(tmp_path),
+                {"tarball": str(pty), "directory": "vendor/xterm-pty-0.12.0",
+                 "files": [{"path": "index.mjs", "url": "https://unpkg.com/xterm-pty/index.mjs"}]},
+                {"tarball": str(scoped), "directory": "vendor/xterm-xterm-6.0.0",
+                 "files": [{"path": "lib/xterm.js", "url": "https://unpkg.com/@xterm/xterm/lib/xterm.js"}]}]
+    return root, packages
+
+
+def test_the_modules_a_page_loads_import_the_shipped_files_by_relative_url(tmp_path):
+    root, packages = pyrepl(tmp_path)
+    assert ship_web_packages(root, packages) == ["pyrepl.html", "pyrepl.mjs"]
+    assert 'src="pyrepl.mjs"' in (root / "pyrepl.html").read_text()
+    assert 'href="vendor/xterm-4.18.0/css/xterm.css"' in (root / "pyrepl.html").read_text()
+    module = (root / "pyrepl.mjs").read_text()
+    # An import's relative URL must start with ./ (a bare "vendor/..." is a package name to the browser).
+    assert 'import { openpty } from "./vendor/xterm-pty-0.12.0/index.mjs";' in module
+    assert 'import "./vendor/xterm-xterm-6.0.0/lib/xterm.js";' in module
+    assert 'from "./python.mjs"' in module and "fetch(`python${major}.${minor}.zip`)" in module  # untouched
+    assert (root / "vendor/xterm-pty-0.12.0/index.mjs").read_bytes() == b"export const openpty = 1;"
+
+
+def test_a_module_that_still_imports_from_the_network_is_refused(tmp_path):
+    root, packages = pyrepl(tmp_path)
+    with pytest.raises(ValueError, match="pyrepl.mjs loads https://unpkg.com/xterm-pty/index.mjs from the network"):
+        ship_web_packages(root, packages[:1] + packages[2:])
+
+
+def test_the_pyrepl_page_must_name_its_module_once(tmp_path):
+    page = tmp_path / "pyrepl.html"
+    page.write_text(PYREPL_PAGE * 2)
+    with pytest.raises(ValueError, match="found 2"):
+        point_pyrepl_page(page)
+
+
+@given(st.sampled_from(["https", "http"]), st.text(alphabet="abcdefghijklmnopqrstuvwxyz/@.-", min_size=1, max_size=30),
+       st.sampled_from(['"', "'"]), st.sampled_from(["", "x from ", "{ a, b } from ", "* as m from ", "(", "( "]))
+def test_every_remote_import_is_seen(scheme, rest, quote, form):
+    url = f"{scheme}://{rest}"
+    assert REMOTE_IMPORT.findall(f"import {form}{quote}{url}{quote}{')' if '(' in form else ''};") == [url]
+    assert REMOTE_IMPORT.findall(f"import x from {quote}./vendor/{rest}{quote};") == []
+
+
 def test_a_missing_file_is_an_error(tmp_path):
     package = xterm(tmp_path, {"package/lib/xterm.js": b""})
     with pytest.raises(KeyError, match="css/xterm.css"):
@@ -108,6 +169,31 @@ def test_the_package_argument_is_what_the_package_stage_reads():
 def test_each_line_ships_what_its_page_names():
     recipes = Recipes()
     assert [w.name for w in recipes.resolve("3.13.5", "3.1.69", "debian", "emscripten").web_packages] == ["xterm"]
-    assert [w.name for w in recipes.resolve("3.14.6", "6.0.5", "debian", "emscripten").web_packages] == [
-        "xterm", "ace-builds"]
+    for python, emsdk in (("3.14.6", "6.0.5"), ("3.15.0rc2", "6.0.5")):
+        assert [w.name for w in recipes.resolve(python, emsdk, "debian", "emscripten").web_packages] == [
+            "xterm", "ace-builds", "xterm-pty", "xterm-xterm"]
     assert recipes.resolve("3.13.5", 25, "debian").web_packages == ()  # WASI has no page
+
+
+@given(st.from_regex(r"(?:@[a-z0-9][a-z0-9._-]{0,20}/)?[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True))
+def test_an_npm_name_is_its_purl_once_parsed_back(npm_name):
+    from packageurl import PackageURL
+
+    web = Recipes().web_packages["xterm-xterm"][1].model_copy(update={"npm_name": npm_name})
+    parsed = PackageURL.from_string(str(web.package_url))
+    assert (f"{parsed.namespace}/{parsed.name}" if parsed.namespace else parsed.name) == npm_name
+    assert parsed.type == "npm" and parsed.version == "6.0.0"
+
+
+@pytest.mark.parametrize("npm_name", ["@xterm/xterm/lib", "../xterm", "Xterm", "@/xterm", "xterm@6", "-x", ""])
+def test_a_name_npm_would_not_publish_is_refused(npm_name):
+    from cpython_wasm.recipes.grammar import check_npm_name
+
+    with pytest.raises(ValueError, match="an npm package name"):
+        check_npm_name(npm_name)
+
+
+def test_the_scoped_package_is_named_by_its_npm_name_in_the_sbom():
+    packages = {web.name: web for web in Recipes().resolve("3.14.6", "6.0.5", "debian", "emscripten").web_packages}
+    assert str(packages["xterm-xterm"].package_url) == "pkg:npm/%40xterm/xterm@6.0.0"
+    assert str(packages["xterm-pty"].package_url) == "pkg:npm/xterm-pty@0.12.0"

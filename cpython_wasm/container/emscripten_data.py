@@ -1,5 +1,6 @@
-"""Emscripten's standard library zips (preloaded in python.data, 3.11-3.13; beside python.mjs, 3.14+), their entry
-times set to SOURCE_DATE_EPOCH (standard library only)."""
+"""An Emscripten artifact's files: what each kind of build writes and its name in the artifact, and the standard
+library zips (preloaded in python.data, 3.11-3.13; beside python.mjs, 3.14+) with their entry times set to
+SOURCE_DATE_EPOCH (standard library only)."""
 
 import io
 import re
@@ -10,12 +11,20 @@ from pathlib import Path
 
 # What the link of Emscripten's "browser" flavour writes (3.11-3.13).
 EMSCRIPTEN_FILES = ("python.js", "python.wasm", "python.data", "python.html", "python.worker.js")
-# What Platforms/emscripten's build writes (3.14+), in its build directory: the web example (the ES module,
-# the standard library zip it fetches, CPython's REPL page, its worker and the server that sends the headers
-# the page needs) and the Node entry point with its streams; {line} is X.Y.
-HELPER_FILES = ("web_example/python.mjs", "web_example/python.wasm", "web_example/python{line}.zip",
-                "web_example/index.html", "web_example/python.worker.mjs", "web_example/server.py",
-                "node_entry.mjs", "streams.mjs")
+# What Platforms/emscripten's build writes (3.14+), in its build directory, and its name in the artifact: the
+# web example (the ES module, the standard library zip it fetches, CPython's REPL page, its worker and the
+# server that sends the headers the page needs), the PyREPL page (web_example_pyrepl_jspi/: a page and its
+# module, which load the same python.mjs and zip from beside themselves, so they lie beside the web example's
+# under names of their own), and the Node entry point with its streams; {line} is X.Y.
+HELPER_FILES = {
+    "web_example/python.mjs": "python.mjs", "web_example/python.wasm": "python.wasm",
+    "web_example/python{line}.zip": "python{line}.zip", "web_example/index.html": "index.html",
+    "web_example/python.worker.mjs": "python.worker.mjs", "web_example/server.py": "server.py",
+    "web_example_pyrepl_jspi/index.html": "pyrepl.html", "web_example_pyrepl_jspi/src.mjs": "pyrepl.mjs",
+    "node_entry.mjs": "node_entry.mjs", "streams.mjs": "streams.mjs",
+}
+# How the PyREPL page loads its module (upstream's name), and what it loads in the artifact.
+PYREPL_MODULE = ('<script type="module" src="src.mjs">', '<script type="module" src="pyrepl.mjs">')
 # The file packager's table in python.js: where each preloaded file lies in python.data.
 PRELOADED_FILE = re.compile(rb'\{\s*"?filename"?\s*:\s*"([^"]+)"\s*,\s*"?start"?\s*:\s*(\d+)\s*,\s*"?end"?\s*:\s*(\d+)')
 
@@ -25,6 +34,16 @@ def dos_timestamp(epoch: int) -> bytes:
     t = time.gmtime(max(epoch, 315532800))
     return struct.pack("<HH", (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2),
                        ((t.tm_year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday)
+
+
+def point_pyrepl_page(page: Path) -> None:
+    """Make the PyREPL page load its module by its name in the artifact; it must name it exactly once."""
+    text = page.read_text(encoding="utf-8")
+    upstream, shipped = PYREPL_MODULE
+    if text.count(upstream) != 1:
+        raise ValueError(f"{page.name}: expected one {upstream} (CPython's web_example_pyrepl_jspi/index.html), "
+                         f"found {text.count(upstream)}")
+    page.write_text(text.replace(upstream, shipped), encoding="utf-8")
 
 
 def normalise_zip_times(data: bytearray, start: int, end: int, epoch: int) -> int:

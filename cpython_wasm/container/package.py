@@ -54,7 +54,7 @@ import sys
 from pathlib import Path
 
 from .devkit import DEVKIT_MANIFEST, DEVKIT_README, readme
-from .emscripten_data import EMSCRIPTEN_FILES, HELPER_FILES, normalise_preloaded_zips, normalise_zip_file
+from .emscripten_data import EMSCRIPTEN_FILES, HELPER_FILES, normalise_preloaded_zips, normalise_zip_file, point_pyrepl_page
 from .tarball import MANIFEST, manifest_of, tree_entries, write_tar_gz
 from .wasm import split_debug_info
 from .web_assets import parse_web_package, ship_web_packages
@@ -72,9 +72,10 @@ def stage_emscripten(args) -> Path:
     root = args.output / args.artifact
     root.mkdir(parents=True)
     if (args.host_build / "python.mjs").is_file():
-        for name in (name.format(line=args.line) for name in HELPER_FILES):
-            shutil.copy2(args.host_build / name, root / Path(name).name)
+        for built, shipped in HELPER_FILES.items():
+            shutil.copy2(args.host_build / built.format(line=args.line), root / shipped.format(line=args.line))
         normalise_zip_file(root / f"python{args.line}.zip", args.mtime)
+        point_pyrepl_page(root / "pyrepl.html")
     else:
         for name in EMSCRIPTEN_FILES:
             shutil.copy2(args.host_build / name, root / name)

@@ -158,6 +158,9 @@ check_module_name = grammar(_DOTTED_NAME, "a module name, like markupsafe._speed
 # normalised (no "-" or "+", so the name reads back unambiguously).
 check_project_version = grammar(r"[0-9][A-Za-z0-9.]*", "a normalised PEP 440 version, like 3.0.3 or 4.3.0", 64)
 check_suite_name = grammar(r"[a-z0-9][a-z0-9_-]*", "a suite name, like fast", 64)
+# A package's name on the npm registry, scoped or not (npm's own rules, lowercase, as published today).
+check_npm_name = grammar(r"(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*", "an npm package name, like xterm or @xterm/xterm",
+                         214)
 
 RecipeName = _type(check_recipe_name)
 Arch = _type(check_arch)
@@ -172,6 +175,7 @@ TestName = _type(check_test_name)
 ModuleName = _type(check_module_name)
 ProjectVersion = _type(check_project_version)
 SuiteName = _type(check_suite_name)
+NpmName = _type(check_npm_name)
 # Numbers are TOML integers, never strings, booleans or floats that pydantic would otherwise convert ("25",
 # true, 1e3), and bounded: each reaches a command line, a file name or a lockfile that must read it back.
 MAX_COUNT = 99_999

@@ -21,6 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
+from packageurl import PackageURL
 from pydantic import ValidationError, field_validator
 
 from cpython_wasm.errors import UserError, describe_validation_error
@@ -45,6 +46,7 @@ from cpython_wasm.recipes.grammar import (
     Line,
     MmdebstrapVariant,
     ModuleName,
+    NpmName,
     PackagePath,
     PinnedImage,
     ProjectVersion,
@@ -366,11 +368,18 @@ class WebPackage(Model):
     version: Version
     tarball: PinnedFile
     files: tuple[WebFile, ...]
+    npm_name: NpmName | None = None  # its name on npm, where that is no recipe name (a scoped package)
 
     @property
     def directory(self) -> str:
         """Where its files go in an artifact."""
         return f"vendor/{self.name}-{self.version}"
+
+    @property
+    def package_url(self) -> PackageURL:
+        """Its purl (the SBOM's): pkg:npm/xterm@4.18.0, pkg:npm/%40xterm/xterm@6.0.0."""
+        scope, _, name = (self.npm_name or self.name).rpartition("/")
+        return PackageURL("npm", namespace=scope or None, name=name, version=self.version)
 
 
 class WasmtimeRecipe(Model):

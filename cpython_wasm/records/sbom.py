@@ -91,7 +91,7 @@ def bom(plan: Plan, lock: dict, target) -> Bom:
     libraries = compiled_in(plan, lock, target)
     # The JavaScript the browser page loads, shipped beside it (recipes/web/).
     scripts = [component(ComponentType.LIBRARY, web.name, web.version, web.tarball.sha256,
-                         PackageURL("npm", name=web.name, version=web.version),
+                         web.package_url,
                          description=f"{', '.join(file.path for file in web.files)} from {web.tarball.file}, "
                                      f"in {web.directory}/ for the REPL page")
                for web in plan.web_packages]

@@ -17,6 +17,7 @@ import signal
 import tempfile
 import threading
 import time
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,7 +44,16 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 class IsolatedHandler(QuietHandler):
     """Also sends the headers that make a page cross-origin isolated, as CPython's web_example/server.py does:
-    the REPL page's worker waits for input on a SharedArrayBuffer, which a browser gives only to such a page."""
+    the REPL page's worker waits for input on a SharedArrayBuffer, which a browser gives only to such a page.
+    `/` is the page being served (`index`), so that a client opening the server's root (CPython's own browser
+    test does) gets it."""
+
+    def __init__(self, *args, index: str, **kwargs):
+        self.index = index  # before the base class's __init__, which handles the request
+        super().__init__(*args, **kwargs)
+
+    def translate_path(self, path):
+        return super().translate_path(f"/{self.index}" if urllib.parse.urlsplit(path).path == "/" else path)
 
     def end_headers(self):
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
@@ -51,22 +61,29 @@ class IsolatedHandler(QuietHandler):
         super().end_headers()
 
 
-# CPython's REPL page in an Emscripten artifact: Tools/wasm's (3.11-3.13), Platforms/emscripten's web example (3.14+).
-REPL_PAGES = ("python.html", "index.html")
+# CPython's REPL pages in an Emscripten artifact: Tools/wasm's (3.11-3.13); Platforms/emscripten's web example
+# and its PyREPL page (3.14+, which suspends Python for input through JSPI instead of a worker).
+REPL_PAGES = ("python.html", "index.html", "pyrepl.html")
 
 
-def repl_page(directory: Path) -> str:
-    """The REPL page of an unpacked Emscripten artifact."""
-    for page in REPL_PAGES:
-        if (directory / page).is_file():
-            return page
-    raise UserError(f"{display_path(directory)} has no REPL page ({' or '.join(REPL_PAGES)}): serve an unpacked "
-                    f"Emscripten artifact, or its .tar.gz.")
+def repl_page(directory: Path, page: str | None = None) -> str:
+    """The REPL page of an unpacked Emscripten artifact: `page`, which it must have, or its first."""
+    pages = [name for name in REPL_PAGES if (directory / name).is_file()]
+    if not pages:
+        raise UserError(f"{display_path(directory)} has no REPL page ({', '.join(REPL_PAGES)}): serve an unpacked "
+                        f"Emscripten artifact, or its .tar.gz.")
+    if page is None:
+        return pages[0]
+    if page not in pages:
+        raise UserError(f"--page {page!r} is not a page of this artifact, whose pages are {', '.join(pages)}. "
+                        f"Pass one of them, or leave --page out for {pages[0]}.")
+    return page
 
 
-def serve(artifact: Path, port: int, announce) -> None:
+def serve(artifact: Path, port: int, announce, page: str | None = None) -> None:
     """Serve an Emscripten artifact (its .tar.gz, unpacked first, or its unpacked directory) on 127.0.0.1:port
-    (0: a free one) with the headers its REPL page needs; `announce(url)` once it listens; until interrupted."""
+    (0: a free one) with the headers its REPL pages need, `page` (default: its first) also at `/`;
+    `announce(url)` once it listens; until interrupted."""
     with tempfile.TemporaryDirectory(prefix="cpython-wasm-serve-") as temp:
         if artifact.is_dir():
             directory = artifact
@@ -76,8 +93,8 @@ def serve(artifact: Path, port: int, announce) -> None:
         else:
             raise UserError(f"No artifact at {display_path(artifact)}: pass an Emscripten artifact's .tar.gz or the "
                             f"directory it unpacks to.")
-        page = repl_page(directory)
-        with served(directory, IsolatedHandler, port) as base_url:
+        page = repl_page(directory, page)
+        with served(directory, functools.partial(IsolatedHandler, index=page), port) as base_url:
             announce(f"{base_url}/{page}")
             # Until Ctrl-C or SIGTERM (how a service manager, or a test, stops it): either way the server
             # closes and the unpacked artifact is removed.
@@ -91,7 +108,7 @@ def serve(artifact: Path, port: int, announce) -> None:
 
 
 @contextmanager
-def served(directory: Path, handler: type[http.server.SimpleHTTPRequestHandler] = QuietHandler, port: int = 0):
+def served(directory: Path, handler=QuietHandler, port: int = 0):
     """`directory` over HTTP on 127.0.0.1, on `port` (0: a free one); yields the base URL."""
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", port),

@@ -30,8 +30,10 @@ PYTHON, EMSDK, PROVIDER, TARGET = HELPER_SELECTION
 ARTIFACT = f"python-{PYTHON}-emscripten-{EMSDK}-{PROVIDER}"
 PLAN = Recipes().resolve(PYTHON, EMSDK, PROVIDER, TARGET)
 STDLIB_ZIP = f"python{PLAN.python.line}.zip"
+# Upstream's web example and PyREPL page (web_example_pyrepl_jspi/'s index.html and src.mjs, beside the module
+# they load under names of their own), and its Node entry.
 FILES = {"python.mjs", "python.wasm", STDLIB_ZIP, "index.html", "python.worker.mjs", "server.py",
-         "node_entry.mjs", "streams.mjs"}
+         "pyrepl.html", "pyrepl.mjs", "node_entry.mjs", "streams.mjs"}
 MODULES = ("zlib", "bz2", "sqlite3", "lzma", "ctypes", "decimal")  # the C libraries' modules (recipes/libraries/)
 
 
@@ -93,7 +95,12 @@ def test_the_artifact_is_what_platforms_emscripten_lays_out(helper_build, tmp_pa
     manifest = json.loads((root / "manifest.json").read_text())
     assert {name for name in manifest["files"] if not name.startswith("vendor/")} == FILES
     assert {name.split("/")[1] for name in manifest["files"] if name.startswith("vendor/")} == {
-        "xterm-4.18.0", "ace-builds-1.43.1"}
+        "xterm-4.18.0", "ace-builds-1.43.1", "xterm-pty-0.12.0", "xterm-xterm-6.0.0"}
+    # The PyREPL page loads its module, which imports xterm-pty and xterm.js from beside it, not from unpkg.com.
+    assert '<script type="module" src="pyrepl.mjs">' in (root / "pyrepl.html").read_text()
+    module = (root / "pyrepl.mjs").read_text()
+    assert '"./vendor/xterm-pty-0.12.0/index.mjs"' in module and '"./vendor/xterm-xterm-6.0.0/lib/xterm.js"' in module
+    assert "unpkg.com" not in module
     assert (root / "python.wasm").read_bytes()[:4] == b"\0asm"
     # The standard library zip the page's worker fetches: compiled, without the tests, dated SOURCE_DATE_EPOCH.
     with zipfile.ZipFile(root / STDLIB_ZIP) as stdlib:

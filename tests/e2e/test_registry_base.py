@@ -6,7 +6,6 @@ lets the build pull it back by digest.
 """
 
 import json
-import socket
 import subprocess
 import time
 
@@ -19,15 +18,14 @@ from cpython_wasm.stages import images
 from cpython_wasm.stages.engine import connect
 from cpython_wasm.stages.store import Store
 from tests.e2e.conftest import SELECTION
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def registry(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = tmp_path / "registry.yml"
     config.write_text(json.dumps({  # YAML is a superset of JSON
         "version": 0.1, "log": {"level": "warn"},

@@ -6,19 +6,27 @@ everything from the artifact (its xterm.js and Ace are shipped beside it, checke
 hashes), start Python in its worker, run code typed into its own editor when its Run button is pressed,
 and run what is typed into its REPL. What Python printed is read from the page's terminal: every string written
 to the xterm.js Terminal, recorded by a wrapper installed before the page's scripts run. A screenshot of
-each page is kept in the test's output directory.
+each page is kept in the test's output directory. CPython's own browser test (a Playwright spec of its PyREPL
+page, 3.14+) runs too, unchanged, on the artifact.
 """
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
 import zlib
+from pathlib import Path
 
 import pytest
 
+from cpython_wasm.inputs.fetch import Fetcher
+from cpython_wasm.paths import Workspace
+from cpython_wasm.progress import Reporter
+from cpython_wasm.recipes.plan import Recipes
 from tests.e2e.conftest import EMSCRIPTEN_SELECTION, HELPER_SELECTION
-from tests.helpers import INVOKE, PROJECT_ROOT
+from tests.helpers import INVOKE, PROJECT_ROOT, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -137,3 +145,45 @@ def test_the_repl_page_runs_python_from_its_own_controls_offline(selection, serv
             browser.close()
     assert refused == [], f"the page asked the network for {refused}"
     assert errors == []
+
+
+# CPython's own browser test of its PyREPL page, in the release's source, and our configuration for it.
+BROWSER_TEST = "Platforms/emscripten/browser_test"
+BROWSER_TEST_CONFIG = PROJECT_ROOT / "tests" / "e2e" / "browser_test.config.mjs"
+
+
+def release_browser_test(selection: tuple, destination: Path) -> Path:
+    """The Platforms/emscripten/browser_test/ of a selection's release, from its pinned source tarball (fetched
+    and verified if not in the download cache), unpacked into `destination`."""
+    python, emsdk, provider, target = selection
+    pin = Recipes().resolve(python, emsdk, provider, target).release.source
+    source = Fetcher(Workspace.from_options().cache_dir, (), Reporter()).fetch_all([pin])[pin.sha256]
+    prefix = f"Python-{python}/{BROWSER_TEST}/"
+    with tarfile.open(source) as archive:
+        members = [member for member in archive.getmembers() if member.name.startswith(prefix)]
+        archive.extractall(destination, members=members, filter="data")
+    return destination / prefix
+
+
+def test_cpythons_own_browser_test_passes_on_the_pyrepl_page_offline(build, tmp_path):
+    """Upstream's spec, unchanged, with the Playwright its package-lock.json pins (npm ci checks every package's
+    integrity hash): it opens the PyREPL page at the server's root, waits for the banner, defines and calls a
+    function through the terminal and reads its output. Served by `invoke serve --page pyrepl.html`; Chromium
+    resolves no host but 127.0.0.1, so the page's xterm.js and xterm-pty must come from the artifact."""
+    python, emsdk, provider, target = HELPER_SELECTION
+    result = build(python, emsdk, provider, target=target)
+    spec = release_browser_test(HELPER_SELECTION, tmp_path / "source")
+    shutil.copy(BROWSER_TEST_CONFIG, spec / BROWSER_TEST_CONFIG.name)
+    npm = subprocess.run(["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=spec,
+                         capture_output=True, text=True, timeout=600)
+    assert npm.returncode == 0, npm.stderr[-4000:]
+    output = tmp_path / "playwright"
+    run = subprocess.run(["npx", "--no-install", "playwright", "test", "--config", BROWSER_TEST_CONFIG.name],
+                         cwd=spec, capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "PORT": str(free_port()), "INVOKE": str(INVOKE), "CHROMIUM": CHROMIUM,
+                              "PROJECT_ROOT": str(PROJECT_ROOT), "ARTIFACT": str(result["artifact"]),
+                              "OUTPUT_DIR": str(output)})
+    print(run.stdout, run.stderr, f"screenshots: {output}", sep="\n", file=sys.stderr)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    assert re.search(r"\b1 passed\b", run.stdout) and "failed" not in run.stdout
+    assert list(output.rglob("*.png")), "the spec's screenshot"
