@@ -203,6 +203,23 @@ def rebuild(c, lock, check=False, output=None, artifact=None, mirror=None, recip
             allow_other_base=allow_other_base)
 
 
+@task(help={**SELECTION_HELP,
+            "dist_dir": "where to write the archives (default: dist/)",
+            "lock_dir": "where the selection's lockfile is (default: lockfiles/)"})
+def image_export(c, python="3.13", sdk=None, provider=None, target="wasi", dist_dir=None, lock_dir=None):
+    """Write the native and toolchain images a build recorded to dist/ as docker-load archives, checked against
+    its lockfile."""
+    cli.run(cli.image_export, python=python, sdk=sdk, provider=provider, target=target, dist_dir=dist_dir,
+            lock_dir=lock_dir)
+
+
+@task(help={"archive": "an image archive written by `invoke image-export`",
+            "lock_dir": "the lockfiles it is checked against (default: lockfiles/)"})
+def image_import(c, archive, lock_dir=None):
+    """Load an image archive into the engine, once its image ID and layer match a lockfile's. Exit 3 if refused."""
+    cli.run(cli.image_import, archive=archive, lock_dir=lock_dir)
+
+
 @task(iterable=["keep"], help={
     "keep": "LOCKFILE, repeatable: keep what this lockfile reaches too (beside those in the lock directory)",
     "dry_run": "list what would be removed, and remove nothing",

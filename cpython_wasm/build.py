@@ -101,6 +101,7 @@ class Build:
         self.native = images.native_spec(plan)
         self.toolchain = self.target.toolchain_spec(plan, self.fetcher.cached_path)
         self._products: Products | None = None
+        self.image_contents: dict[str, images.ImageContent] = {}  # by the lockfile's image key, once ensured
 
     @property
     def configure_host_args(self) -> list[str]:
@@ -174,18 +175,30 @@ class Build:
         return files
 
     def ensure_images(self) -> images.BaseImage:
+        """The base, native and toolchain images; their content is kept for the lockfile (self.image_contents).
+
+        The base is needed only to build the native image: where the native and toolchain images are here
+        already (built before, or loaded by `invoke image-import` on a machine without network), it is not
+        bootstrapped, and its root filesystem's sha256 is read from the label they inherited from it."""
         plan = self.plan
         for tag in (images.base_tag(plan), self.native.tag, self.toolchain.tag):
             # First: `invoke gc` may be removing one (then it is made again below); held until this build ends.
             self.store.hold(image_key(tag))
         origin = plan.base.image or f"Debian {plan.base.suite} from {plan.base.mirror}"
         with self.reporter.phase("image base", origin) as phase:
-            base = self.executor.ensure_base(plan, fresh=self.fresh_images)
-            phase.outcome = f"{'reused' if base.reused else 'made'} {base.tag}"
-        for spec in (self.native, self.toolchain):
+            labels = None if self.fresh_images else self.executor.image_labels(self.native.tag)
+            if labels is not None and self.executor.image_labels(self.toolchain.tag) is not None:
+                base = images.BaseImage(images.base_tag(plan), images.rootfs_of(labels), reused=True)
+                phase.outcome = "not needed: the native and toolchain images are here"
+            else:
+                base = self.executor.ensure_base(plan, fresh=self.fresh_images)
+                phase.outcome = f"{'reused' if base.reused else 'made'} {base.tag}"
+        for key, spec in (("native", self.native), ("toolchain", self.toolchain)):
             with self.reporter.phase(f"image {spec.name}") as phase:
-                reused = self.executor.ensure_image(spec, plan.base.mirror, fresh=self.fresh_images)
-                phase.outcome = f"{'reused' if reused else 'built'} {spec.tag}"
+                ensured = self.executor.ensure_image(spec, plan.base.mirror, plan.base.source_date_epoch,
+                                                     fresh=self.fresh_images)
+                self.image_contents[key] = ensured.content
+                phase.outcome = f"{'reused' if ensured.reused else 'built'} {spec.tag} ({ensured.content.id[:19]})"
         return base
 
     def lock(self, products: Products) -> lockfiles.Lockfile:
@@ -193,8 +206,8 @@ class Build:
         plan, base, package = self.plan, products.base, products.package
         return lockfiles.new_lock(
             plan, self.configure_host_args, self.host_environment, base,
-            {"native": (self.native, self.executor.inventory(self.native.tag)),
-             "toolchain": (self.toolchain, self.executor.inventory(self.toolchain.tag))},
+            {key: (spec, self.image_contents[key], self.executor.inventory(spec.tag))
+             for key, spec in (("native", self.native), ("toolchain", self.toolchain))},
             products.locked, products.tarballs, package.path / "manifest.json",
         )
 

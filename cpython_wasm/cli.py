@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cpython_wasm.build import Build
 from cpython_wasm.errors import BuildError, FetchError, UserError
+from cpython_wasm.files import sha256_path
 from cpython_wasm.inputs.fetch import Fetcher, check_mirror_dirs, check_mirror_text, fill_mirror
 from cpython_wasm.paths import RECIPES_DIR, Workspace, directory_option, display_path, refuse_overlaps
 from cpython_wasm.progress import Reporter
@@ -36,6 +37,7 @@ from cpython_wasm.targets.target import BuildStages
 from cpython_wasm.tools.bench import RESULTS_DIR, Bench
 from cpython_wasm.tools.browser import browser_smoke
 from cpython_wasm.tools.browser import serve as serve_artifact
+from cpython_wasm.tools.image_transfer import export_images, import_image
 from cpython_wasm.tools.matrix import CHECK_DEADLINE_SECONDS, matrix_rows
 from cpython_wasm.tools.rebuild import rebuild as rebuild_lock
 from cpython_wasm.tools.shell import shell as open_shell
@@ -357,6 +359,23 @@ def rebuild(reporter: Reporter, lock, check=False, output=None, artifact=None, m
     if check and not report.identical:
         raise invoke.Exit(code=1)
     return report
+
+
+def image_export(reporter: Reporter, python="3.13", sdk=None, provider=None, target="wasi", dist_dir=None,
+                 lock_dir=None):
+    """Write the native and toolchain images a lockfile records to dist/ (image_transfer.py), with SHA256SUMS."""
+    plan = _plan(python, sdk, provider, target)
+    workspace = Workspace.from_options(dist_dir=dist_dir, lock_dir=lock_dir)
+    for path in export_images(connect, workspace, plan.artifact_name, reporter.info):
+        reporter.info(f"image archive  {display_path(path)}  ({path.stat().st_size:,} bytes, sha256 {sha256_path(path)})")
+
+
+def image_import(reporter: Reporter, archive, lock_dir=None):
+    """Load an image archive once it is checked against the lockfiles (image_transfer.py)."""
+    lock_dir = Workspace.from_options(lock_dir=lock_dir).lock_dir
+    content, tags = import_image(connect, Path(archive), lock_dir)
+    reporter.info(f"loaded {content.id} as {', '.join(tags)} (checked against the lockfiles in {display_path(lock_dir)})")
+    return content
 
 
 def gc(reporter: Reporter, keep=(), dry_run=False, build_dir=None, lock_dir=None):

@@ -44,6 +44,8 @@ def test_provenance_resolves_every_input_of_the_lockfile(lock):
     assert debs <= digests
     contexts = {sha for image in lock["images"].values() for sha in image["context"].values()}
     assert contexts <= digests
+    # The images the stages ran in, by content (what `invoke image-import` checks an archive against).
+    assert {image["id"].removeprefix("sha256:") for image in lock["images"].values()} <= digests
     source = next(d for d in dependencies if d["name"] == "Python-3.13.5.tar.xz")
     assert source["uri"] == "https://www.python.org/ftp/python/3.13.5/Python-3.13.5.tar.xz"
 

@@ -383,3 +383,35 @@ def test_serve_refuses_a_page_the_artifact_lacks_in_one_paragraph(tmp_path):
     assert result.returncode == UserError.exit_code, result.stderr
     assert "--page 'pyrepl.html' is not a page of this artifact, whose pages are index.html" in result.stderr
     assert "Traceback" not in result.stderr and "Serving" not in result.stdout
+
+
+def test_image_export_without_the_lockfile_says_to_build_first(tmp_path):
+    result = invoke("image-export", "--python", "3.13.5", "--sdk", "25", "--provider", "debian",
+                    "--dist-dir", str(tmp_path / "dist"), "--lock-dir", str(tmp_path / "locks"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "No lockfile" in result.stderr and "invoke build" in result.stderr
+    assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.parametrize("name, content, status, expected", [
+    ("missing.tar.gz", None, 2, "No image archive at"),
+    ("image.tar.gz", b"\x1f\x8b not really gzip", 3, "could not be read as a tarball"),
+    ("image.tar", b"", 3, "could not be read as a tarball"),
+])
+def test_image_import_refuses_what_is_no_archive_of_a_lockfile_before_connecting(tmp_path, name, content, status,
+                                                                                  expected):
+    archive = tmp_path / name
+    if content is not None:
+        archive.write_bytes(content)
+    # No engine: nothing gets as far as connecting to one.
+    result = invoke("image-import", str(archive), env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
+    assert result.returncode == status, result.stderr
+    assert expected in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
+    assert "\n\n" not in result.stderr.strip()  # one paragraph
+
+
+def test_image_import_needs_a_lockfile_to_check_against(tmp_path):
+    archive = tmp_path / "image.tar.gz"
+    archive.write_bytes(b"")
+    result = invoke("image-import", str(archive), "--lock-dir", str(tmp_path))
+    assert result.returncode == 2 and "No lockfile in" in result.stderr and "Traceback" not in result.stderr

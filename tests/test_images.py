@@ -25,7 +25,7 @@ def test_a_missing_version_is_recognised_when_the_engine_splits_and_colours_apts
     spec = images.native_spec(Recipes().resolve("3.13.5", 25, "debian", arch="x86_64"))
     store = Store(tmp_path / "store", tmp_path / "locks", tmp_path / "logs")
     with pytest.raises(BuildError, match="no longer serves make 4.4.1-0.gone"):
-        images.ensure_image(client, spec, store, "http://deb.debian.org/debian")
+        images.ensure_image(client, spec, store, "http://deb.debian.org/debian", 1735689600)
     log = next((tmp_path / "logs").rglob("docker-build.log")).read_text()
     assert "E: Version '4.4.1-0.gone'" in log and "\x1b" not in log
 

@@ -10,9 +10,10 @@ from cpython_wasm.records.lock import (
     encode,
     read_build_lock,
     read_lock,
+    with_test_results,
     write_lock,
 )
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import COMMITTED_LOCKFILE, PROJECT_ROOT
 
 COMMITTED_LOCKFILES = sorted((PROJECT_ROOT / "lockfiles").glob("*.json"))
 ARTIFACT = "python-3.13.5-wasi_sdk-25-debian"
@@ -139,3 +140,20 @@ def test_a_lockfile_without_test_results_records_how_it_was_built(tmp_path, lock
     path = tmp_path / "lock.json"
     path.write_text(json.dumps(lock))
     assert read_build_lock(path)["artifact"] == lock["artifact"]
+
+
+def test_a_rebuilt_lockfile_keeps_the_test_results_of_the_same_artifact_even_from_an_older_lockfile(tmp_path):
+    current = Lockfile.model_validate(json.loads(COMMITTED_LOCKFILE.read_text()))
+    older = json.loads(COMMITTED_LOCKFILE.read_text())
+    del older["images"]["native"]["id"]  # written before a key this version records: refused whole by read_lock
+    older["tests"] = {"fast": {"passed": True, "tests": {"run": 5}}}
+    previous = tmp_path / "previous.json"
+    previous.write_text(json.dumps(older))
+    assert with_test_results(current.model_copy(update={"tests": {}}), previous).tests == older["tests"]
+    # Of another artifact, or not numbers JSON has: dropped.
+    other = json.loads(json.dumps(older))
+    other["outputs"][f"{current.artifact}.tar.gz"]["sha256"] = "0" * 64
+    previous.write_text(json.dumps(other))
+    assert with_test_results(current.model_copy(update={"tests": {}}), previous).tests == {}
+    previous.write_text(json.dumps(older).replace('"run": 5', '"run": NaN'))
+    assert with_test_results(current.model_copy(update={"tests": {}}), previous).tests == {}

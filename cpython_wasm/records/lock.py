@@ -11,8 +11,9 @@ how a build is published; rebuilding from it is how a build is checked.
     recipes     sha256 of each recipe file the build read
     base        the base root filesystem: suite, mirror, and the rootfs tarball's sha256
     images      per image: tag (the hash of its Dockerfile and context), the
-                Dockerfile's sha256, its context files, and every Debian package
-                installed in it (name, version, architecture, .deb sha256)
+                Dockerfile's sha256, its context files, every Debian package
+                installed in it (name, version, architecture, .deb sha256), and
+                its content: image ID, layer diff_id and size (image_content.py)
     inputs      every fetched file: name, sha256, size, URLs
     products    the store identity of each intermediate product
     outputs     sha256 and size of the artifact, of python.wasm and of the manifest
@@ -42,6 +43,7 @@ from cpython_wasm.paths import display_path
 from cpython_wasm.recipes.grammar import (
     Arch,
     ConfigureArg,
+    ContentDigest,
     DebianPackage,
     DebianSuite,
     DebianVersion,
@@ -143,6 +145,11 @@ class LockedImage(_Locked):
     dockerfile_sha256: Sha256
     context: dict[FileName, Sha256]
     packages: list[LockedPackage]
+    # Its content once normalised (stages/image_content.py): the engine's image ID (the config's sha256), its one
+    # layer's sha256 and size. What `invoke image-import` checks an archive against.
+    id: ContentDigest
+    diff_id: ContentDigest
+    layer_size: Size
 
 
 class LockedImages(_Locked):
@@ -309,12 +316,16 @@ def describe_base(plan, tag: str, rootfs_sha256: str | None) -> LockedBase:
                       source_date_epoch=plan.base.source_date_epoch, rootfs_sha256=rootfs_sha256, image=tag)
 
 
-def describe_image(spec, packages: list[dict]) -> LockedImage:
+def describe_image(spec, content, packages: list[dict]) -> LockedImage:
+    """content: the normalised image's ImageContent (or the lockfile's own record of it, as a dict)."""
+    content = content if isinstance(content, dict) else {
+        "id": content.id, "diff_id": content.diff_id, "layer_size": content.size}
     return LockedImage(
         tag=spec.tag,
         dockerfile_sha256=hashlib.sha256(spec.dockerfile.encode()).hexdigest(),
         context={name: sha256 for name, sha256, _ in spec.files},
         packages=[LockedPackage.model_validate(package) for package in packages],
+        **{key: content[key] for key in ("id", "diff_id", "layer_size")},
     )
 
 
@@ -324,7 +335,7 @@ def describe_file(path: Path) -> LockedFile:
 
 def new_lock(plan, configure_host_args, host_environment, base, image_specs: dict, products: dict[str, str],
              tarballs: list[Path], manifest: Path) -> Lockfile:
-    """The lockfile of a build. image_specs: per image, (its spec, the packages installed in it); products: each
+    """The lockfile of a build. image_specs: per image, (its spec, its content, the packages installed in it); products: each
     stage's identity; tarballs and manifest: in the package product (python.wasm's entry is read from the
     manifest)."""
     manifest_files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
@@ -334,7 +345,8 @@ def new_lock(plan, configure_host_args, host_environment, base, image_specs: dic
         build=describe_build(plan, configure_host_args, host_environment),
         recipes=describe_recipes(plan),
         base=describe_base(plan, base.tag, base.rootfs_sha256),
-        images=LockedImages(**{name: describe_image(spec, packages) for name, (spec, packages) in image_specs.items()}),
+        images=LockedImages(**{name: describe_image(spec, content, packages)
+                               for name, (spec, content, packages) in image_specs.items()}),
         inputs=[describe_pin(pin) for pin in plan.inputs],
         products=products,
         outputs={**{path.name: describe_file(path) for path in tarballs},
@@ -364,14 +376,24 @@ def write_lock(path: Path, lock: Lockfile) -> Path:
 
 
 def with_test_results(lock: Lockfile, previous_path: Path) -> Lockfile:
-    """The lock with the test results of the lockfile it replaces, if they are of the very same artifact."""
+    """The lock with the test results of the lockfile it replaces, if they are of the very same artifact.
+
+    Only the previous lockfile's outputs and tests are read, so that the results of a lockfile this version
+    would refuse as a whole (written before a key was added to another section) are kept too; the results
+    are then checked as part of the new lock."""
     try:
-        previous = read_lock(previous_path)
-    except UserError:
+        previous = _parse(previous_path, display_path(previous_path))
+        name = f"{lock.artifact}.tar.gz"
+        same = previous["outputs"][name]["sha256"] == lock.outputs[name].sha256
+        tests = previous["tests"]
+    except (UserError, OSError, ValueError, RecursionError, KeyError, TypeError):
         return lock  # none, or not one `invoke build` wrote: nothing to keep
-    name = f"{lock.artifact}.tar.gz"
-    same = name in previous["outputs"] and previous["outputs"][name]["sha256"] == lock.outputs[name].sha256
-    return lock.model_copy(update={"tests": previous["tests"]}) if same and previous.get("tests") else lock
+    if not same or not tests:
+        return lock
+    try:
+        return Lockfile.model_validate({**document(lock), "tests": tests})
+    except ValidationError:
+        return lock
 
 
 def record_test_results(path: Path, suite: str, summary: dict) -> None:

@@ -62,6 +62,9 @@ def resolved_dependencies(lock: dict) -> list[dict]:
         dependencies.append(_descriptor(reference.split("@")[0], f"docker://{reference}",
                                         reference.rsplit("@sha256:", 1)[1]))
     for image_name, image in sorted(lock["images"].items()):
+        # The image the stages ran in, by content: its ID is the sha256 of its config, which names its one layer.
+        dependencies.append(_descriptor(image["tag"], f"docker-image:{image['tag']}", image["id"].removeprefix("sha256:"),
+                                        layer=image["diff_id"], archive="invoke image-export"))
         for context_name, sha256 in sorted(image["context"].items()):
             dependencies.append(_descriptor(context_name, f"{image_name}-image-context:{context_name}", sha256))
     packages = {package["filename"]: package for image in lock["images"].values() for package in image["packages"]}

@@ -250,8 +250,12 @@ class Executor:
     def ensure_base(self, plan, fresh: bool = False) -> images.BaseImage:
         raise NotImplementedError
 
-    def ensure_image(self, spec: images.ImageSpec, mirror: str, fresh: bool = False) -> bool:
-        """Build the image unless its tag exists; whether it was reused."""
+    def ensure_image(self, spec: images.ImageSpec, mirror: str, epoch: int, fresh: bool = False) -> images.EnsuredImage:
+        """Build and normalise the image unless its tag exists, normalised; its content, and whether it was reused."""
+        raise NotImplementedError
+
+    def image_labels(self, tag: str) -> dict[str, str] | None:
+        """The labels of the normalised image tagged `tag`; None if there is no such image."""
         raise NotImplementedError
 
     def inventory(self, tag: str) -> list[dict]:
@@ -287,8 +291,11 @@ class DockerExecutor(Executor):
     def ensure_base(self, plan, fresh: bool = False) -> images.BaseImage:
         return images.ensure_base(self.client, plan, self.store, fresh=fresh)
 
-    def ensure_image(self, spec: images.ImageSpec, mirror: str, fresh: bool = False) -> bool:
-        return images.ensure_image(self.client, spec, self.store, mirror, fresh=fresh)
+    def ensure_image(self, spec: images.ImageSpec, mirror: str, epoch: int, fresh: bool = False) -> images.EnsuredImage:
+        return images.ensure_image(self.client, spec, self.store, mirror, epoch, fresh=fresh)
+
+    def image_labels(self, tag: str) -> dict[str, str] | None:
+        return images.normalised_labels(self.client, tag)
 
     def inventory(self, tag: str) -> list[dict]:
         return images.read_inventory(self.client, tag)
@@ -343,9 +350,13 @@ class RecordingExecutor(Executor):
         self.calls.append(Call("image", tag))
         return images.BaseImage(tag, None if plan.base.image else "0" * 64, reused=True)
 
-    def ensure_image(self, spec: images.ImageSpec, mirror: str, fresh: bool = False) -> bool:
+    def ensure_image(self, spec: images.ImageSpec, mirror: str, epoch: int, fresh: bool = False) -> images.EnsuredImage:
         self.calls.append(Call("image", spec.tag))
-        return True
+        made_up = "sha256:" + spec.identity * 2
+        return images.EnsuredImage(images.ImageContent(made_up, made_up, 1), reused=True)
+
+    def image_labels(self, tag: str) -> dict[str, str] | None:
+        return None
 
     def inventory(self, tag: str) -> list[dict]:
         return []

@@ -10,6 +10,11 @@ recipe; for the others, the rendered Dockerfile and the sha256 of every file
 in its build context (whose FROM line names the parent's tag, so identities
 chain). An image whose tag exists is reused. The build context holds only the
 Dockerfile, the helper files from containers/files/ and verified pinned inputs.
+
+What `docker build` made is then normalised (image_content.py): one layer, a
+config written here, loaded back under the same tag; so the native and
+toolchain images are also named by their content (image ID and diff_id), the
+same on every machine that installs the same files.
 """
 
 import io
@@ -18,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,7 +38,15 @@ from cpython_wasm.errors import BuildError, UserError
 from cpython_wasm.files import sha256_path
 from cpython_wasm.paths import CONTAINERS_DIR, display_path
 from cpython_wasm.recipes.plan import Plan
-from cpython_wasm.stages.engine import ENGINE_GONE, engine_gone
+from cpython_wasm.stages.engine import ENGINE_GONE, engine_gone, remove_container
+from cpython_wasm.stages.image_content import (
+    ImageContent,
+    digest,
+    image_config,
+    layer_listing,
+    normalise_layer,
+    write_archive,
+)
 from cpython_wasm.stages.render import render
 from cpython_wasm.stages.stage import canonical_json, identity
 from cpython_wasm.stages.store import Store, record_timings
@@ -42,6 +56,10 @@ IMAGE_LOG_PREFIX = "image-"  # of an image's log directory: <identity>-image-<na
 ROOTFS_PREFIX = "rootfs-"  # of a base's root filesystem product: <identity>-rootfs-<base name>
 LABEL_PREFIX = "io.github.cpython-wasm-recipes"
 INVENTORY = "/usr/local/share/cpython-wasm/packages.json"
+# Labels of a normalised image: the tag it was made for (so an image is normalised only once) and its layer's size.
+ROOTFS_LABEL = f"{LABEL_PREFIX}.rootfs.sha256"  # of the base image, inherited by those built on it
+NORMALISED_LABEL = f"{LABEL_PREFIX}.image"
+LAYER_SIZE_LABEL = f"{LABEL_PREFIX}.layer.size"
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,7 @@ def pinned_file(pin, cached_path) -> tuple[str, str, Path]:
 
 
 def image_exists(client, tag: str) -> bool:
+    """Whether the engine has the image `tag` (or an image ID)."""
     try:
         client.images.get(tag)
         return True
@@ -148,7 +167,7 @@ def ensure_base(client, plan: Plan, store: Store, fresh: bool = False) -> BaseIm
         try:
             labels = client.images.get(tag).labels or {}
             if not fresh:
-                return BaseImage(tag, labels[f"{LABEL_PREFIX}.rootfs.sha256"], reused=True)
+                return BaseImage(tag, labels[ROOTFS_LABEL], reused=True)
         except (docker.errors.ImageNotFound, KeyError):
             pass
         product = store.realise(Rootfs.of(plan), lambda directory, log_dir: _bootstrap(plan, directory, log_dir))
@@ -156,7 +175,7 @@ def ensure_base(client, plan: Plan, store: Store, fresh: bool = False) -> BaseIm
         labels = {
             "org.opencontainers.image.title": f"cpython-wasm base root filesystem ({plan.base_name})",
             f"{LABEL_PREFIX}.recipe": f"recipes/base/{plan.base_name}.toml",
-            f"{LABEL_PREFIX}.rootfs.sha256": rootfs_sha256,
+            ROOTFS_LABEL: rootfs_sha256,
         }
         client.api.import_image_from_file(
             str(product.path / "rootfs.tar"), repository=repository, tag=version,
@@ -213,50 +232,165 @@ _MISSING_VERSION = re.compile(r"E: Version '([^']+)' for '([^']+)' was not found
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, fresh: bool = False) -> bool:
-    """Build the image unless its tag exists. Returns True if it was reused.
+@dataclass(frozen=True)
+class EnsuredImage:
+    content: ImageContent
+    reused: bool  # its tag existed, normalised
+
+
+def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, epoch: int, fresh: bool = False) -> EnsuredImage:
+    """Build and normalise the image unless its tag exists, normalised.
 
     fresh: build it again, without the engine's layer cache, and move the tag
     to the result (same inputs, so the same image if apt resolves the same)."""
     log = image_log_dir(store, spec) / "docker-build.log"
     with FileLock(store.locks_dir / f"image-{spec.identity}.lock"):
         if not fresh and image_exists(client, spec.tag):
-            return True
+            content = normalised_content(client, spec.tag)
+            if content:
+                return EnsuredImage(content, reused=True)
+            # Built before images were normalised: made deterministic now, its file system as it is.
+            return EnsuredImage(_normalise(client, spec.tag, epoch, store, log.parent), reused=False)
         start = time.monotonic()
-        context = io.BytesIO(build_context(spec))
-        log.parent.mkdir(parents=True, exist_ok=True)
-        error = None
-        with open(log, "w", encoding="utf-8") as output:
-            output.write(spec.dockerfile + "\n")
-            try:
-                stream = client.api.build(fileobj=context, custom_context=True, tag=spec.tag, rm=True,
-                                          forcerm=True, pull=False, nocache=fresh, decode=True)
-                for chunk in stream:
-                    if "error" in chunk:
-                        error = chunk["error"].strip()
-                        output.write(f"ERROR: {error}\n")
-                    elif "stream" in chunk:
-                        output.write(_COLOUR.sub("", chunk["stream"]))
-                    elif "status" in chunk:
-                        output.write(chunk["status"] + "\n")
-            except ENGINE_GONE:
-                raise engine_gone(f"image {spec.name}", log) from None
-        if error is not None:
-            missing = _MISSING_VERSION.search(log.read_text(encoding="utf-8"))
-            if missing:
-                raise BuildError(
-                    f"Debian's archive at {mirror} no longer serves {missing.group(2)} {missing.group(1)}, "
-                    f"which the recipes pin (image {spec.name}; log {display_path(log)}). Rebuild from the archive "
-                    f"as it was: pass --debian-mirror with a snapshot.debian.org URL from a date when that "
-                    f"version was current (e.g. http://snapshot.debian.org/archive/debian/20251201T000000Z/), "
-                    f"or update the pins in the recipe."
-                )
+        _docker_build(client, spec, mirror, log, fresh)
+        built = time.monotonic()
+        content = _normalise(client, spec.tag, epoch, store, log.parent)
+        end = time.monotonic()
+        record_timings(log.parent, {"docker build": built - start, "normalise": end - built}, end - start)
+    return EnsuredImage(content, reused=False)
+
+
+def _docker_build(client, spec: ImageSpec, mirror: str, log: Path, fresh: bool) -> None:
+    context = io.BytesIO(build_context(spec))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    error = None
+    with open(log, "w", encoding="utf-8") as output:
+        output.write(spec.dockerfile + "\n")
+        try:
+            stream = client.api.build(fileobj=context, custom_context=True, tag=spec.tag, rm=True,
+                                      forcerm=True, pull=False, nocache=fresh, decode=True)
+            for chunk in stream:
+                if "error" in chunk:
+                    error = chunk["error"].strip()
+                    output.write(f"ERROR: {error}\n")
+                elif "stream" in chunk:
+                    output.write(_COLOUR.sub("", chunk["stream"]))
+                elif "status" in chunk:
+                    output.write(chunk["status"] + "\n")
+        except ENGINE_GONE:
+            raise engine_gone(f"image {spec.name}", log) from None
+    if error is not None:
+        missing = _MISSING_VERSION.search(log.read_text(encoding="utf-8"))
+        if missing:
             raise BuildError(
-                f"Building image {spec.name} failed: {error}. The full log is {display_path(log)}."
+                f"Debian's archive at {mirror} no longer serves {missing.group(2)} {missing.group(1)}, "
+                f"which the recipes pin (image {spec.name}; log {display_path(log)}). Rebuild from the archive "
+                f"as it was: pass --debian-mirror with a snapshot.debian.org URL from a date when that "
+                f"version was current (e.g. http://snapshot.debian.org/archive/debian/20251201T000000Z/), "
+                f"or update the pins in the recipe."
             )
-        elapsed = time.monotonic() - start
-        record_timings(log.parent, {"docker build": elapsed}, elapsed)
-    return False
+        raise BuildError(
+            f"Building image {spec.name} failed: {error}. The full log is {display_path(log)}."
+        )
+
+
+def normalised_content(client, tag: str) -> ImageContent | None:
+    """The content of the image tagged `tag`, if it is normalised (made by _normalise for that tag)."""
+    try:
+        attributes = client.api.inspect_image(tag)
+    except docker.errors.ImageNotFound:
+        return None
+    labels = (attributes.get("Config") or {}).get("Labels") or {}
+    layers = (attributes.get("RootFS") or {}).get("Layers") or []
+    if labels.get(NORMALISED_LABEL) != tag or len(layers) != 1 or not labels.get(LAYER_SIZE_LABEL, "").isdigit():
+        return None
+    return ImageContent(attributes["Id"], layers[0], int(labels[LAYER_SIZE_LABEL]))
+
+
+def normalised_labels(client, tag: str) -> dict[str, str] | None:
+    """The labels of the normalised image tagged `tag`; None if there is none."""
+    if normalised_content(client, tag) is None:
+        return None
+    return client.api.inspect_image(tag)["Config"]["Labels"]
+
+
+def rootfs_of(labels: dict[str, str]) -> str | None:
+    """The base root filesystem's sha256, which an image built on it inherits as a label (none on a registry base)."""
+    return labels.get(ROOTFS_LABEL)
+
+
+def _normalise(client, tag: str, epoch: int, store: Store, log_dir: Path) -> ImageContent:
+    """Replace the image tagged `tag` by its normalised form (image_content.py); what it then is."""
+    built = client.api.inspect_image(tag)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=store.store_dir.parent, prefix=".image-") as work:
+        layer = Path(work) / "layer.tar"
+        container = client.containers.create(tag, command=["true"], network_mode="none")
+        try:
+            with open(layer, "wb") as output:
+                export = io.BufferedReader(Chunks(container.export(chunk_size=1 << 20)), 1 << 20)
+                dropped = normalise_layer(export, output, epoch)
+        except ENGINE_GONE:
+            raise engine_gone(f"normalise {tag}", log_dir / "normalise.json") from None
+        finally:
+            remove_container(container)
+        content_size = layer.stat().st_size
+        diff_id = "sha256:" + sha256_path(layer)
+        config = image_config(built, diff_id, epoch, {NORMALISED_LABEL: tag, LAYER_SIZE_LABEL: str(content_size)})
+        load_archive(client, config, layer, tag, epoch, Path(work))
+    (log_dir / "normalise.json").write_text(json.dumps(
+        {"built": built["Id"], "normalised": digest(config), "diff_id": diff_id, "layer_size": content_size,
+         "dropped": dropped}, indent=1, sort_keys=True) + "\n")
+    if built["Id"] != digest(config):
+        try:  # what the Dockerfile made, now untagged (with the layers only it used)
+            client.images.remove(built["Id"], noprune=False)
+        except docker.errors.APIError:
+            pass  # in use by a container of another build, or removed by it: `invoke gc` or the engine's prune
+    return ImageContent(digest(config), diff_id, content_size)
+
+
+def image_files(client, reference: str) -> dict[str, tuple]:
+    """Every file of an image's file system as layer_listing describes it, read through `docker export`."""
+    container = client.containers.create(reference, command=["true"], network_mode="none")
+    try:
+        return layer_listing(io.BufferedReader(Chunks(container.export(chunk_size=1 << 20)), 1 << 20))
+    finally:
+        remove_container(container)
+
+
+def load_archive(client, config: bytes, layer: Path, tag: str, epoch: int, work: Path) -> None:
+    """Load the image of `config` and `layer` under `tag`, and check the engine gives it the ID of `config`."""
+    archive = work / "image.tar"
+    with open(archive, "wb") as output:
+        write_archive(output, config, layer, tag, epoch)
+    with open(archive, "rb") as data:
+        client.images.load(data)
+    archive.unlink()
+    loaded = client.api.inspect_image(tag)["Id"]
+    if loaded != digest(config):
+        raise BuildError(f"The engine loaded image {tag} as {loaded}, not as {digest(config)}, the sha256 of its "
+                         f"config: this engine rewrites the images it loads. Nothing was built with it; report the "
+                         f"engine's version (`docker version`).")
+
+
+class Chunks(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (the engine's export stream), for tarfile's stream mode."""
+
+    def __init__(self, chunks):
+        self.chunks, self.pending = iter(chunks), memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                return 0
+            self.pending = memoryview(chunk)
+        size = min(len(buffer), len(self.pending))
+        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+        return size
 
 
 def build_context(spec: ImageSpec) -> bytes:

@@ -18,8 +18,11 @@ allows them (--allow-extra-configure-args, --allow-other-base), and printed.
 The new lockfile is then compared with the old one key by key; a reproducible
 build writes the very same bytes. When outputs differ, the two artifacts are
 compared file by file (both hashes of each differing file), and diffoscope,
-if it is installed, writes its detailed report beside. Everything goes to
-`<rebuild dir>/report.json` and `report.txt`.
+if it is installed, writes its detailed report beside. When an image's content
+differs (`images.<image>.id`), the two images' file systems are compared file by
+file too, if the engine still has the locked one (built here before, or loaded
+by `invoke image-import`). Everything goes to `<rebuild dir>/report.json` and
+`report.txt`.
 """
 
 import datetime
@@ -55,6 +58,7 @@ from cpython_wasm.records.sbom import sbom_name
 from cpython_wasm.records.verify import verifier
 from cpython_wasm.stages import images
 from cpython_wasm.stages.executor import DockerExecutor
+from cpython_wasm.stages.images import image_exists, image_files
 from cpython_wasm.stages.store import Store
 from cpython_wasm.targets import target_of
 from cpython_wasm.targets.drivers import Driver, check_extra_configure_arg
@@ -76,6 +80,8 @@ class RebuildReport:
     started: str
     lock_differences: list[Difference] = field(default_factory=list)
     file_differences: list[Difference] = field(default_factory=list)
+    image_differences: list[Difference] = field(default_factory=list)  # "<image>: <path>" of each differing file
+    images_not_compared: list[str] = field(default_factory=list)  # images whose locked content the engine lacks
     original_artifact: str | None = None
     diffoscope: str | None = None
 
@@ -89,9 +95,11 @@ class RebuildReport:
     def as_text(self) -> str:
         lines = [f"Rebuild of {self.lockfile} in {self.rebuild_dir} (started {self.started}):"]
         if self.identical:
-            lines.append("identical: every input, image package and output hash matches the lockfile.")
+            lines.append("identical: every input, image package, image ID and output hash matches the lockfile.")
         for title, differences in (("lockfile keys that differ", self.lock_differences),
-                                   ("files of the artifact that differ", self.file_differences)):
+                                   ("files of the artifact that differ", self.file_differences),
+                                   ("files of the images that differ (type, mode, owner, size, mtime, link, "
+                                    "sha256)", self.image_differences)):
             if differences:
                 lines.append(f"{len(differences)} {title} (expected → rebuilt):")
                 lines += [f"  {d.key}: {d.expected} → {d.actual}" for d in differences]
@@ -101,6 +109,9 @@ class RebuildReport:
                 "no copy of the original artifact with the locked sha256; pass --artifact)"))
         if self.diffoscope:
             lines.append(f"diffoscope's report: {self.diffoscope}")
+        for image in self.images_not_compared:
+            lines.append(f"(no per-file comparison of image {image}: this engine lacks the locked one; "
+                         f"`invoke image-import` its archive, then rebuild again)")
         return "\n".join(lines) + "\n"
 
 
@@ -358,7 +369,9 @@ def _determined(lock: dict, plan: Plan, driver: Driver) -> dict:
     sections = {
         "build": {**build, "configure_host_args": lock["build"]["configure_host_args"]},
         "base": describe_base(plan, images.base_tag(plan), lock["base"]["rootfs_sha256"]),
-        "images": {image: describe_image(spec, lock["images"][image]["packages"]) for image, spec in specs.items()},
+        # Packages installed and content are measured: compared after the rebuild, with everything else.
+        "images": {image: describe_image(spec, lock["images"][image], lock["images"][image]["packages"])
+                   for image, spec in specs.items()},
         "inputs": [describe_pin(pin) for pin in plan.inputs],
     }
     return to_json(sections)
@@ -430,6 +443,14 @@ def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None,
                    fresh_images=True).run()
     report = RebuildReport(display_path(lockfile), display_path(rebuild_dir), now.isoformat(timespec="seconds"),
                            compare(lock, read_build_lock(result.lockfile)))
+    rebuilt_lock = read_build_lock(result.lockfile)
+    for image in sorted(lock["images"]):
+        old, new = lock["images"][image]["id"], rebuilt_lock["images"][image]["id"]
+        if old != new:
+            if image_exists(executor.client, old):
+                report.image_differences += compare_images(executor.client, image, old, new)
+            else:
+                report.images_not_compared.append(image)
     original = _original_artifact(lock, lockfile, artifact, result.artifact.name)
     if report.lock_differences and original:
         report.original_artifact = display_path(original)
@@ -438,6 +459,13 @@ def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None,
     write_atomically(rebuild_dir / "report.json", (json.dumps(report.as_dict(), indent=1, default=str) + "\n").encode())
     write_atomically(rebuild_dir / "report.txt", report.as_text().encode())
     return report
+
+
+def compare_images(client, name: str, old: str, new: str) -> list[Difference]:
+    """The files in which two images' file systems differ, each as (type, mode, uid, gid, size, mtime, link, sha256)."""
+    old_files, new_files = (image_files(client, image_id) for image_id in (old, new))
+    return [Difference(f"{name}: {path}", old_files.get(path, "(missing)"), new_files.get(path, "(missing)"))
+            for path in sorted(old_files.keys() | new_files.keys()) if old_files.get(path) != new_files.get(path)]
 
 
 def _original_artifact(lock: dict, lockfile: Path, artifact, name: str) -> Path | None:

@@ -116,6 +116,16 @@ def fast_suite_under_node(workspace, selection, built: dict) -> dict:
     return report
 
 
+def rebuilt_toolchain_is_identical(build) -> None:
+    """The build's toolchain image, built again from its Dockerfile without the engine's layer cache (apt and
+    every RUN line again, on the same native image) and normalised, is the very same image: same image ID."""
+    first = build.image_contents["toolchain"]
+    again = build.executor.ensure_image(build.toolchain, build.plan.base.mirror, build.plan.base.source_date_epoch,
+                                        fresh=True)
+    assert not again.reused
+    assert again.content == first, f"{build.toolchain.name}: see {build.store.logs_dir}/*-image-{build.toolchain.name}"
+
+
 class Background:
     """Commands run beside the tests, each joined by the first test that needs its result. Two at once make use
     of the second core while one of them is in a single-threaded phase (configure, apt, packaging), which is

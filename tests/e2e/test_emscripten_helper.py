@@ -15,13 +15,14 @@ import zipfile
 
 import pytest
 
+from cpython_wasm.build import Build
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.inputs.fetch import Fetcher
 from cpython_wasm.paths import Workspace
 from cpython_wasm.progress import Reporter
 from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.tools.browser import browser_smoke
-from tests.e2e.conftest import HELPER_SELECTION, fast_suite_under_node
+from tests.e2e.conftest import HELPER_SELECTION, fast_suite_under_node, rebuilt_toolchain_is_identical
 from tests.helpers import invoke, sha256
 
 pytestmark = pytest.mark.e2e
@@ -40,6 +41,13 @@ MODULES = ("zlib", "bz2", "sqlite3", "lzma", "ctypes", "decimal")  # the C libra
 @pytest.fixture(scope="module")
 def helper_build(build):
     return build(PYTHON, EMSDK, PROVIDER, target=TARGET)
+
+
+def test_the_emscripten_image_builds_twice_to_the_same_content(helper_build, workspace, tmp_path):
+    build = Build(PLAN, Workspace.from_options(None, workspace["build"], tmp_path / "dist", tmp_path / "locks"), Reporter())
+    build.ensure_images()
+    assert build.image_contents["toolchain"].id == helper_build["lock"]["images"]["toolchain"]["id"]
+    rebuilt_toolchain_is_identical(build)
 
 
 def release_config(version: str) -> dict:

@@ -27,7 +27,7 @@ from cpython_wasm.recipes.plan import Recipes, host_arch
 from cpython_wasm.stages.engine import connect
 from cpython_wasm.stages.executor import Bind, run_phase
 from cpython_wasm.tools.browser import served
-from tests.e2e.conftest import EMSCRIPTEN_SELECTION
+from tests.e2e.conftest import EMSCRIPTEN_SELECTION, rebuilt_toolchain_is_identical
 from tests.helpers import pinned_recipes, sha256
 
 pytestmark = pytest.mark.e2e
@@ -74,6 +74,7 @@ def test_an_emsdk_style_archive_is_downloaded_verified_unpacked_and_compiles(sta
     assert build.toolchain.tag.startswith(f"cpython-wasm/emsdk-{EMSDK}-release:")
     packages = {p["name"] for p in build.executor.inventory(build.toolchain.tag)}
     assert "nodejs" in packages and "emscripten" not in packages  # the toolchain is the archive's
+    rebuilt_toolchain_is_identical(build)
 
     # zlib's library stage with the unpacked emcc, without network: emcc builds the system libraries (none
     # ships in the archive, and the image is never written) once, in the toolchain cache stage, and the

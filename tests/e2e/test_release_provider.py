@@ -24,7 +24,7 @@ from cpython_wasm.recipes.plan import Recipes, host_arch
 from cpython_wasm.stages.engine import connect
 from cpython_wasm.stages.executor import Bind, run_phase
 from cpython_wasm.tools.browser import served
-from tests.e2e.conftest import SELECTION, build_args
+from tests.e2e.conftest import SELECTION, build_args, rebuilt_toolchain_is_identical
 from tests.helpers import invoke, pinned_recipes, sha256
 
 pytestmark = pytest.mark.e2e
@@ -70,6 +70,7 @@ def test_an_official_style_tarball_is_downloaded_verified_and_compiles(built, wo
     assert build.native.tag == built["lock"]["images"]["native"]["tag"]  # one native image for both providers
     packages = {p["name"] for p in build.executor.inventory(build.toolchain.tag)}
     assert not any(name.startswith(("clang", "wasi-libc")) for name in packages)  # the toolchain is the tarball's
+    rebuilt_toolchain_is_identical(build)
 
     # zlib's library stage with the unpacked SDK's clang, without network, then a program linked with it, run
     # by the image's wasmtime: what the host stage does with it (the rest of a build is the debian provider's).
