@@ -2,9 +2,12 @@
 
 import copy
 import hashlib
+import io
 import json
+import tarfile
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +25,7 @@ from cpython_wasm.tools.rebuild import (
     RebuildReport,
     compare,
     compare_artifacts,
+    compare_images,
     flatten,
     key_path,
     plan_from_lock,
@@ -498,3 +502,37 @@ def test_invoke_rebuild_names_the_mirror_key_not_an_option_never_given(lock, tmp
 def test_invoke_rebuild_refuses_an_endless_lockfile(tmp_path):
     stderr = invoke_rebuild("/dev/zero", tmp_path)
     assert "Lockfile /dev/zero is not a regular file" in stderr
+
+
+def test_two_images_are_compared_file_by_file(tmp_path):
+    """`invoke rebuild` on an image ID that differs: each file of the two file systems that differs, with what
+    differs (a stand-in engine whose containers export the tars made here)."""
+    def tar_of(files: dict[str, bytes], mtime: int) -> bytes:
+        output = io.BytesIO()
+        with tarfile.open(fileobj=output, mode="w") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = len(data), mtime
+                tar.addfile(info, io.BytesIO(data))
+        return output.getvalue()
+
+    exports = {"old": tar_of({"etc/a": b"same", "etc/b": b"old", "etc/gone": b""}, 1),
+               "new": tar_of({"etc/a": b"same", "etc/b": b"new", "etc/added": b""}, 1)}
+    engine = SimpleNamespace(containers=SimpleNamespace(create=lambda image, **options: SimpleNamespace(
+        export=lambda chunk_size: iter([exports[image][:100], exports[image][100:]]), remove=lambda force: None)))
+    differences = {d.key: (d.expected, d.actual) for d in compare_images(engine, "toolchain", "old", "new")}
+    assert set(differences) == {"toolchain: etc/b", "toolchain: etc/gone", "toolchain: etc/added"}
+    assert differences["toolchain: etc/gone"][1] == differences["toolchain: etc/added"][0] == "(missing)"
+    old, new = differences["toolchain: etc/b"]
+    assert old[-1] == hashlib.sha256(b"old").hexdigest() and new[-1] == hashlib.sha256(b"new").hexdigest()
+
+
+def test_the_report_names_image_files_that_differ_and_images_it_could_not_compare():
+    report = RebuildReport("lockfiles/x.json", "build/rebuilds/x", "2026-12-04T00:00:00+00:00",
+                           [Difference("images/toolchain/id", "sha256:" + "1" * 64, "sha256:" + "2" * 64)],
+                           image_differences=[Difference("toolchain: etc/b", ("0", "0o644"), ("0", "0o600"))],
+                           images_not_compared=["native"])
+    text = report.as_text()
+    assert not report.identical and "files of the images that differ" in text and "toolchain: etc/b" in text
+    assert "no per-file comparison of image native" in text and "invoke image-import" in text
+    assert report.as_dict()["image_differences"][0]["key"] == "toolchain: etc/b"
