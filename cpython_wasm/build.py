@@ -206,7 +206,7 @@ class Build:
         plan, base, package = self.plan, products.base, products.package
         return lockfiles.new_lock(
             plan, self.configure_host_args, self.host_environment, base,
-            {key: (spec, self.image_contents[key], self.executor.inventory(spec.tag))
+            {key: (spec, self.image_contents[key].locked(), self.executor.inventory(spec.tag))
              for key, spec in (("native", self.native), ("toolchain", self.toolchain))},
             products.locked, products.tarballs, package.path / "manifest.json",
         )

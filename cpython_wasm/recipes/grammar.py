@@ -52,9 +52,9 @@ def _type(check: Callable[[str], str]):
 # -- hashes, files, URLs, images -----------------------------------------------------------
 
 check_sha256 = grammar(r"[0-9a-f]{64}", "a sha256 (64 lowercase hex digits)", 64)
-# A commit as upstream names it: abbreviated (7 digits or more) or whole.
 # An image ID or a layer's diff_id as the engine writes them.
 check_content_digest = grammar(r"sha256:[0-9a-f]{64}", "a content digest (sha256: and 64 lowercase hex digits)", 71)
+# A commit as upstream names it: abbreviated (7 digits or more) or whole.
 check_git_revision = grammar(r"[0-9a-f]{7,40}", "a git commit (7 to 40 lowercase hex digits)", 40)
 # The name a pinned file has in build contexts, COPY lines and the cache: one path component that
 # is no option, no hidden file, no "..", with no space, quote, glob or `$` for Docker or a shell to read.

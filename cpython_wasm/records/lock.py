@@ -316,10 +316,8 @@ def describe_base(plan, tag: str, rootfs_sha256: str | None) -> LockedBase:
                       source_date_epoch=plan.base.source_date_epoch, rootfs_sha256=rootfs_sha256, image=tag)
 
 
-def describe_image(spec, content, packages: list[dict]) -> LockedImage:
-    """content: the normalised image's ImageContent (or the lockfile's own record of it, as a dict)."""
-    content = content if isinstance(content, dict) else {
-        "id": content.id, "diff_id": content.diff_id, "layer_size": content.size}
+def describe_image(spec, content: dict, packages: list[dict]) -> LockedImage:
+    """content: the normalised image's id, diff_id and layer_size (ImageContent.locked(), or a lockfile's own)."""
     return LockedImage(
         tag=spec.tag,
         dockerfile_sha256=hashlib.sha256(spec.dockerfile.encode()).hexdigest(),

@@ -17,11 +17,13 @@ hostile archive is refused before the engine sees a byte).
 
 import gzip
 import hashlib
+import io
 import json
 import posixpath
 import re
 import shutil
 import tarfile
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +74,14 @@ class ImageContent:
     diff_id: str  # "sha256:<hex>"
     size: int  # of the layer, uncompressed
 
+    def locked(self) -> dict:
+        """As a lockfile's image records it (records/lock.py's LockedImage)."""
+        return {"id": self.id, "diff_id": self.diff_id, "layer_size": self.size}
+
+    @classmethod
+    def from_locked(cls, image: dict) -> "ImageContent":
+        return cls(image["id"], image["diff_id"], image["layer_size"])
+
 
 def rule_of(name: str) -> str | None:
     """The rule (a key of RULES) that leaves the member `name` out of the layer; None if it is kept."""
@@ -107,7 +117,7 @@ def normalise_member(member: tarfile.TarInfo, epoch: int) -> tarfile.TarInfo:
 def normalise_layer(export, output, epoch: int) -> dict[str, int]:
     """Write the file system read from `export` (a tar stream, in export's order) to `output` by the rules;
     how many members each rule dropped. The order is checked, never assumed: a hard link must follow its target."""
-    dropped: dict[str, int] = {}
+    dropped: Counter[str] = Counter()
     previous: tuple[str, ...] = ()
     written: set[str] = set()
     with tarfile.open(fileobj=export, mode="r|") as source, \
@@ -118,30 +128,20 @@ def normalise_layer(export, output, epoch: int) -> dict[str, int]:
                 raise ValueError(f"the engine's export is not in walk order at {member.name!r}")
             previous = key
             if rule := rule_of(member.name):
-                dropped[rule] = dropped.get(rule, 0) + 1
+                dropped[rule] += 1
                 continue
             member = normalise_member(member, epoch)
             if member.islnk() and member.linkname not in written:
                 raise ValueError(f"hard link {member.name!r} precedes its target {member.linkname!r}")
             if member.isfile() and member.name.endswith(".pyc"):
                 data = clamp_pyc(source.extractfile(member).read(), epoch)
-                layer.addfile(member, _Bytes(data))
+                layer.addfile(member, io.BytesIO(data))
             elif member.isfile():
                 layer.addfile(member, source.extractfile(member))
             else:
                 layer.addfile(member)
             written.add(member.name)
-    return dropped
-
-
-class _Bytes:
-    def __init__(self, data: bytes):
-        self.data, self.offset = data, 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self.data) if size < 0 else self.offset + size
-        chunk, self.offset = self.data[self.offset:end], min(end, len(self.data))
-        return chunk
+    return dict(dropped)
 
 
 def iso_time(epoch: int) -> str:

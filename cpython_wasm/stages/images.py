@@ -17,6 +17,7 @@ toolchain images are also named by their content (image ID and diff_id), the
 same on every machine that installs the same files.
 """
 
+import contextlib
 import io
 import json
 import re
@@ -55,9 +56,10 @@ REPOSITORY = "cpython-wasm"
 IMAGE_LOG_PREFIX = "image-"  # of an image's log directory: <identity>-image-<name>
 ROOTFS_PREFIX = "rootfs-"  # of a base's root filesystem product: <identity>-rootfs-<base name>
 LABEL_PREFIX = "io.github.cpython-wasm-recipes"
+CHUNK = 1 << 20  # bytes read at once from the engine's export and save streams
 INVENTORY = "/usr/local/share/cpython-wasm/packages.json"
-# Labels of a normalised image: the tag it was made for (so an image is normalised only once) and its layer's size.
 ROOTFS_LABEL = f"{LABEL_PREFIX}.rootfs.sha256"  # of the base image, inherited by those built on it
+# Labels of a normalised image: the tag it was made for (so an image is normalised only once) and its layer's size.
 NORMALISED_LABEL = f"{LABEL_PREFIX}.image"
 LAYER_SIZE_LABEL = f"{LABEL_PREFIX}.layer.size"
 
@@ -294,8 +296,8 @@ def _docker_build(client, spec: ImageSpec, mirror: str, log: Path, fresh: bool) 
         )
 
 
-def normalised_content(client, tag: str) -> ImageContent | None:
-    """The content of the image tagged `tag`, if it is normalised (made by _normalise for that tag)."""
+def _normalised(client, tag: str) -> tuple[ImageContent, dict[str, str]] | None:
+    """The content and labels of the image tagged `tag`, if it is normalised (made by _normalise for that tag)."""
     try:
         attributes = client.api.inspect_image(tag)
     except docker.errors.ImageNotFound:
@@ -304,14 +306,19 @@ def normalised_content(client, tag: str) -> ImageContent | None:
     layers = (attributes.get("RootFS") or {}).get("Layers") or []
     if labels.get(NORMALISED_LABEL) != tag or len(layers) != 1 or not labels.get(LAYER_SIZE_LABEL, "").isdigit():
         return None
-    return ImageContent(attributes["Id"], layers[0], int(labels[LAYER_SIZE_LABEL]))
+    return ImageContent(attributes["Id"], layers[0], int(labels[LAYER_SIZE_LABEL])), labels
+
+
+def normalised_content(client, tag: str) -> ImageContent | None:
+    """The content of the normalised image tagged `tag`; None if there is none."""
+    found = _normalised(client, tag)
+    return found and found[0]
 
 
 def normalised_labels(client, tag: str) -> dict[str, str] | None:
     """The labels of the normalised image tagged `tag`; None if there is none."""
-    if normalised_content(client, tag) is None:
-        return None
-    return client.api.inspect_image(tag)["Config"]["Labels"]
+    found = _normalised(client, tag)
+    return found and found[1]
 
 
 def rootfs_of(labels: dict[str, str]) -> str | None:
@@ -325,15 +332,11 @@ def _normalise(client, tag: str, epoch: int, store: Store, log_dir: Path) -> Ima
     log_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.store_dir.parent, prefix=".image-") as work:
         layer = Path(work) / "layer.tar"
-        container = client.containers.create(tag, command=["true"], network_mode="none")
         try:
-            with open(layer, "wb") as output:
-                export = io.BufferedReader(Chunks(container.export(chunk_size=1 << 20)), 1 << 20)
+            with exported(client, tag) as export, open(layer, "wb") as output:
                 dropped = normalise_layer(export, output, epoch)
         except ENGINE_GONE:
             raise engine_gone(f"normalise {tag}", log_dir / "normalise.json") from None
-        finally:
-            remove_container(container)
         content_size = layer.stat().st_size
         diff_id = "sha256:" + sha256_path(layer)
         config = image_config(built, diff_id, epoch, {NORMALISED_LABEL: tag, LAYER_SIZE_LABEL: str(content_size)})
@@ -351,11 +354,24 @@ def _normalise(client, tag: str, epoch: int, store: Store, log_dir: Path) -> Ima
 
 def image_files(client, reference: str) -> dict[str, tuple]:
     """Every file of an image's file system as layer_listing describes it, read through `docker export`."""
+    with exported(client, reference) as export:
+        return layer_listing(export)
+
+
+@contextlib.contextmanager
+def exported(client, reference: str):
+    """The file system of the image `reference` as a tar stream: `docker export` of a container created from it,
+    never started (removed afterwards)."""
     container = client.containers.create(reference, command=["true"], network_mode="none")
     try:
-        return layer_listing(io.BufferedReader(Chunks(container.export(chunk_size=1 << 20)), 1 << 20))
+        yield readable(container.export(chunk_size=CHUNK))
     finally:
         remove_container(container)
+
+
+def readable(chunks) -> io.BufferedReader:
+    """A file to read from an iterator of byte chunks (what the engine streams), for tarfile's stream mode."""
+    return io.BufferedReader(Chunks(chunks), CHUNK)
 
 
 def load_archive(client, config: bytes, layer: Path, tag: str, epoch: int, work: Path) -> None:
@@ -374,7 +390,7 @@ def load_archive(client, config: bytes, layer: Path, tag: str, epoch: int, work:
 
 
 class Chunks(io.RawIOBase):
-    """A readable file over an iterator of byte chunks (the engine's export stream), for tarfile's stream mode."""
+    """The raw file under `readable`."""
 
     def __init__(self, chunks):
         self.chunks, self.pending = iter(chunks), memoryview(b"")

@@ -13,7 +13,6 @@ before the engine sees it. A build then finds the images by their tags and needs
 network (build.py's ensure_images).
 """
 
-import io
 import shutil
 import tarfile
 import tempfile
@@ -41,10 +40,6 @@ class LockedImageRecord:
     tags: set[str] = field(default_factory=set)
 
 
-def locked_content(image: dict) -> ImageContent:
-    return ImageContent(image["id"], image["diff_id"], image["layer_size"])
-
-
 def archive_name(tag: str) -> str:
     """image-<name>-<tag identity>.tar.gz, from cpython-wasm/<name>:<identity>."""
     repository, identity = tag.rsplit(":", 1)
@@ -67,7 +62,7 @@ def export_images(engine, workspace: Workspace, artifact_name: str, progress) ->
     written = []
     for key in IMAGE_KEYS:
         image = lock["images"][key]
-        expected = locked_content(image)
+        expected = ImageContent.from_locked(image)
         progress(f"exporting {image['tag']} ({expected.size:,} bytes uncompressed)")
         with tempfile.TemporaryDirectory(dir=dist, prefix=".image-") as work:
             config, layer = _saved(client, image["tag"], expected, display_path(lockfile), Path(work))
@@ -86,7 +81,7 @@ def _saved(client, tag: str, expected: ImageContent, lockfile: str, work: Path) 
         raise UserError(f"Image {tag} is not the one {lockfile} records ({expected.id}): {found}. Export from the "
                         f"machine that built it, or build the selection again (`invoke build`) and commit its "
                         f"lockfile; nothing was written.")
-    with tarfile.open(fileobj=io.BufferedReader(images.Chunks(client.api.get_image(tag)), 1 << 20), mode="r|") as tar:
+    with tarfile.open(fileobj=images.readable(client.api.get_image(tag, chunk_size=images.CHUNK)), mode="r|") as tar:
         config, layer = None, work / "layer.tar"
         for member in tar:
             if member.isfile() and member.name == f"{expected.id.removeprefix('sha256:')}.json":
@@ -108,7 +103,7 @@ def known_images(lock_dir: Path) -> dict[str, LockedImageRecord]:
         lock = read_build_lock(lockfile)
         for key in IMAGE_KEYS:
             image = lock["images"][key]
-            record = known.setdefault(image["id"], LockedImageRecord(locked_content(image),
+            record = known.setdefault(image["id"], LockedImageRecord(ImageContent.from_locked(image),
                                                                       lock["base"]["source_date_epoch"]))
             record.tags.add(image["tag"])
     return known

@@ -441,9 +441,9 @@ def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None,
     executor = DockerExecutor(Store.of(workspace), reporter, client)
     result = Build(request.plan, workspace, reporter, mirrors, request.configure_args, executor=executor,
                    fresh_images=True).run()
-    report = RebuildReport(display_path(lockfile), display_path(rebuild_dir), now.isoformat(timespec="seconds"),
-                           compare(lock, read_build_lock(result.lockfile)))
     rebuilt_lock = read_build_lock(result.lockfile)
+    report = RebuildReport(display_path(lockfile), display_path(rebuild_dir), now.isoformat(timespec="seconds"),
+                           compare(lock, rebuilt_lock))
     for image in sorted(lock["images"]):
         old, new = lock["images"][image]["id"], rebuilt_lock["images"][image]["id"]
         if old != new:

@@ -20,7 +20,7 @@ import pytest
 from cpython_wasm.errors import BuildError
 from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.stages import images
-from cpython_wasm.stages.engine import connect
+from cpython_wasm.stages.engine import connect, engine_answers
 from cpython_wasm.stages.store import Store
 from tests.e2e.conftest import ARTIFACT, SELECTION
 from tests.helpers import invoke, run, sha256
@@ -41,13 +41,6 @@ def test_a_pin_the_archive_no_longer_serves_is_explained(built, tmp_path):
     assert not images.image_exists(connect(), images.native_spec(gone).tag)
 
 
-def answers(url: str) -> bool:
-    try:
-        return docker.DockerClient(base_url=url, timeout=5).ping()
-    except docker.errors.DockerException:
-        return False
-
-
 @pytest.fixture
 def fresh_engine(tmp_path_factory):
     """A second Docker engine, empty, beside the session's: its own data root, socket and bridge (made here with
@@ -65,7 +58,7 @@ def fresh_engine(tmp_path_factory):
                                    "--iptables=false", "--ip-masq=false"], stdout=log, stderr=subprocess.STDOUT)
         url = f"unix://{socket}"
         deadline = time.monotonic() + 60
-        while not (socket.exists() and answers(url)):
+        while not (socket.exists() and engine_answers(docker.DockerClient(base_url=url, timeout=5))):
             assert daemon.poll() is None and time.monotonic() < deadline, (root / "dockerd.log").read_text()[-3000:]
             time.sleep(0.5)
         yield url
