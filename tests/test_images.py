@@ -68,3 +68,25 @@ def test_a_context_file_changed_since_it_was_verified_is_refused(tmp_path):
     with pytest.raises(BuildError, match="changed on disk") as error:
         images.build_context(tampered)
     assert str(changed) in str(error.value) and sha256 in str(error.value)
+
+
+def test_an_export_the_rules_cannot_normalise_is_one_paragraph_and_loads_nothing(tmp_path):
+    """A stand-in engine whose export streams its members out of walk order: the build stops with a BuildError
+    (no traceback), and nothing is loaded."""
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for name in ("usr", "etc"):
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.DIRTYPE
+            tar.addfile(info)
+    loaded = []
+    container = SimpleNamespace(export=lambda chunk_size: iter([stream.getvalue()]), remove=lambda force: None)
+    client = SimpleNamespace(
+        api=SimpleNamespace(inspect_image=lambda tag: {"Id": "sha256:" + "1" * 64, "Architecture": "amd64", "Os": "linux"}),
+        containers=SimpleNamespace(create=lambda image, **options: container),
+        images=SimpleNamespace(load=loaded.append))
+    store = Store(tmp_path / "store", tmp_path / "locks", tmp_path / "logs")
+    with pytest.raises(BuildError, match="not in walk order at 'etc'") as error:
+        images._normalise(client, "cpython-wasm/x:1", 1735689600, store, tmp_path / "logs" / "x")
+    assert "docker version" in str(error.value) and "\n" not in str(error.value)
+    assert loaded == [] and list(store.store_dir.parent.glob(".image-*")) == []

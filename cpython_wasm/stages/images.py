@@ -337,6 +337,11 @@ def _normalise(client, tag: str, epoch: int, store: Store, log_dir: Path) -> Ima
                 dropped = normalise_layer(export, output, epoch)
         except ENGINE_GONE:
             raise engine_gone(f"normalise {tag}", log_dir / "normalise.json") from None
+        except (ValueError, tarfile.TarError) as error:  # normalise_layer's checks of the export, or a damaged one
+            raise BuildError(f"Normalising image {tag} stopped: {error}. The engine's export is not what the rules "
+                             f"(stages/image_content.py) can make one deterministic layer of; nothing was loaded, "
+                             f"and the tag still names the image as built. Run the build again; if it stops here "
+                             f"again, report the engine's version (`docker version`).") from None
         content_size = layer.stat().st_size
         diff_id = "sha256:" + sha256_path(layer)
         config = image_config(built, diff_id, epoch, {NORMALISED_LABEL: tag, LAYER_SIZE_LABEL: str(content_size)})
