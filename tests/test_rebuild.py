@@ -4,6 +4,7 @@ import copy
 import hashlib
 import io
 import json
+import shutil
 import tarfile
 import uuid
 from pathlib import Path
@@ -21,12 +22,14 @@ from cpython_wasm.stages import executor, images
 from cpython_wasm.targets import toolchain_spec
 from cpython_wasm.targets.drivers import check_extra_configure_args
 from cpython_wasm.tools.rebuild import (
+    MISSING,
     Difference,
     RebuildReport,
+    _image_diffoscope,
     compare,
     compare_artifacts,
-    compare_images,
     flatten,
+    image_changes,
     key_path,
     plan_from_lock,
     rebuild,
@@ -504,35 +507,62 @@ def test_invoke_rebuild_refuses_an_endless_lockfile(tmp_path):
     assert "Lockfile /dev/zero is not a regular file" in stderr
 
 
-def test_two_images_are_compared_file_by_file(tmp_path):
+def tar_of(files: dict[str, bytes], mtime: int = 1) -> bytes:
+    output = io.BytesIO()
+    with tarfile.open(fileobj=output, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), mtime
+            tar.addfile(info, io.BytesIO(data))
+    return output.getvalue()
+
+
+def exporting_engine(exports: dict[str, bytes]) -> SimpleNamespace:
+    """A stand-in engine whose containers, created from an image, export the tar given for it."""
+    return SimpleNamespace(containers=SimpleNamespace(create=lambda image, **options: SimpleNamespace(
+        export=lambda chunk_size: iter([exports[image][:100], exports[image][100:]]), remove=lambda force: None)))
+
+
+def test_two_images_are_compared_file_by_file():
     """`invoke rebuild` on an image ID that differs: each file of the two file systems that differs, with what
     differs (a stand-in engine whose containers export the tars made here)."""
-    def tar_of(files: dict[str, bytes], mtime: int) -> bytes:
-        output = io.BytesIO()
-        with tarfile.open(fileobj=output, mode="w") as tar:
-            for name, data in files.items():
-                info = tarfile.TarInfo(name)
-                info.size, info.mtime = len(data), mtime
-                tar.addfile(info, io.BytesIO(data))
-        return output.getvalue()
+    engine = exporting_engine({"old": tar_of({"etc/a": b"same", "etc/b": b"old", "etc/gone": b""}),
+                               "new": tar_of({"etc/a": b"same", "etc/b": b"new", "etc/added": b""})})
+    differences = image_changes(engine, "old", "new")
+    assert set(differences) == {"etc/b", "etc/gone", "etc/added"}
+    assert differences["etc/gone"][1] == differences["etc/added"][0] == MISSING
+    old, new = differences["etc/b"]
+    assert old.sha256 == hashlib.sha256(b"old").hexdigest() and new.sha256 == hashlib.sha256(b"new").hexdigest()
 
-    exports = {"old": tar_of({"etc/a": b"same", "etc/b": b"old", "etc/gone": b""}, 1),
-               "new": tar_of({"etc/a": b"same", "etc/b": b"new", "etc/added": b""}, 1)}
-    engine = SimpleNamespace(containers=SimpleNamespace(create=lambda image, **options: SimpleNamespace(
-        export=lambda chunk_size: iter([exports[image][:100], exports[image][100:]]), remove=lambda force: None)))
-    differences = {d.key: (d.expected, d.actual) for d in compare_images(engine, "toolchain", "old", "new")}
-    assert set(differences) == {"toolchain: etc/b", "toolchain: etc/gone", "toolchain: etc/added"}
-    assert differences["toolchain: etc/gone"][1] == differences["toolchain: etc/added"][0] == "(missing)"
-    old, new = differences["toolchain: etc/b"]
-    assert old[-1] == hashlib.sha256(b"old").hexdigest() and new[-1] == hashlib.sha256(b"new").hexdigest()
+
+@pytest.mark.skipif(shutil.which("diffoscope") is None, reason="diffoscope is not installed (scripts/setup installs it)")
+def test_diffoscope_reports_only_the_image_files_whose_contents_differ(tmp_path):
+    """diffoscope (real) on the files taken out of both images: those whose contents differ, no others (a file
+    only in one image, or differing in its mtime only, is listed by the comparison, not taken out); a name that
+    would leave the directory is not written."""
+    engine = exporting_engine({
+        "old": tar_of({"etc/a": b"same", "etc/conf": b"answer = 41\n", "etc/gone": b"x", "../escape": b"old"}, 1),
+        "new": tar_of({"etc/a": b"same", "etc/conf": b"answer = 42\n", "etc/added": b"y", "../escape": b"new"}, 2)})
+    changes = image_changes(engine, "old", "new")
+    assert set(changes) == {"etc/a", "etc/conf", "etc/gone", "etc/added", "../escape"}  # etc/a: its mtime
+    report = _image_diffoscope(engine, "toolchain", "old", "new", changes, tmp_path)
+    assert report is not None
+    taken = sorted(str(path.relative_to(tmp_path / "images")) for path in tmp_path.rglob("*") if path.is_file()
+                   and "images" in path.parts)
+    assert taken == ["toolchain/locked/etc/conf", "toolchain/rebuilt/etc/conf"]
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "images" / "toolchain" / "escape").exists()
+    text = (tmp_path / "diffoscope-image-toolchain.txt").read_text()
+    assert "-answer = 41" in text and "+answer = 42" in text
 
 
 def test_the_report_names_image_files_that_differ_and_images_it_could_not_compare():
     report = RebuildReport("lockfiles/x.json", "build/rebuilds/x", "2026-12-04T00:00:00+00:00",
                            [Difference("images/toolchain/id", "sha256:" + "1" * 64, "sha256:" + "2" * 64)],
                            image_differences=[Difference("toolchain: etc/b", ("0", "0o644"), ("0", "0o600"))],
-                           images_not_compared=["native"])
+                           images_not_compared=["native"],
+                           image_diffoscope={"toolchain": "build/rebuilds/x/diffoscope-image-toolchain.txt"})
     text = report.as_text()
     assert not report.identical and "files of the images that differ" in text and "toolchain: etc/b" in text
     assert "no per-file comparison of image native" in text and "invoke image-import" in text
+    assert "files of image toolchain that differ: build/rebuilds/x/diffoscope-image-toolchain.txt" in text
     assert report.as_dict()["image_differences"][0]["key"] == "toolchain: etc/b"

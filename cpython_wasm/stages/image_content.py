@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from cpython_wasm.container.tarball import write_tar
 from cpython_wasm.files import sha256_path
@@ -244,12 +245,26 @@ def read_archive(archive: Path, directory: Path, known: dict[str, ImageContent])
     return config, content
 
 
-def layer_listing(layer) -> dict[str, tuple]:
-    """Each member of a layer (a tar stream): its type, mode, owner, size, mtime, link and content's sha256."""
+class ListedFile(NamedTuple):
+    """A member of a layer as two images' file systems are compared (sha256: of a regular file's content)."""
+
+    type: str
+    mode: str
+    uid: int
+    gid: int
+    size: int
+    mtime: int
+    link: str
+    sha256: str | None
+
+
+def layer_listing(layer) -> dict[str, ListedFile]:
+    """Each member of a layer (a tar stream), by its normalised path."""
     listing = {}
     with tarfile.open(fileobj=layer, mode="r|") as tar:
         for member in tar:
             content = hashlib.file_digest(tar.extractfile(member), "sha256").hexdigest() if member.isfile() else None
-            listing[posixpath.normpath(member.name)] = (member.type.decode(), oct(member.mode), member.uid, member.gid,
-                                                        member.size, int(member.mtime), member.linkname, content)
+            listing[posixpath.normpath(member.name)] = ListedFile(member.type.decode(), oct(member.mode), member.uid,
+                                                                  member.gid, member.size, int(member.mtime),
+                                                                  member.linkname, content)
     return listing

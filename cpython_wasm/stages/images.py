@@ -20,6 +20,7 @@ same on every machine that installs the same files.
 import contextlib
 import io
 import json
+import posixpath
 import re
 import shutil
 import subprocess
@@ -361,6 +362,18 @@ def image_files(client, reference: str) -> dict[str, tuple]:
     """Every file of an image's file system as layer_listing describes it, read through `docker export`."""
     with exported(client, reference) as export:
         return layer_listing(export)
+
+
+def extract_image_files(client, reference: str, paths: set[str], destination: Path) -> None:
+    """The regular files of an image named in `paths` (as layer_listing names them), written under
+    `destination`. An imported image is untrusted: tarfile's "data" filter refuses a name that would leave
+    `destination`, and such a file is left out (the file-by-file comparison still lists it)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    with exported(client, reference) as export, tarfile.open(fileobj=export, mode="r|") as tar:
+        for member in tar:
+            if member.isfile() and posixpath.normpath(member.name) in paths:
+                with contextlib.suppress(tarfile.FilterError):
+                    tar.extract(member, destination, filter="data")
 
 
 @contextlib.contextmanager

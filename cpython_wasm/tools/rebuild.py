@@ -21,7 +21,8 @@ compared file by file (both hashes of each differing file), and diffoscope,
 if it is installed, writes its detailed report beside. When an image's content
 differs (`images.<image>.id`), the two images' file systems are compared file by
 file too, if the engine still has the locked one (built here before, or loaded
-by `invoke image-import`). Everything goes to `<rebuild dir>/report.json` and
+by `invoke image-import`), with diffoscope's report on the files whose contents
+differ. Everything goes to `<rebuild dir>/report.json` and
 `report.txt`.
 """
 
@@ -58,7 +59,7 @@ from cpython_wasm.records.sbom import sbom_name
 from cpython_wasm.records.verify import verifier
 from cpython_wasm.stages import images
 from cpython_wasm.stages.executor import DockerExecutor
-from cpython_wasm.stages.images import image_exists, image_files
+from cpython_wasm.stages.images import extract_image_files, image_exists, image_files
 from cpython_wasm.stages.store import Store
 from cpython_wasm.targets import target_of
 from cpython_wasm.targets.drivers import Driver, check_extra_configure_arg
@@ -84,6 +85,7 @@ class RebuildReport:
     images_not_compared: list[str] = field(default_factory=list)  # images whose locked content the engine lacks
     original_artifact: str | None = None
     diffoscope: str | None = None
+    image_diffoscope: dict[str, str] = field(default_factory=dict)  # diffoscope's report, by image
 
     @property
     def identical(self) -> bool:
@@ -109,6 +111,8 @@ class RebuildReport:
                 "no copy of the original artifact with the locked sha256; pass --artifact)"))
         if self.diffoscope:
             lines.append(f"diffoscope's report: {self.diffoscope}")
+        lines += [f"diffoscope's report on the files of image {image} that differ: {path}"
+                  for image, path in self.image_diffoscope.items()]
         for image in self.images_not_compared:
             lines.append(f"(no per-file comparison of image {image}: this engine lacks the locked one; "
                          f"`invoke image-import` its archive, then rebuild again)")
@@ -448,24 +452,47 @@ def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None,
         old, new = lock["images"][image]["id"], rebuilt_lock["images"][image]["id"]
         if old != new:
             if image_exists(executor.client, old):
-                report.image_differences += compare_images(executor.client, image, old, new)
+                changes = image_changes(executor.client, old, new)
+                report.image_differences += [Difference(f"{image}: {path}", *change) for path, change in changes.items()]
+                diffoscope = _image_diffoscope(executor.client, image, old, new, changes, rebuild_dir)
+                if diffoscope:
+                    report.image_diffoscope[image] = diffoscope
             else:
                 report.images_not_compared.append(image)
     original = _original_artifact(lock, lockfile, artifact, result.artifact.name)
     if report.lock_differences and original:
         report.original_artifact = display_path(original)
         report.file_differences = compare_artifacts(original, result.artifact)
-        report.diffoscope = _diffoscope(original, result.artifact, rebuild_dir)
+        report.diffoscope = _diffoscope(original, result.artifact, rebuild_dir / "diffoscope.txt")
     write_atomically(rebuild_dir / "report.json", (json.dumps(report.as_dict(), indent=1, default=str) + "\n").encode())
     write_atomically(rebuild_dir / "report.txt", report.as_text().encode())
     return report
 
 
-def compare_images(client, name: str, old: str, new: str) -> list[Difference]:
-    """The files in which two images' file systems differ, each as (type, mode, uid, gid, size, mtime, link, sha256)."""
+def image_changes(client, old: str, new: str) -> dict[str, tuple]:
+    """The files in which two images' file systems differ: by path, both sides (a ListedFile, or MISSING)."""
     old_files, new_files = (image_files(client, image_id) for image_id in (old, new))
-    return [Difference(f"{name}: {path}", old_files.get(path, "(missing)"), new_files.get(path, "(missing)"))
-            for path in sorted(old_files.keys() | new_files.keys()) if old_files.get(path) != new_files.get(path)]
+    return {path: (old_files.get(path, MISSING), new_files.get(path, MISSING))
+            for path in sorted(old_files.keys() | new_files.keys()) if old_files.get(path) != new_files.get(path)}
+
+
+MISSING = "(missing)"
+
+
+def _image_diffoscope(client, name: str, old: str, new: str, changes: dict[str, tuple], rebuild_dir: Path) -> str | None:
+    """diffoscope's report of the regular files whose contents differ between two images, if diffoscope is
+    installed: only those files are taken out of the images (a whole image is gigabytes, most of it the same)."""
+    if shutil.which("diffoscope") is None:
+        return None
+    changed = {path for path, (before, after) in changes.items()
+               if MISSING not in (before, after) and None not in (before.sha256, after.sha256)
+               and before.sha256 != after.sha256}
+    if not changed:
+        return None
+    files = rebuild_dir / "images" / name
+    extract_image_files(client, old, changed, files / "locked")
+    extract_image_files(client, new, changed, files / "rebuilt")
+    return _diffoscope(files / "locked", files / "rebuilt", rebuild_dir / f"diffoscope-image-{name}.txt")
 
 
 def _original_artifact(lock: dict, lockfile: Path, artifact, name: str) -> Path | None:
@@ -476,11 +503,11 @@ def _original_artifact(lock: dict, lockfile: Path, artifact, name: str) -> Path 
     return None
 
 
-def _diffoscope(original: Path, rebuilt: Path, rebuild_dir: Path) -> str | None:
-    """diffoscope's text report of two differing artifacts, if diffoscope is installed (Debian or PyPI)."""
+def _diffoscope(original: Path, rebuilt: Path, output: Path) -> str | None:
+    """diffoscope's text report, in `output`, of two differing artifacts or directories, if diffoscope is installed
+    (Debian or PyPI)."""
     if shutil.which("diffoscope") is None:
         return None
-    output = rebuild_dir / "diffoscope.txt"
     try:
         subprocess.run(["diffoscope", "--text", str(output), str(original), str(rebuilt)],
                        capture_output=True, timeout=DIFFOSCOPE_TIMEOUT)
