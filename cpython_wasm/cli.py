@@ -163,7 +163,7 @@ def bench(reporter: Reporter, rounds=None, values=None, startup_runs=None, outpu
     results_dir = directory_option(output, "--output", reporter) if output is not None else RESULTS_DIR
     rounds, values, startup_runs = (count(option, value) if value is not None else default for option, value, default in
                                     (("--rounds", rounds, 7), ("--values", values, 5), ("--startup-runs", startup_runs, 20)))
-    results = Bench(_build(reporter, **selection), build_command(selection), rounds, values,
+    results = Bench(_build(reporter, **selection), _recipes(selection.get("recipes")), build_command(selection), rounds, values,
                     startup_runs=startup_runs, results_dir=results_dir).run()
     missed = [name for name, target in results["targets"].items() if not target["met"]]
     if check and missed:

@@ -11,14 +11,17 @@ round, the interpreters interleaved and their order alternating between rounds,
 so that a machine that slows down or speeds up during the run affects both
 sides alike. Each process prints its own in-process timings.
 
-Startup: `-c pass`, timed from outside the interpreter. Natively, the whole
-process, started as an installed CPython starts (frozen modules, the
-standard library's .pyc already written). For WASI, in this process through
-wasmtime's library, as an embedder or the wasmtime CLI would run it: the
-first run compiles the module, a warm run finds it in wasmtime's cache, a
-precompiled run maps a `.cwasm` and compiles nothing; and for comparison the
-whole `wasmtime run` process of our Python runner (which pays for starting a
-host Python first). For Emscripten, the whole `node python.js` process.
+Startup, timed from outside the interpreter, as users start it: whole
+processes of `-c pass` and of `-c "import json, re, asyncio"`, native and
+wasm interleaved run by run (their order alternating). Natively, started as
+an installed CPython starts (frozen modules, the standard library's .pyc
+already written); for WASI, `wasmtime run` of the wasmtime CLI on the
+precompiled module; for Emscripten, `node python.js`. For WASI also, in this
+process through wasmtime's library, as an embedder runs it: the first run
+compiles the module, a warm run finds it in wasmtime's cache, a precompiled
+run maps a `.cwasm` and compiles nothing; and for comparison the whole
+`wasmtime run` process of our Python runner (which pays for starting a host
+Python first).
 
     python3 bench_runner.py CONFIG.json OUTPUT.json
 """
@@ -58,15 +61,34 @@ def speed(config: dict) -> dict:
     return results
 
 
+# What a startup process runs, by the name the results give it.
+STARTUP_SCRIPTS = {"pass": "pass", "imports": "import json, re, asyncio"}
+
+
+def process_time(command: list[str], source: str) -> float:
+    """Wall time of one whole `command -c source` process."""
+    start = time.perf_counter()
+    subprocess.run([*command, "-c", source], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
 def process_seconds(command: list[str], runs: int) -> list[float]:
     """Wall time of whole `command -c pass` processes (after one unmeasured run that warms caches)."""
-    timings = []
+    return [process_time(command, "pass") for _ in range(runs + 1)][1:]
+
+
+def startup_processes(commands: dict[str, list[str]], runs: int) -> dict:
+    """{script: {interpreter: [seconds]}}: whole processes of each startup script, the interpreters interleaved
+    run by run, their order alternating, after one unmeasured round that warms caches (and writes native's .pyc)."""
+    names = list(commands)
+    results = {script: {name: [] for name in names} for script in STARTUP_SCRIPTS}
     for index in range(runs + 1):
-        start = time.perf_counter()
-        subprocess.run([*command, "-c", "pass"], check=True, capture_output=True)
-        if index:
-            timings.append(time.perf_counter() - start)
-    return timings
+        for script, source in STARTUP_SCRIPTS.items():
+            for name in names if index % 2 == 0 else names[::-1]:
+                seconds = process_time(commands[name], source)
+                if index:
+                    results[script][name].append(seconds)
+    return results
 
 
 def wasi_startup(config: dict, work: Path) -> dict:
@@ -87,7 +109,7 @@ def wasi_startup(config: dict, work: Path) -> dict:
             raise SystemExit(f"python.wasm -c pass exited {status}: {(work / 'startup.err').read_text()[-2000:]}")
         return elapsed
 
-    precompiled = str(work / "python.cwasm")
+    precompiled = str(work / "python.wasmtime-py.cwasm")  # python.cwasm is the CLI's: each loads only its own
     start = time.perf_counter()
     runtime.compile_module(module, precompiled)
     compile_seconds = time.perf_counter() - start
@@ -106,11 +128,11 @@ def main(argv=None) -> int:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     work = Path(output_path).parent
     results = {"speed": speed(config), "startup": {}}
-    results["startup"]["native"] = process_seconds(config["native_startup"], config["startup_runs"])
+    commands = {"native": config["native_startup"], "wasm": config["interpreters"]["wasm"]}
+    results["startup"]["processes"] = startup_processes(commands, config["startup_runs"])
+    print("startup: whole processes done", file=sys.stderr, flush=True)
     if "wasi" in config:
         results["startup"]["wasi"] = wasi_startup(config, work)
-    else:
-        results["startup"]["wasm_process"] = process_seconds(config["interpreters"]["wasm"], config["startup_runs"])
     Path(output_path).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     return 0
 

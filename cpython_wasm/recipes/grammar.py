@@ -152,6 +152,7 @@ _RELATIVE_PATH = r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)*"
 check_lib_path = grammar(_RELATIVE_PATH, "a path relative to Lib/, like test or dbm/gnu.py")
 check_sdist_path = grammar(_RELATIVE_PATH, "a path relative to the sdist's top directory, like src/markupsafe")
 check_package_path = grammar(_RELATIVE_PATH, "a path inside an npm package's package/ directory, like lib/xterm.js")
+check_member_path = grammar(_RELATIVE_PATH, "a path inside an archive, like wasmtime_cli/wasmtime")
 # Python's dotted names (ASCII identifiers): a test as regrtest names it (test_os, or a dotted test id or its
 # prefix), a module as `import` names it.
 _DOTTED_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
@@ -174,6 +175,7 @@ HostTriple = _type(check_host_triple)
 LibPath = _type(check_lib_path)
 SdistPath = _type(check_sdist_path)
 PackagePath = _type(check_package_path)
+MemberPath = _type(check_member_path)
 TestName = _type(check_test_name)
 ModuleName = _type(check_module_name)
 ProjectVersion = _type(check_project_version)

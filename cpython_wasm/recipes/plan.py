@@ -36,6 +36,7 @@ from cpython_wasm.recipes.schema import (
     ReleaseWasiSdk,
     TargetSupport,
     WasiSdkRecipe,
+    WasmtimeCliRecipe,
     WasmtimeRecipe,
     WebPackage,
     load_recipe,
@@ -243,6 +244,15 @@ class Recipes:
         self.wasmtime_path = self.root / "tools" / "wasmtime.toml"
         self.wasmtime = load_recipe(self.wasmtime_path, WasmtimeRecipe)
         self.tests_path = self.root / "tests.toml"
+
+    @property
+    def wasmtime_cli_path(self) -> Path:
+        return self.root / "tools" / "wasmtime-cli.toml"
+
+    @property
+    def wasmtime_cli(self) -> WasmtimeCliRecipe:
+        """The wasmtime CLI (read when asked for: it runs artifacts, a build does not depend on it)."""
+        return load_recipe(self.wasmtime_cli_path, WasmtimeCliRecipe)
 
     @property
     def tests(self) -> TestsRecipe:

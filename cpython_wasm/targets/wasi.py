@@ -8,6 +8,7 @@ from pathlib import Path
 from packageurl import PackageURL
 
 from cpython_wasm.inputs.archives import safe_extract
+from cpython_wasm.inputs.tools import WASMTIME_CLI, wasmtime_cli
 from cpython_wasm.paths import PACKAGE_DIR, WASI_SDK_PATH
 from cpython_wasm.recipes.artifacts import debug_artifact_name
 from cpython_wasm.recipes.plan import Plan
@@ -15,16 +16,17 @@ from cpython_wasm.records import sbom
 from cpython_wasm.runtime import DEFAULT_WASM_STACK
 from cpython_wasm.stages.images import ImageSpec, helper_file, native_spec, pinned_file
 from cpython_wasm.stages.render import render
+from cpython_wasm.stages.stage import FileInput
 from cpython_wasm.targets.drivers import Driver, driver_for
 from cpython_wasm.targets.target import Target
 from cpython_wasm.tools.smoke import smoke, wasi_runner
 
 
 def wasmtime_run(work: str, max_wasm_stack: int | None = None) -> list[str]:
-    """The wasmtime command that runs the artifact unpacked at work/artifact, precompiled (see precompile_first);
-    with wasmtime's own stack size (runtime.DEFAULT_WASM_STACK) unless another is given."""
+    """The wasmtime CLI's command that runs the artifact unpacked at work/artifact, precompiled (see
+    precompile_first); with wasmtime's own stack size (runtime.DEFAULT_WASM_STACK) unless another is given."""
     stack = ["--wasm", f"max-wasm-stack={max_wasm_stack}"] if max_wasm_stack is not None else []
-    return ["wasmtime", "run", "--allow-precompiled", *stack, *wasmtime_guest_options(work), f"{work}/python.cwasm"]
+    return [WASMTIME_CLI, "run", "--allow-precompiled", *stack, *wasmtime_guest_options(work), f"{work}/python.cwasm"]
 
 
 def wasmtime_guest_options(work: str) -> list[str]:
@@ -33,9 +35,9 @@ def wasmtime_guest_options(work: str) -> list[str]:
 
 
 def precompile_first(command: str, work: str) -> list[str]:
-    """`command` (a shell command line) after python.wasm is compiled once, for every process that runs it, as
-    wasmtime's cache would after the first."""
-    return ["sh", "-c", f"wasmtime compile {work}/artifact/python.wasm -o {work}/python.cwasm && exec {command}"]
+    """`command` (a shell command line) after python.wasm is compiled once by the wasmtime CLI, for every process
+    that runs it, as wasmtime's cache would after the first (a .cwasm runs only on the wasmtime that made it)."""
+    return ["sh", "-c", f"{WASMTIME_CLI} compile {work}/artifact/python.wasm -o {work}/python.cwasm && exec {command}"]
 
 
 def wasm_stack(host_build: Path) -> int:
@@ -113,8 +115,11 @@ class Wasi(Target):
                     "--python", worker, *tests]
         return precompile_first(shlex.join(regrtest), work)
 
+    def runner_inputs(self, build, recipes) -> tuple:
+        return (FileInput.of(WASMTIME_CLI, wasmtime_cli(build, recipes)),)
+
     def test_runner(self, jobs: int) -> str:
-        return f"{jobs} workers, python.wasm under wasmtime"
+        return f"{jobs} workers, python.wasm under the wasmtime CLI"
 
     def bench_interpreter(self, plan: Plan, work: str) -> tuple[list[str], dict]:
         return wasmtime_run(work), {"wasi": {"module": f"{work}/artifact/python.wasm",
@@ -124,8 +129,8 @@ class Wasi(Target):
     def bench_command(self, command: list[str], work: str) -> list[str]:
         return precompile_first(shlex.join(command), work)
 
-    def runtime_version(self, plan: Plan) -> str:
-        return f"wasmtime {plan.wasmtime.version}"
+    def runtime_version(self, plan: Plan, recipes) -> str:
+        return f"wasmtime CLI {recipes.wasmtime_cli.version} (in process: wasmtime-py {plan.wasmtime.version})"
 
     def sbom_compiled_in(self, plan: Plan, lock: dict) -> list:
         if plan.provider == "debian":

