@@ -60,20 +60,25 @@ BUILD_HELP = {
 }
 
 
+FLAVOUR_HELP = {"flavour": "a variant of the interpreter, of recipes/flavours/ (WASI): snapshot, pre-initialised by "
+                            "wasmtime wizer; its own artifact, named ...-snapshot (default: the stock interpreter)"}
+
+
 @task(iterable=["mirror", "configure_arg", "extension"], help={
     **SELECTION_HELP, **BUILD_HELP,
     "extension": "NAME, repeatable: a C extension of recipes/extensions/ to link into python.wasm as a built-in "
                  "module (WASI; a custom interpreter, named for its extensions)",
+    **FLAVOUR_HELP,
     "dry_run": "print the images and stages with their identities (store paths), and build nothing",
 })
 def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None, debian_mirror=None,
-          base_image=None, configure_arg=None, extension=None, recipes=None, cache_dir=None, build_dir=None,
-          dist_dir=None, lock_dir=None, dry_run=False):
+          base_image=None, configure_arg=None, extension=None, flavour=None, recipes=None, cache_dir=None,
+          build_dir=None, dist_dir=None, lock_dir=None, dry_run=False):
     """Build CPython for WebAssembly in containers: dist/ tarball + lockfile, then a smoke run."""
     cli.run(cli.build, dry_run=dry_run, python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (),
             debian_mirror=debian_mirror, base_image=base_image, configure_arg=configure_arg or (),
-            extension=extension or (), recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir,
-            lock_dir=lock_dir)
+            extension=extension or (), flavour=flavour, recipes=recipes, cache_dir=cache_dir, build_dir=build_dir,
+            dist_dir=dist_dir, lock_dir=lock_dir)
 
 
 @task(iterable=["mirror", "configure_arg"], help={
@@ -92,7 +97,7 @@ def test(c, python="3.13", sdk=None, provider=None, target="wasi", suite="fast",
 
 
 @task(iterable=["mirror", "configure_arg"], help={
-    **SELECTION_HELP, **BUILD_HELP,
+    **SELECTION_HELP, **BUILD_HELP, **FLAVOUR_HELP,
     "rounds": "rounds of the speed workloads, native and wasm interleaved (default: 7)",
     "values": "timed runs of each workload per process (default: 5)",
     "startup_runs": "runs of each startup measurement (default: 20)",
@@ -100,13 +105,13 @@ def test(c, python="3.13", sdk=None, provider=None, target="wasi", suite="fast",
     "check": "exit 1 if a target is missed",
 })
 def bench(c, python="3.13", sdk=None, provider=None, target="wasi", rounds=None, values=None, startup_runs=None, output=None,
-          check=False, mirror=None, debian_mirror=None, base_image=None, configure_arg=None, recipes=None,
+          check=False, mirror=None, debian_mirror=None, base_image=None, configure_arg=None, flavour=None, recipes=None,
           cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
     """Benchmark the built artifact against native CPython: speed, startup, size, build time (JSON and a chart)."""
     cli.run(cli.bench, rounds=rounds, values=values, startup_runs=startup_runs, output=output, check=check,
             python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (), debian_mirror=debian_mirror,
-            base_image=base_image, configure_arg=configure_arg or (), recipes=recipes, cache_dir=cache_dir,
-            build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
+            base_image=base_image, configure_arg=configure_arg or (), flavour=flavour, recipes=recipes,
+            cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
 
 
 @task(help={**SELECTION_HELP, **BASE_IMAGE_HELP, **RECIPES_HELP, "image": "toolchain (default) or native"})

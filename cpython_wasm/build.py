@@ -5,7 +5,8 @@
     stages         what the plan's target (targets/) makes of it, each realised
                    by the store through the executor (stages/):
                    source, build-python, libraries, host, devkit, package; a custom
-                   interpreter's extensions and its relinked python.wasm (targets/extensions.py)
+                   interpreter's extensions and its relinked python.wasm (targets/extensions.py);
+                   a flavour's stock package and its own stage (targets/flavours.py)
     smoke          the packaged interpreter runs on the target's runtime
     publish        into dist/: the tarballs, the SLSA provenance and CycloneDX
                    SBOM, SHA256SUMS; then the lockfile into lockfiles/
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cpython_wasm.files import write_atomically
+from cpython_wasm.inputs import tools
 from cpython_wasm.inputs.archives import check_archive
 from cpython_wasm.inputs.fetch import Fetcher
 from cpython_wasm.paths import Workspace, display_path
@@ -114,9 +116,12 @@ class Build:
 
     def stages(self) -> BuildStages:
         """The build's stages, with their identities: nothing is fetched, built or run to know them."""
-        source = source_stage(self.plan, self.fetcher.cached_path(self.plan.release.source))
-        return self.target.stages(self.plan, self.native, self.toolchain, self.configure_host_args, source,
-                                  self.fetcher.cached_path)
+        plan = self.plan
+        source = source_stage(plan, self.fetcher.cached_path(plan.release.source))
+        cli = (tools.wasmtime_cli_input(plan.wasmtime_cli, plan.recipe_paths["wasmtime-cli"], self.store)
+               if plan.wasmtime_cli else None)
+        return self.target.stages(plan, self.native, self.toolchain, self.configure_host_args, source,
+                                  self.fetcher.cached_path, cli)
 
     def products(self) -> Products:
         """Every phase up to packaging (once per Build); what `invoke test` and `invoke bench` start from."""
@@ -134,6 +139,8 @@ class Build:
         files = self.fetch()
         extensions.check_names(self.plan, files[self.plan.release.source.sha256])
         base = self.ensure_images()
+        if self.plan.wasmtime_cli:  # an input of a flavour's stage, taken out of its verified archive first
+            tools.realise_wasmtime_cli(self, self.plan.wasmtime_cli, self.plan.recipe_paths["wasmtime-cli"])
         realised = {key: self.executor.realise(stage) for key, stage in self.stages().by_key().items()}
         return Products(base, realised, realised["package"].path / f"{self.plan.artifact_name}.tar.gz")
 

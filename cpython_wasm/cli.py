@@ -72,16 +72,17 @@ def _recipes(directory) -> Recipes:
     return Recipes(Path(directory).resolve() if directory else RECIPES_DIR)
 
 
-def _plan(python, sdk, provider, target="wasi", debian_mirror=None, base_image=None, recipes=None, extension=()):
-    plan = _recipes(recipes).resolve(python, sdk, provider, target, extensions=extension)
+def _plan(python, sdk, provider, target="wasi", debian_mirror=None, base_image=None, recipes=None, extension=(),
+          flavour=None):
+    plan = _recipes(recipes).resolve(python, sdk, provider, target, extensions=extension, flavour=flavour)
     return plan.with_debian_mirror(debian_mirror).with_base_image(base_image)
 
 
 def _build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mirror=(), debian_mirror=None,
            base_image=None, configure_arg=(), recipes=None, cache_dir=None, build_dir=None, dist_dir=None,
-           lock_dir=None, extension=()) -> Build:
+           lock_dir=None, extension=(), flavour=None) -> Build:
     """The build a command's selection and options describe (not run yet)."""
-    plan = _plan(python, sdk, provider, target, debian_mirror, base_image, recipes, extension)
+    plan = _plan(python, sdk, provider, target, debian_mirror, base_image, recipes, extension, flavour)
     mirrors = check_mirror_dirs(mirror)
     workspace = Workspace.from_options(cache_dir, build_dir, dist_dir, lock_dir)
     reporter.info(f"[bold]Building CPython {plan.release.version} for {plan.support.host_triple}[/] with "
@@ -270,7 +271,7 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
     if plan is None and parsed:  # the modules its recipes build, where the name is of a build they make
         with contextlib.suppress(UserError):
             plan = _plan(parsed.release, parsed.sdk, parsed.provider, parsed.target,
-                         extension=[name for name, _ in parsed.extensions])
+                         extension=[name for name, _ in parsed.extensions], flavour=parsed.flavour)
     modules, extensions = (plan.modules, plan.extensions) if plan else ((), ())
     target = TARGETS[parsed.target if parsed else DEFAULT_TARGET]
     if browser and not target.runs_in_browser:

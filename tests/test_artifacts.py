@@ -8,6 +8,7 @@ from cpython_wasm.recipes.artifacts import (
     COMPANION_SUFFIXES,
     DEBUG_SUFFIX,
     DEVKIT_SUFFIX,
+    FLAVOURS,
     ArtifactName,
     artifact_name,
     companion_name,
@@ -35,6 +36,24 @@ def test_a_name_reads_back_as_what_made_it_with_or_without_its_suffixes(release,
     companions = [companion_name(f"{name}.tar.gz", suffix) for suffix in COMPANION_SUFFIXES]
     for spelled in (name, f"{name}.tar.gz", *companions):
         assert parse_artifact(spelled) == expected
+
+
+@given(RELEASES, st.sampled_from(sorted(TOOLCHAINS)), SDKS, st.sampled_from(["release", "debian"]),
+       st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True),
+                          st.from_regex(r"[0-9](\.[0-9]{1,2}){0,2}", fullmatch=True)), max_size=2),
+       st.sampled_from([None, *FLAVOURS]))
+def test_extensions_and_a_flavour_read_back_whatever_the_provider(release, target, sdk, provider, extensions, flavour):
+    """A flavour ends the name and is never read as a provider, even where the provider ("release") is left out."""
+    name = artifact_name(release, TOOLCHAINS[target].artifact_label, sdk, provider, extensions, flavour)
+    assert parse_artifact(name) == ArtifactName(release, target, sdk, provider, tuple(extensions), flavour)
+    assert parse_artifact(f"{name}.devkit.tar.gz") == parse_artifact(name)
+
+
+def test_a_flavours_plan_is_named_after_the_stock_build():
+    plan = Recipes().resolve("3.13.5", 25, "debian", flavour="snapshot", arch="x86_64")
+    assert plan.artifact_name == "python-3.13.5-wasi_sdk-25-debian-snapshot"
+    assert plan.stock_artifact_name == "python-3.13.5-wasi_sdk-25-debian"
+    assert parse_artifact(plan.artifact_name).flavour == "snapshot"
 
 
 @given(st.text(max_size=60))

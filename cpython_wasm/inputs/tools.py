@@ -8,9 +8,11 @@ the archive's sha256, the member and the executable's own sha256, which is
 checked before the product exists, so a tool is never run unverified.
 
 It runs python.wasm where a built artifact is run in the toolchain image (the
-test suite's workers, `invoke bench`), mounted read-only there. It is no input
-of a build stage: what python.wasm is does not depend on what runs it later,
-so the tool moves no stage identity and no lockfile.
+test suite's workers, `invoke bench`), mounted read-only there. There it is no
+input of a build stage: what python.wasm is does not depend on what runs it
+later, so the tool moves no stage identity and no lockfile. The one build it
+is an input of is the snapshot flavour's (`wasmtime wizer` makes it): that
+plan pins it, and its lockfile records it.
 """
 
 import contextlib
@@ -24,7 +26,8 @@ from cpython_wasm.errors import UserError
 from cpython_wasm.inputs.archives import READ_ERRORS, UnsafeArchive
 from cpython_wasm.paths import display_path
 from cpython_wasm.recipes.plan import Recipes, host_arch
-from cpython_wasm.stages.stage import Hashed
+from cpython_wasm.recipes.schema import ToolArchive, WasmtimeCliRecipe
+from cpython_wasm.stages.stage import FileInput, Hashed
 
 MAX_EXECUTABLE = 512 << 20  # wasmtime 49 is 71 MB: a member claiming more is refused before it is read
 CHUNK = 1 << 20
@@ -92,20 +95,41 @@ def _not_there(archive: Path, member: str, info) -> UnsafeArchive:
                          f"is not the one pinned, or the recipe names the wrong member.")
 
 
-def wasmtime_cli(build, recipes: Recipes) -> Path:
-    """The wasmtime CLI for this host, from the recipe's provider: fetched, verified, taken out into the store."""
-    recipe, arch = recipes.wasmtime_cli, host_arch()
+def wasmtime_cli_archive(recipe: WasmtimeCliRecipe, path: Path, arch: str | None = None) -> ToolArchive:
+    """The archive the recipe (at `path`) pins for this host's architecture from its provider; refused if none."""
+    arch = arch or host_arch()
     archives = recipe.providers.get(recipe.provider, {})
     if arch not in archives or arch not in recipe.executables:
-        raise UserError(f"{display_path(recipes.wasmtime_cli_path)} pins no wasmtime CLI for this host's "
-                        f"architecture {arch!r} from provider {recipe.provider!r} (pinned: "
-                        f"{', '.join(sorted(archives)) or 'none'}). Pin its archive and executable there, or run "
-                        f"the tests and benchmarks on one of those architectures.")
-    pin = archives[arch]
+        raise UserError(f"{display_path(path)} pins no wasmtime CLI for this host's architecture {arch!r} from "
+                        f"provider {recipe.provider!r} (pinned: {', '.join(sorted(archives)) or 'none'}). Pin its "
+                        f"archive and executable there, or use one of those architectures.")
+    return archives[arch]
+
+
+def wasmtime_cli_tool(recipe: WasmtimeCliRecipe, path: Path) -> ToolExecutable:
+    """The store product of the wasmtime CLI the recipe pins for this host (known before it is taken out)."""
+    pin = wasmtime_cli_archive(recipe, path)
+    return ToolExecutable(f"wasmtime-cli-{recipe.version}", pin.file, pin.sha256, pin.member,
+                          recipe.executables[host_arch()])
+
+
+def wasmtime_cli_input(recipe: WasmtimeCliRecipe, path: Path, store) -> FileInput:
+    """The wasmtime CLI as a stage's input, mounted at WASMTIME_CLI: named by its executable's sha256."""
+    tool = wasmtime_cli_tool(recipe, path)
+    return FileInput(WASMTIME_CLI, tool.executable_sha256, store.path(tool) / "wasmtime")
+
+
+def realise_wasmtime_cli(build, recipe: WasmtimeCliRecipe, path: Path) -> Path:
+    """The wasmtime CLI for this host, from the recipe's provider: fetched, verified, taken out into the store."""
+    pin, tool = wasmtime_cli_archive(recipe, path), wasmtime_cli_tool(recipe, path)
     with build.reporter.phase("tool wasmtime-cli", f"{recipe.version} from {pin.file}") as phase:
         archive = build.fetcher.fetch(pin)
-        tool = ToolExecutable(f"wasmtime-cli-{recipe.version}", pin.file, pin.sha256, pin.member, recipe.executables[arch])
         product = build.store.realise(
             tool, lambda directory, _log_dir: take_out(archive, pin.member, directory / "wasmtime", tool.executable_sha256))
         phase.outcome = f"{'reused' if product.reused else 'took out'} {display_path(product.path)}/wasmtime"
     return product.path / "wasmtime"
+
+
+def wasmtime_cli(build, recipes: Recipes) -> Path:
+    """The wasmtime CLI of `recipes` (recipes/tools/wasmtime-cli.toml), realised."""
+    return realise_wasmtime_cli(build, recipes.wasmtime_cli, recipes.wasmtime_cli_path)

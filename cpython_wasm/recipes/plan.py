@@ -30,6 +30,7 @@ from cpython_wasm.recipes.schema import (
     DebianWasiSdk,
     EmsdkRecipe,
     ExtensionRecipe,
+    FlavourRecipe,
     LibraryRecipe,
     Release,
     ReleaseEmsdk,
@@ -118,6 +119,10 @@ class Plan:
     extensions: tuple[ExtensionRecipe, ...] = ()
     # The npm packages its browser page loads (Emscripten), shipped in the artifact.
     web_packages: tuple[WebPackage, ...] = ()
+    # A variant of the interpreter, published as its own artifact (recipes/flavours/); None: the stock one.
+    flavour: FlavourRecipe | None = None
+    # The wasmtime CLI, where it is an input of the build (the snapshot flavour's `wasmtime wizer`).
+    wasmtime_cli: WasmtimeCliRecipe | None = None
 
     @property
     def support(self) -> TargetSupport:
@@ -135,11 +140,13 @@ class Plan:
     @property
     def artifact_name(self) -> str:
         return artifact_name(self.release.version, TOOLCHAINS[self.target].artifact_label, self.sdk, self.provider,
-                             [(extension.name, extension.version) for extension in self.extensions])
+                             [(extension.name, extension.version) for extension in self.extensions],
+                             self.flavour.name if self.flavour else None)
 
     @property
     def stock_artifact_name(self) -> str:
-        """The artifact's name without its extensions: what the stages it shares with that build are named by."""
+        """The artifact's name without its extensions and flavour: what the stages it shares with that build are
+        named by."""
         return artifact_name(self.release.version, TOOLCHAINS[self.target].artifact_label, self.sdk, self.provider)
 
     @property
@@ -170,9 +177,10 @@ class Plan:
         """Every file this build fetches, in the order they are needed."""
         sdk = (self.sdk_tarball,) if self.sdk_tarball else ()
         runner = (self.wasmtime_wheel,) if TOOLCHAINS[self.target].runs_on_wasmtime else ()
+        cli = (self.wasmtime_cli.providers[self.wasmtime_cli.provider][self.arch],) if self.wasmtime_cli else ()
         return (self.release.source, *sdk, *(library.source for library in self.libraries),
                 *(extension.source for extension in self.extensions), *(web.tarball for web in self.web_packages),
-                *runner)
+                *runner, *cli)
 
     def with_debian_mirror(self, mirror: str | None) -> "Plan":
         """The same plan with the base image bootstrapped from another Debian mirror."""
@@ -241,6 +249,7 @@ class Recipes:
         self.extensions = self._load_all("extensions", ExtensionRecipe, key="name")
         self.web_packages = self._load_all("web", WebPackage, key="name")
         self.bases = self._load_all("base", BaseRecipe, key=None)
+        self.flavours = self._load_all("flavours", FlavourRecipe, key="name")
         self.wasmtime_path = self.root / "tools" / "wasmtime.toml"
         self.wasmtime = load_recipe(self.wasmtime_path, WasmtimeRecipe)
         self.tests_path = self.root / "tests.toml"
@@ -327,14 +336,35 @@ class Recipes:
         return int(sdk) if toolchain.numbered_by_major else str(sdk)
 
     def resolve(self, python: str, sdk: int | str | None = None, provider: str | None = None,
-                target: str = "wasi", arch: str | None = None, extensions=()) -> Plan:
+                target: str = "wasi", arch: str | None = None, extensions=(), flavour: str | None = None) -> Plan:
         """Everything one build needs; a selection the recipes do not build is refused with the nearest they do.
-        `extensions`: names of recipes/extensions/ to link into python.wasm (a custom interpreter)."""
+        `extensions`: names of recipes/extensions/ to link into python.wasm (a custom interpreter); `flavour`:
+        a name of recipes/flavours/ (None: the stock interpreter)."""
         try:
             plan = self._resolve(python, sdk, provider, target, arch)
         except UnsupportedSelection as error:
             raise UserError(f"{error} {self._nearest_builds(python, sdk, provider, target)}") from None
-        return self._with_extensions(plan, extensions) if extensions else plan
+        plan = self._with_extensions(plan, extensions) if extensions else plan
+        return self._with_flavour(plan, flavour) if flavour is not None else plan
+
+    def _with_flavour(self, plan: Plan, name: str) -> Plan:
+        """The plan of a flavour: WASI only (its snapshot is made by wasmtime wizer), and of the stock interpreter."""
+        if name not in self.flavours:
+            raise UserError(f"--flavour {name!r} has no recipe under {display_path(self.root)}/flavours/ (recipes "
+                            f"there: {', '.join(sorted(self.flavours)) or 'none'}). Leave --flavour out for the "
+                            f"stock interpreter, or give one of those.")
+        if plan.target != "wasi" or plan.extensions:
+            what = "an Emscripten build" if plan.target != "wasi" else "a custom interpreter (--extension)"
+            raise UserError(f"--flavour {name} is made from the stock WASI interpreter (wasmtime wizer snapshots "
+                            f"python.wasm), not from {what}. Build it with --target wasi and no --extension.")
+        path, flavour = self.flavours[name]
+        cli = self.wasmtime_cli
+        if plan.arch not in cli.providers.get(cli.provider, {}) or plan.arch not in cli.executables:
+            raise UserError(f"--flavour {name} needs the wasmtime CLI (its `wizer`), and "
+                            f"{display_path(self.wasmtime_cli_path)} pins none for {plan.arch} from provider "
+                            f"{cli.provider!r}. Pin its archive and executable there.")
+        return dataclasses.replace(plan, flavour=flavour, wasmtime_cli=cli, recipe_paths={
+            **plan.recipe_paths, f"flavour:{name}": path, "wasmtime-cli": self.wasmtime_cli_path})
 
     def _with_extensions(self, plan: Plan, names) -> Plan:
         """The plan with extension modules, refused when two of them would be imported by the same name."""

@@ -7,6 +7,7 @@
     recipes/extensions/<name>.toml         a C extension module from a PyPI sdist, linked into python.wasm
     recipes/web/<name>.toml                an npm package CPython's browser pages load, shipped in the artifact
     recipes/base/<name>.toml               a base root filesystem and its native tools
+    recipes/flavours/<name>.toml           a variant of the interpreter (snapshot), its own artifact
     recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm in the builds and smoke runs
     recipes/tools/wasmtime-cli.toml        the wasmtime CLI: the test suite's workers and `invoke bench`
     recipes/tests.toml                     CPython's test suites as `invoke test` runs them (suites.py)
@@ -23,10 +24,11 @@ from pathlib import Path
 from typing import Literal
 
 from packageurl import PackageURL
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from cpython_wasm.errors import UserError, describe_validation_error
 from cpython_wasm.paths import display_path
+from cpython_wasm.recipes.artifacts import FLAVOURS
 from cpython_wasm.recipes.grammar import (
     MAX_EPOCH,
     AptOption,
@@ -388,6 +390,14 @@ class WebPackage(Model):
 class WasmtimeRecipe(Model):
     version: Version
     wheels: dict[Arch, PinnedFile]
+
+
+class FlavourRecipe(Model):
+    """recipes/flavours/<name>.toml: a variant of the interpreter, published as its own artifact (named last)."""
+
+    name: Literal[FLAVOURS]
+    description: Text
+    imports: tuple[ModuleName, ...] = Field(default=(), max_length=64)  # imported before the snapshot is taken
 
 
 class ToolArchive(PinnedFile):

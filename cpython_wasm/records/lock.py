@@ -40,6 +40,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationError, Validat
 from cpython_wasm.errors import UserError, describe_validation_error
 from cpython_wasm.files import sha256_path, write_atomically
 from cpython_wasm.paths import display_path
+from cpython_wasm.recipes.artifacts import FLAVOURS
 from cpython_wasm.recipes.grammar import (
     Arch,
     ConfigureArg,
@@ -109,6 +110,8 @@ class LockedBuild(_Locked):
     host_environment: dict[EnvironmentName, Flags]
     # A custom interpreter's extensions (recipes/extensions/), by name; absent for a stock build.
     extensions: list[RecipeName] = Field(default=[], max_length=MAX_EXTENSIONS)
+    # A flavour of the interpreter (recipes/flavours/); absent for the stock one.
+    flavour: Literal[FLAVOURS] | None = None
 
     @model_validator(mode="after")
     def _one_toolchain(self):
@@ -307,6 +310,7 @@ def describe_build(plan, configure_host_args, host_environment: dict[str, str]) 
         "configure_host_args": list(configure_host_args),
         "host_environment": dict(host_environment),
         **({"extensions": [extension.name for extension in plan.extensions]} if plan.extensions else {}),
+        **({"flavour": plan.flavour.name} if plan.flavour else {}),
     })
 
 

@@ -46,9 +46,10 @@ def extension_output(extension: ExtensionRecipe) -> str:
     return f"{EXTENSIONS_DIR}/{extension.name}"
 
 
-def scripts() -> tuple[FileInput, ...]:
+def scripts(names=SCRIPTS) -> tuple[FileInput, ...]:
+    """The container scripts `names` (of cpython_wasm/container/), mounted where `python3 -m container.X` finds them."""
     return tuple(FileInput.of(f"{CONTAINER_TOOLS}/container/{name}.py", CONTAINER_SCRIPTS_DIR / f"{name}.py")
-                 for name in SCRIPTS)
+                 for name in names)
 
 
 def extension_stage(plan: Plan, extension: ExtensionRecipe, toolchain: ImageSpec, devkit: Stage, devkit_dir: str,

@@ -40,6 +40,7 @@ from cpython_wasm.recipes.schema import LibraryRecipe, WebPackage
 from cpython_wasm.stages.images import ImageSpec
 from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unpack, frozen_environment
 from cpython_wasm.targets import extensions as custom
+from cpython_wasm.targets import flavours
 from cpython_wasm.targets.drivers import BUILD_PYTHON_PHASES, HOST_PHASES, Driver
 
 # The packaging script and its siblings, mounted as the package `container` in CONTAINER_TOOLS.
@@ -64,6 +65,8 @@ class BuildStages:
     extensions: dict[str, Stage]  # a custom interpreter's, by extension name
     interpreter: Stage | None  # a custom interpreter's python.wasm, linked with them
     package: Stage
+    stock_package: Stage | None = None  # a flavour's: the stock build's package, which its own stage starts from
+    snapshot: Stage | None = None  # the snapshot flavour's python.wasm (flavours.py)
 
     def __iter__(self):
         return iter(self.by_key().values())
@@ -75,7 +78,9 @@ class BuildStages:
                 **{library_key(name): stage for name, stage in self.libraries.items()},
                 "host": self.host, **({"devkit": self.devkit} if self.devkit else {}),
                 **{custom.extension_key(name): stage for name, stage in self.extensions.items()},
-                **({"interpreter": self.interpreter} if self.interpreter else {}), "package": self.package}
+                **({"interpreter": self.interpreter} if self.interpreter else {}),
+                **({"stock-package": self.stock_package} if self.stock_package else {}),
+                **({"snapshot": self.snapshot} if self.snapshot else {}), "package": self.package}
 
 
 def build_environment(plan: Plan) -> dict[str, str]:
@@ -186,10 +191,11 @@ class Target:
         return (driver.host_dir, *((driver.build_python_mount,) if driver.build_python_mount else ()))
 
     def stages(self, plan: Plan, native: ImageSpec, toolchain: ImageSpec, configure_args, unpacked: Unpack,
-               cached_path) -> BuildStages:
+               cached_path, wasmtime_cli: FileInput | None = None) -> BuildStages:
         """The build's stages, from the unpacked source (targets.source_stage: one for every target);
-        `cached_path(pin)` says where a pinned input is (or will be) in the cache."""
-        driver, artifact = self.driver(plan), plan.artifact_name
+        `cached_path(pin)` says where a pinned input is (or will be) in the cache; `wasmtime_cli`, where the plan
+        has it as an input (a flavour's), the tool's product."""
+        driver = self.driver(plan)
         environment = frozen_environment(build_environment(plan))
         build_python_dir, host_dir = driver.path(driver.build_python_dir), driver.path(driver.host_dir)
         build_python = Stage(
@@ -215,30 +221,42 @@ class Target:
                       for extension in plan.extensions}
         interpreter = (custom.interpreter_stage(plan, toolchain, devkit, DEVKIT_DIR, extensions, environment)
                        if extensions else None)
-        command = ("python3", "-m", "container.package", "--artifact", artifact, "--line", plan.python.line,
-                   "--target", self.name, "--source", CONTAINER_SOURCE, "--host-build", host_dir,
-                   "--build-python", driver.build_python, "--mtime", str(plan.release.source_date_epoch),
-                   "--output", CONTAINER_OUTPUT, *(f"--exclude={name}" for name in plan.python.package.exclude),
-                   *(("--devkit", DEVKIT_DIR) if devkit else ()),
-                   *(("--python-wasm", f"{interpreter.output}/python.wasm") if interpreter else ()),
-                   *(f"--site={stage.output}/lib" for stage in extensions.values()),
-                   *(f"--builtin={module.name}" for extension in plan.extensions for module in extension.modules),
-                   *(f"--web-package={web_package_argument(web)}" for web in plan.web_packages))
-        scripts = tuple(FileInput.of(f"{CONTAINER_TOOLS}/container/{name}.py", CONTAINER_SCRIPTS_DIR / f"{name}.py")
-                        for name in PACKAGE_MODULES)
-        web_inputs = tuple(FileInput(f"{CONTAINER_INPUTS}/{web.tarball.file}", web.tarball.sha256,
-                                     cached_path(web.tarball)) for web in plan.web_packages)
-        custom_inputs = tuple(ProductInput(stage.output, stage)
-                              for stage in (*extensions.values(), *((interpreter,) if interpreter else ())))
-        packaged = Stage(
-            "package", f"package-{artifact}", native.tag, (Phase("package", command, CONTAINER_TOOLS),), environment,
-            (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
-             ProductInput(host_dir, host), *((ProductInput(DEVKIT_DIR, devkit),) if devkit else ()), *custom_inputs,
-             *scripts, *web_inputs),
-            CONTAINER_OUTPUT,
-            produces=(f"{artifact}.tar.gz", tarball.MANIFEST, *((f"{artifact}.devkit.tar.gz",) if devkit else ())),
-        )
-        return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter, packaged)
+
+        def package(artifact: str, relinked: Stage | None) -> Stage:
+            """The package stage of `artifact`, with the python.wasm of `relinked` (a stage that linked it again)
+            if given, else the host stage's."""
+            command = ("python3", "-m", "container.package", "--artifact", artifact, "--line", plan.python.line,
+                       "--target", self.name, "--source", CONTAINER_SOURCE, "--host-build", host_dir,
+                       "--build-python", driver.build_python, "--mtime", str(plan.release.source_date_epoch),
+                       "--output", CONTAINER_OUTPUT, *(f"--exclude={name}" for name in plan.python.package.exclude),
+                       *(("--devkit", DEVKIT_DIR) if devkit else ()),
+                       *(("--python-wasm", f"{relinked.output}/python.wasm") if relinked else ()),
+                       *(f"--site={stage.output}/lib" for stage in extensions.values()),
+                       *(f"--builtin={module.name}" for extension in plan.extensions for module in extension.modules),
+                       *(f"--web-package={web_package_argument(web)}" for web in plan.web_packages))
+            scripts = tuple(FileInput.of(f"{CONTAINER_TOOLS}/container/{name}.py", CONTAINER_SCRIPTS_DIR / f"{name}.py")
+                            for name in PACKAGE_MODULES)
+            web_inputs = tuple(FileInput(f"{CONTAINER_INPUTS}/{web.tarball.file}", web.tarball.sha256,
+                                         cached_path(web.tarball)) for web in plan.web_packages)
+            custom_inputs = tuple(ProductInput(stage.output, stage)
+                                  for stage in (*extensions.values(), *((relinked,) if relinked else ())))
+            return Stage(
+                "package", f"package-{artifact}", native.tag, (Phase("package", command, CONTAINER_TOOLS),), environment,
+                (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
+                 ProductInput(host_dir, host), *((ProductInput(DEVKIT_DIR, devkit),) if devkit else ()), *custom_inputs,
+                 *scripts, *web_inputs),
+                CONTAINER_OUTPUT,
+                produces=(f"{artifact}.tar.gz", tarball.MANIFEST, *((f"{artifact}.devkit.tar.gz",) if devkit else ())),
+            )
+
+        if not plan.flavour:
+            return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter,
+                               package(plan.artifact_name, interpreter))
+        stock_package = package(plan.stock_artifact_name, None)
+        snapshot = flavours.snapshot_stage(plan, toolchain, devkit, DEVKIT_DIR, stock_package, wasmtime_cli,
+                                           environment, CONTAINER_INPUTS)
+        return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter,
+                           package(plan.artifact_name, snapshot), stock_package, snapshot)
 
     # -- running what was built -----------------------------------------------------------
 

@@ -282,15 +282,16 @@ def _selection(build: dict) -> str:
     """The keys of a lockfile's `build` that its plan is resolved from, with their values."""
     target, sdk = locked_toolchain(build)
     extensions = f", `build.extensions` {shown(build['extensions'])}" if build.get("extensions") else ""
+    flavour = f", `build.flavour` {shown(build['flavour'])}" if build.get("flavour") else ""
     return (f"`build.python` {shown(build['python'])}, `build.{TOOLCHAINS[target].lock_key}` {shown(sdk)}, "
-            f"`build.provider` {shown(build['provider'])}{extensions}")
+            f"`build.provider` {shown(build['provider'])}{extensions}{flavour}")
 
 
 def _resolve(build: dict, recipes: Recipes, lockfile: Path) -> tuple[Plan, Driver]:
     target, sdk = locked_toolchain(build)
     try:
         plan = recipes.resolve(build["python"], sdk, build["provider"], target, build["host_arch"],
-                               build.get("extensions", ()))
+                               build.get("extensions", ()), build.get("flavour"))
         return plan, target_of(plan).driver(plan)
     except UserError as error:
         raise UserError(f"Lockfile {display_path(lockfile)} asks for a build this checkout's recipes do not make "

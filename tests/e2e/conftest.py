@@ -38,7 +38,7 @@ EXTENSIONS = ("markupsafe", "simplejson")  # the custom interpreter's (recipes/e
 # tests, which join their build, and the reproducibility tests, which join the rebuild; then the faults,
 # which kill builds and stop the engine, so no build may be running in the background; then the other lines
 # (their builds are the ones the faults kill and finish) and the rest.
-MODULE_ORDER = ("test_wasi_build", "test_devkit", "test_extensions", "test_images", "test_offline",
+MODULE_ORDER = ("test_wasi_build", "test_devkit", "test_extensions", "test_flavours", "test_images", "test_offline",
                 "test_registry_base", "test_release_provider", "test_emscripten_build", "test_release_emsdk",
                 "test_emscripten_helper", "test_repl_page", "test_reproducibility", "test_faults", "test_lines")
 
@@ -187,9 +187,11 @@ class Builds:
                 result = invoke(*command, check=True)
             elif result.returncode != 0:
                 pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stderr[-6000:]}")
-            extensions = [extra[index + 1] for index, option in enumerate(extra[:-1]) if option == "--extension"]
-            name = Recipes(recipes or Recipes().root).resolve(python, sdk, provider, target,
-                                                              extensions=extensions).artifact_name
+            given = {option: [extra[index + 1] for index, named in enumerate(extra[:-1]) if named == option]
+                     for option in ("--extension", "--flavour")}
+            name = Recipes(recipes or Recipes().root).resolve(
+                python, sdk, provider, target, extensions=given["--extension"],
+                flavour=(given["--flavour"] or [None])[-1]).artifact_name
             lockfile = self.workspace["locks"] / f"{name}.json"
             self.done[key] = {"result": result, "artifact": self.workspace["dist"] / f"{name}.tar.gz",
                               "lockfile": lockfile, "lock": json.loads(lockfile.read_text())}
