@@ -1,6 +1,7 @@
 """Provenance, SBOM and SHA256SUMS, made from a committed lockfile (no build needed)."""
 
 import copy
+import hashlib
 import json
 import subprocess
 
@@ -136,3 +137,16 @@ def test_the_emscripten_sbom_and_provenance_name_emscripten():
     parameters = provenance.statement(lock)["predicate"]["buildDefinition"]["externalParameters"]
     assert (parameters["emsdk"], parameters["target"]) == ("3.1.69", "wasm32-unknown-emscripten")
     assert "wasi_sdk" not in parameters
+
+
+def test_the_sbom_of_the_snapshot_names_the_wasmtime_cli_that_made_it():
+    lockfile = PROJECT_ROOT / "lockfiles" / "python-3.13.5-wasi_sdk-25-debian-snapshot.json"
+    lock = read_lock(lockfile)
+    plan = Recipes().resolve("3.13.5", 25, "debian", arch="x86_64", flavour="snapshot")
+    document = sbom.encode(sbom.bom(plan, lock, target_of(plan)))
+    tools = {t["name"]: t for t in json.loads(document)["metadata"]["tools"]["components"]}
+    archive = plan.wasmtime_cli.providers[plan.wasmtime_cli.provider]["x86_64"]
+    assert tools["wasmtime-cli"]["hashes"][0]["content"] == archive.sha256
+    assert tools["wasmtime-cli"]["purl"] == f"pkg:github/bytecodealliance/wasmtime@v{plan.wasmtime_cli.version}"
+    # The lockfile records the hash of exactly this SBOM.
+    assert hashlib.sha256(document).hexdigest() == lock["outputs"][sbom.sbom_name(plan.artifact_name)]["sha256"]

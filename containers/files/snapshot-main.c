@@ -114,9 +114,16 @@ __attribute__((export_name("wizer-initialize"))) void snapshot_initialize(void) 
     if (PyStatus_Exception(status)) {
         Py_ExitStatusException(status);
     }
-    if (PyRun_SimpleString("import " SNAPSHOT_IMPORTS "\n") != 0) {
+    /* Imported in a namespace of their own: a run's __main__ holds only what its program binds. */
+    PyObject *namespace = PyDict_New();
+    PyObject *imported = namespace && PyDict_SetItemString(namespace, "__builtins__", PyEval_GetBuiltins()) == 0
+        ? PyRun_String("import " SNAPSHOT_IMPORTS "\n", Py_file_input, namespace, namespace) : NULL;
+    if (imported == NULL) {
+        PyErr_Print();
         abort();
     }
+    Py_DECREF(imported);
+    Py_DECREF(namespace);
     snapshotted = 1;
     snapshotting = 0;
     clear_dead_stack();
@@ -181,11 +188,13 @@ int main(int argc, char **argv) {
         Py_XDECREF(key);
         Py_XDECREF(value);
     }
-    PyObject *run = PyDict_GetItemString(globals, "_snapshot_run");
+    /* Out of __main__ before the program runs in it. */
+    PyObject *run = Py_XNewRef(PyDict_GetItemString(globals, "_snapshot_run"));
+    PyDict_DelItemString(globals, "_snapshot_run");
     PyObject *result = PyObject_CallFunctionObjArgs(run, args, environ_, NULL);
+    Py_DECREF(run);
     Py_DECREF(args);
     Py_DECREF(environ_);
-    PyDict_DelItemString(globals, "_snapshot_run");
     int status = 0;
     if (result == NULL) {
         /* SystemExit: its code, as CPython's main; any other exception: its traceback, status 1. */

@@ -151,11 +151,23 @@ class Wasi(Target):
         runner = sbom.component(sbom.ComponentType.APPLICATION, "wasmtime", plan.wasmtime.version, wheel.sha256,
                                 PackageURL("pypi", name="wasmtime", version=plan.wasmtime.version),
                                 description="runs the smoke test")
+        return [*self._sdk_tools(plan, lock), runner, *self._flavour_tools(plan)]
+
+    def _flavour_tools(self, plan: Plan) -> list:
+        """A flavour's own tools: the wasmtime CLI whose `wizer` made the snapshot."""
+        if not plan.wasmtime_cli:
+            return []
+        cli = plan.wasmtime_cli
+        archive = cli.providers[cli.provider][plan.arch]
+        return [sbom.component(sbom.ComponentType.APPLICATION, "wasmtime-cli", cli.version, archive.sha256,
+                               PackageURL("github", "bytecodealliance", "wasmtime", f"v{cli.version}"),
+                               description=f"`wasmtime wizer`: pre-initialised python.wasm; from {archive.file}")]
+
+    def _sdk_tools(self, plan: Plan, lock: dict) -> list:
         if plan.provider == "debian":
             packages = sbom.debian_packages(lock, "toolchain")
-            return [*(sbom.deb(packages[name]) for name in sorted(plan.toolchain.packages)), runner]
+            return [sbom.deb(packages[name]) for name in sorted(plan.toolchain.packages)]
         tarball = plan.sdk_tarball
-        sdk = sbom.component(sbom.ComponentType.APPLICATION, "wasi-sdk", str(plan.sdk), tarball.sha256,
-                             PackageURL("github", "WebAssembly", "wasi-sdk", f"wasi-sdk-{plan.sdk}"),
-                             description=tarball.file)
-        return [sdk, runner]
+        return [sbom.component(sbom.ComponentType.APPLICATION, "wasi-sdk", str(plan.sdk), tarball.sha256,
+                               PackageURL("github", "WebAssembly", "wasi-sdk", f"wasi-sdk-{plan.sdk}"),
+                               description=tarball.file)]

@@ -73,7 +73,8 @@ def test_the_snapshot_reuses_the_default_build_and_verifies(snapshot, built):
 def test_argv_environment_and_preopens_are_the_runs_own(run):
     program = ("import json, os, sys; print(json.dumps({'argv': sys.argv, 'env': dict(os.environ), "
                "'data': open('/data/given.txt').read(), 'listed': os.listdir('/data'), "
-               "'preimported': [name for name in ('json', 're', 'asyncio') if name in sys.modules]}))")
+               "'preimported': [name for name in ('json', 're', 'asyncio') if name in sys.modules], "
+               "'main': sorted(name for name in globals() if not name.startswith('__'))}))")
     result = run("-c", program, "first", "second", env=["GREETING=hello", "PYTHONHASHSEED=7"])
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
@@ -81,6 +82,7 @@ def test_argv_environment_and_preopens_are_the_runs_own(run):
     assert seen["env"] == {"GREETING": "hello", "PYTHONHASHSEED": "7"}  # nothing of the snapshot's
     assert seen["data"] == "given at run time\n" and seen["listed"] == ["given.txt"]
     assert seen["preimported"] == ["json", "re", "asyncio"]
+    assert seen["main"] == ["json", "os", "sys"]  # __main__ holds the program's names only
 
 
 def test_scripts_modules_exit_status_and_the_frozen_hash_secret(run, tmp_path):
