@@ -55,7 +55,7 @@ def take_out(archive: Path, member: str, output: Path, executable_sha256: str) -
             while chunk := source.read(CHUNK):
                 written += len(chunk)
                 if written > MAX_EXECUTABLE:  # a zip's recorded size can lie
-                    raise _not_there(archive, member, True)
+                    raise _not_there(archive, member, found=True)
                 digest.update(chunk)
                 target.write(chunk)
     except (*READ_ERRORS, zipfile.BadZipFile) as error:
@@ -75,7 +75,7 @@ def _member(archive: Path, member: str):
         with zipfile.ZipFile(archive) as container:
             info = next((info for info in container.infolist() if info.filename == member), None)
             if info is None or info.is_dir() or info.file_size > MAX_EXECUTABLE:
-                raise _not_there(archive, member, info)
+                raise _not_there(archive, member, found=info is not None)
             with container.open(info) as content:
                 yield content
         return
@@ -83,14 +83,15 @@ def _member(archive: Path, member: str):
         for info in container:
             if info.name.removeprefix("./") == member:
                 if not info.isreg() or info.size > MAX_EXECUTABLE:
-                    raise _not_there(archive, member, info)
+                    raise _not_there(archive, member, found=True)
                 yield container.extractfile(info)
                 return
-    raise _not_there(archive, member, None)
+    raise _not_there(archive, member, found=False)
 
 
-def _not_there(archive: Path, member: str, info) -> UnsafeArchive:
-    what = "has no member" if info is None else f"has no regular file of at most {MAX_EXECUTABLE >> 20} MiB as"
+def _not_there(archive: Path, member: str, found: bool) -> UnsafeArchive:
+    """`member` is missing (`found` false), or is no regular file within MAX_EXECUTABLE."""
+    what = "has no member" if not found else f"has no regular file of at most {MAX_EXECUTABLE >> 20} MiB as"
     return UnsafeArchive(f"{archive.name} {what} {member}, where its recipe says the executable is: the archive "
                          f"is not the one pinned, or the recipe names the wrong member.")
 
