@@ -99,12 +99,13 @@ def _not_there(archive: Path, member: str, found: bool) -> UnsafeArchive:
 def wasmtime_cli_archive(recipe: WasmtimeCliRecipe, path: Path, arch: str | None = None) -> ToolArchive:
     """The archive the recipe (at `path`) pins for this host's architecture from its provider; refused if none."""
     arch = arch or host_arch()
-    archives = recipe.providers.get(recipe.provider, {})
-    if arch not in archives or arch not in recipe.executables:
+    archive = recipe.archive(arch)
+    if archive is None:
+        archives = recipe.providers.get(recipe.provider, {})
         raise UserError(f"{display_path(path)} pins no wasmtime CLI for this host's architecture {arch!r} from "
                         f"provider {recipe.provider!r} (pinned: {', '.join(sorted(archives)) or 'none'}). Pin its "
                         f"archive and executable there, or use one of those architectures.")
-    return archives[arch]
+    return archive
 
 
 def wasmtime_cli_tool(recipe: WasmtimeCliRecipe, path: Path) -> ToolExecutable:

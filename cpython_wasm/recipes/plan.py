@@ -177,7 +177,7 @@ class Plan:
         """Every file this build fetches, in the order they are needed."""
         sdk = (self.sdk_tarball,) if self.sdk_tarball else ()
         runner = (self.wasmtime_wheel,) if TOOLCHAINS[self.target].runs_on_wasmtime else ()
-        cli = (self.wasmtime_cli.providers[self.wasmtime_cli.provider][self.arch],) if self.wasmtime_cli else ()
+        cli = (self.wasmtime_cli.archive(self.arch),) if self.wasmtime_cli else ()
         return (self.release.source, *sdk, *(library.source for library in self.libraries),
                 *(extension.source for extension in self.extensions), *(web.tarball for web in self.web_packages),
                 *runner, *cli)
@@ -359,7 +359,7 @@ class Recipes:
                             f"python.wasm), not from {what}. Build it with --target wasi and no --extension.")
         path, flavour = self.flavours[name]
         cli = self.wasmtime_cli
-        if plan.arch not in cli.providers.get(cli.provider, {}) or plan.arch not in cli.executables:
+        if cli.archive(plan.arch) is None:
             raise UserError(f"--flavour {name} needs the wasmtime CLI (its `wizer`), and "
                             f"{display_path(self.wasmtime_cli_path)} pins none for {plan.arch} from provider "
                             f"{cli.provider!r}. Pin its archive and executable there.")

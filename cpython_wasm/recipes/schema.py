@@ -418,6 +418,11 @@ class WasmtimeCliRecipe(Model):
     executables: dict[Arch, Sha256]
     providers: dict[Literal[WASMTIME_CLI_PROVIDERS], dict[Arch, ToolArchive]]
 
+    def archive(self, arch: str) -> ToolArchive | None:
+        """The archive pinned for `arch` from the recipe's provider, if both it and its executable are pinned."""
+        archive = self.providers.get(self.provider, {}).get(arch)
+        return archive if archive is not None and arch in self.executables else None
+
 
 def load_recipe(path: Path, model: type[Model]) -> Model:
     """Read and validate one recipe file, or raise a UserError naming file and key."""

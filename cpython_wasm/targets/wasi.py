@@ -158,7 +158,7 @@ class Wasi(Target):
         if not plan.wasmtime_cli:
             return []
         cli = plan.wasmtime_cli
-        archive = cli.providers[cli.provider][plan.arch]
+        archive = cli.archive(plan.arch)
         return [sbom.component(sbom.ComponentType.APPLICATION, "wasmtime-cli", cli.version, archive.sha256,
                                PackageURL("github", "bytecodealliance", "wasmtime", f"v{cli.version}"),
                                description=f"`wasmtime wizer`: pre-initialised python.wasm; from {archive.file}")]
