@@ -61,7 +61,8 @@ BUILD_HELP = {
 
 
 FLAVOUR_HELP = {"flavour": "a variant of the interpreter, of recipes/flavours/ (WASI): snapshot, pre-initialised by "
-                            "wasmtime wizer; its own artifact, named ...-snapshot (default: the stock interpreter)"}
+                            "wasmtime wizer, or minimal, the smallest useful one; its own artifact, named "
+                            "...-snapshot or ...-minimal (default: the stock interpreter)"}
 
 
 @task(iterable=["mirror", "configure_arg", "extension"], help={
@@ -82,18 +83,18 @@ def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None,
 
 
 @task(iterable=["mirror", "configure_arg"], help={
-    **SELECTION_HELP, **BUILD_HELP,
+    **SELECTION_HELP, **BUILD_HELP, **FLAVOUR_HELP,
     "suite": "which tests (recipes/tests.toml): fast (default; what CI runs on every change) or full (every test)",
     "jobs": "test workers running at once (default: one per core)",
     "rerun": "run the suite again even if this artifact's results for it are in the store",
 })
 def test(c, python="3.13", sdk=None, provider=None, target="wasi", suite="fast", jobs=None, rerun=False, mirror=None,
-         debian_mirror=None, base_image=None, configure_arg=None, recipes=None, cache_dir=None, build_dir=None,
-         dist_dir=None, lock_dir=None):
+         debian_mirror=None, base_image=None, configure_arg=None, flavour=None, recipes=None, cache_dir=None,
+         build_dir=None, dist_dir=None, lock_dir=None):
     """Run CPython's test suite on the built artifact under its runtime (building it first if needed)."""
     cli.run(cli.test, suite=suite, jobs=jobs, rerun=rerun, python=python, sdk=sdk, provider=provider, target=target,
             mirror=mirror or (), debian_mirror=debian_mirror, base_image=base_image, configure_arg=configure_arg or (),
-            recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
+            flavour=flavour, recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
 
 
 @task(iterable=["mirror", "configure_arg"], help={

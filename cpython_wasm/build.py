@@ -107,8 +107,8 @@ class Build:
 
     @property
     def configure_host_args(self) -> list[str]:
-        """The recipe's arguments for the host `configure`, then the extra ones."""
-        return [*self.plan.support.configure_host_args, *self.configure_args]
+        """The recipes' arguments for the host `configure` (the line's and its flavour's), then the extra ones."""
+        return [*self.plan.configure_host_args, *self.configure_args]
 
     @property
     def host_environment(self) -> dict[str, str]:
@@ -150,7 +150,7 @@ class Build:
         with self.reporter.phase("smoke", self.target.runtime_of(self.plan)) as phase:
             report = self.target.smoke(products.tarball, self.plan.release.version, self.plan.modules, self.executor,
                                        self.toolchain.tag, self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log",
-                                       self.plan.extensions)
+                                       self.plan.extensions, self.plan.smoke_programs)
             phase.outcome = summary(report)
         lock, attestations = self.attest(self.lock(products))
         with self.reporter.phase("publish") as phase:

@@ -272,7 +272,7 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
         with contextlib.suppress(UserError):
             plan = _plan(parsed.release, parsed.sdk, parsed.provider, parsed.target,
                          extension=[name for name, _ in parsed.extensions], flavour=parsed.flavour)
-    modules, extensions = (plan.modules, plan.extensions) if plan else ((), ())
+    modules, extensions, programs = (plan.modules, plan.extensions, plan.smoke_programs) if plan else ((), (), {})
     target = TARGETS[parsed.target if parsed else DEFAULT_TARGET]
     if browser and not target.runs_in_browser:
         raise UserError(f"--browser runs an Emscripten artifact in Chromium; {path.name} is built for {target.title}.")
@@ -284,7 +284,7 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
         executor, image = DockerExecutor(Store.of(workspace), reporter), lock["images"]["toolchain"]["tag"]
     with reporter.phase("smoke", f"{display_path(path)}: {target.runtime_of(plan)}") as phase:
         report = target.smoke(path, version, modules, executor, image, workspace.logs_dir / f"smoke-{name}.log",
-                              extensions)
+                              extensions, programs)
         phase.outcome = summary(report)
     if browser:
         with reporter.phase("smoke", f"{display_path(path)} in Chromium") as phase:

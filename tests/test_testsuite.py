@@ -59,6 +59,15 @@ def test_known_failures_narrow_to_lines_and_targets():
     assert entry.applies("3.13", "wasi") and not entry.applies("3.11", "wasi") and not entry.applies("3.13", "emscripten")
 
 
+def test_a_known_failure_of_a_flavour_applies_to_that_flavour_only():
+    flavoured = KnownFailure(test="test_codecs", reason="r", flavours=("minimal",))
+    assert flavoured.applies("3.13", "wasi", "minimal")
+    assert not flavoured.applies("3.13", "wasi") and not flavoured.applies("3.13", "wasi", "snapshot")
+    assert KnownFailure(test="test_codecs", reason="r").applies("3.13", "wasi", "minimal")  # no flavours: all builds
+    with pytest.raises(ValueError):
+        KnownFailure(test="test_codecs", reason="r", flavours=("tiny",))
+
+
 def test_failures_are_cases_and_the_modules_that_failed_without_a_case(tmp_path):
     (tmp_path / "junit.xml").write_text(JUNIT)
     counts, failing = read_junit(tmp_path / "junit.xml")

@@ -61,10 +61,6 @@ def speed(config: dict) -> dict:
     return results
 
 
-# What a startup process runs, by the name the results give it.
-STARTUP_SCRIPTS = {"pass": "pass", "imports": "import json, re, asyncio"}
-
-
 def process_time(command: list[str], source: str) -> float:
     """Wall time of one whole `command -c source` process."""
     start = time.perf_counter()
@@ -77,13 +73,14 @@ def process_seconds(command: list[str], runs: int) -> list[float]:
     return [process_time(command, "pass") for _ in range(runs + 1)][1:]
 
 
-def startup_processes(commands: dict[str, list[str]], runs: int) -> dict:
-    """{script: {interpreter: [seconds]}}: whole processes of each startup script, the interpreters interleaved
-    run by run, their order alternating, after one unmeasured round that warms caches (and writes native's .pyc)."""
+def startup_processes(commands: dict[str, list[str]], scripts: dict[str, str], runs: int) -> dict:
+    """{script: {interpreter: [seconds]}}: whole processes of each startup script (by name, its source), the
+    interpreters interleaved run by run, their order alternating, after one unmeasured round that warms caches
+    (and writes native's .pyc)."""
     names = list(commands)
-    results = {script: {name: [] for name in names} for script in STARTUP_SCRIPTS}
+    results = {script: {name: [] for name in names} for script in scripts}
     for index in range(runs + 1):
-        for script, source in STARTUP_SCRIPTS.items():
+        for script, source in scripts.items():
             for name in names if index % 2 == 0 else names[::-1]:
                 seconds = process_time(commands[name], source)
                 if index:
@@ -129,7 +126,7 @@ def main(argv=None) -> int:
     work = Path(output_path).parent
     results = {"speed": speed(config), "startup": {}}
     commands = {"native": config["native_startup"], "wasm": config["interpreters"]["wasm"]}
-    results["startup"]["processes"] = startup_processes(commands, config["startup_runs"])
+    results["startup"]["processes"] = startup_processes(commands, config["startup_scripts"], config["startup_runs"])
     print("startup: whole processes done", file=sys.stderr, flush=True)
     if "wasi" in config:
         results["startup"]["wasi"] = wasi_startup(config, work)

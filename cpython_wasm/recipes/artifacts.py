@@ -26,7 +26,7 @@ COMPANION_SUFFIXES = (DEBUG_SUFFIX, DEVKIT_SUFFIX)
 TARBALL = ".tar.gz"
 DEFAULT_PROVIDER = "release"
 # A flavour's name ends an artifact's: never a provider's (where the provider is left out, "-snapshot" is not one).
-FLAVOURS = ("snapshot",)
+FLAVOURS = ("snapshot", "minimal")
 
 
 class ArtifactName(NamedTuple):

@@ -158,6 +158,7 @@ check_member_path = grammar(_RELATIVE_PATH, "a path inside an archive, like wasm
 _DOTTED_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 check_test_name = grammar(_DOTTED_NAME, "a test module or test id, like test_os")
 check_module_name = grammar(_DOTTED_NAME, "a module name, like markupsafe._speedups", 128)
+check_identifier = grammar(r"[A-Za-z_][A-Za-z0-9_]*", "a name without dots, like _decimal", 64)
 # The version of a Python project in an artifact's name (+markupsafe-3.0.3): PEP 440's public versions, as
 # normalised (no "-" or "+", so the name reads back unambiguously).
 check_project_version = grammar(r"[0-9][A-Za-z0-9.]*", "a normalised PEP 440 version, like 3.0.3 or 4.3.0", 64)
@@ -178,6 +179,7 @@ PackagePath = _type(check_package_path)
 MemberPath = _type(check_member_path)
 TestName = _type(check_test_name)
 ModuleName = _type(check_module_name)
+Identifier = _type(check_identifier)
 ProjectVersion = _type(check_project_version)
 SuiteName = _type(check_suite_name)
 NpmName = _type(check_npm_name)

@@ -150,6 +150,18 @@ class Plan:
         return artifact_name(self.release.version, TOOLCHAINS[self.target].artifact_label, self.sdk, self.provider)
 
     @property
+    def host_name(self) -> str:
+        """What its host build and devkit are named after: the stock artifact's name, unless its flavour
+        configures python.wasm its own way (the minimal one)."""
+        return self.artifact_name if self.flavour and self.flavour.host else self.stock_artifact_name
+
+    @property
+    def configure_host_args(self) -> tuple[str, ...]:
+        """The host `configure`'s arguments from the recipes: the line's, then its flavour's."""
+        flavour = self.flavour.host.configure_args() if self.flavour and self.flavour.host else ()
+        return (*self.support.configure_host_args, *flavour)
+
+    @property
     def toolchain_name(self) -> str:
         """The toolchain, as the artifact's name spells it: what a library built with it is named after."""
         return toolchain_name(TOOLCHAINS[self.target].artifact_label, self.sdk, self.provider)
@@ -158,6 +170,11 @@ class Plan:
     def modules(self) -> tuple[str, ...]:
         """The standard library modules its C libraries make importable (zlib, sqlite3...)."""
         return tuple(module for library in self.libraries for module in library.modules)
+
+    @property
+    def smoke_programs(self) -> dict[str, str]:
+        """What its smoke run must run besides using its modules: its flavour's representative programs."""
+        return dict(self.flavour.programs) if self.flavour else {}
 
     @property
     def frozen_cache(self) -> bool:
@@ -348,23 +365,37 @@ class Recipes:
         return self._with_flavour(plan, flavour) if flavour is not None else plan
 
     def _with_flavour(self, plan: Plan, name: str) -> Plan:
-        """The plan of a flavour: WASI only (its snapshot is made by wasmtime wizer), and of the stock interpreter."""
+        """The plan of a flavour: of the stock WASI interpreter (no extensions), with the wasmtime CLI where it is
+        a snapshot (`wasmtime wizer` makes it), and only its own host build's libraries where it has one."""
         if name not in self.flavours:
             raise UserError(f"--flavour {name!r} has no recipe under {display_path(self.root)}/flavours/ (recipes "
                             f"there: {', '.join(sorted(self.flavours)) or 'none'}). Leave --flavour out for the "
                             f"stock interpreter, or give one of those.")
         if plan.target != "wasi" or plan.extensions:
             what = "an Emscripten build" if plan.target != "wasi" else "a custom interpreter (--extension)"
-            raise UserError(f"--flavour {name} is made from the stock WASI interpreter (wasmtime wizer snapshots "
-                            f"python.wasm), not from {what}. Build it with --target wasi and no --extension.")
+            raise UserError(f"--flavour {name} is a variant of the stock WASI interpreter, not of {what}. Build it "
+                            f"with --target wasi and no --extension.")
         path, flavour = self.flavours[name]
-        cli = self.wasmtime_cli
-        if cli.archive(plan.arch) is None:
-            raise UserError(f"--flavour {name} needs the wasmtime CLI (its `wizer`), and "
-                            f"{display_path(self.wasmtime_cli_path)} pins none for {plan.arch} from provider "
-                            f"{cli.provider!r}. Pin its archive and executable there.")
-        return dataclasses.replace(plan, flavour=flavour, wasmtime_cli=cli, recipe_paths={
-            **plan.recipe_paths, f"flavour:{name}": path, "wasmtime-cli": self.wasmtime_cli_path})
+        recipe_paths = {**plan.recipe_paths, f"flavour:{name}": path}
+        replaced: dict = {}
+        if flavour.snapshot:
+            cli = self.wasmtime_cli
+            if cli.archive(plan.arch) is None:
+                raise UserError(f"--flavour {name} needs the wasmtime CLI (its `wizer`), and "
+                                f"{display_path(self.wasmtime_cli_path)} pins none for {plan.arch} from provider "
+                                f"{cli.provider!r}. Pin its archive and executable there.")
+            replaced["wasmtime_cli"], recipe_paths["wasmtime-cli"] = cli, self.wasmtime_cli_path
+        if flavour.host:
+            line = {library.name: library for library in plan.libraries}
+            unknown = sorted(set(flavour.host.libraries) - set(line))
+            if unknown:
+                raise UserError(f"{display_path(path)} links {', '.join(unknown)}, which CPython "
+                                f"{plan.python.line}'s recipe does not build for WASI (it builds "
+                                f"{', '.join(line) or 'none'}). A flavour's libraries are some of its line's.")
+            replaced["libraries"] = tuple(line[name] for name in flavour.host.libraries)
+            for left_out in set(line) - set(flavour.host.libraries):
+                del recipe_paths[f"library:{left_out}"]
+        return dataclasses.replace(plan, flavour=flavour, recipe_paths=recipe_paths, **replaced)
 
     def _with_extensions(self, plan: Plan, names) -> Plan:
         """The plan with extension modules, refused when two of them would be imported by the same name."""

@@ -7,7 +7,7 @@
     recipes/extensions/<name>.toml         a C extension module from a PyPI sdist, linked into python.wasm
     recipes/web/<name>.toml                an npm package CPython's browser pages load, shipped in the artifact
     recipes/base/<name>.toml               a base root filesystem and its native tools
-    recipes/flavours/<name>.toml           a variant of the interpreter (snapshot), its own artifact
+    recipes/flavours/<name>.toml           a variant of the interpreter (snapshot, minimal), its own artifact
     recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm in the builds and smoke runs
     recipes/tools/wasmtime-cli.toml        the wasmtime CLI: the test suite's workers and `invoke bench`
     recipes/tests.toml                     CPython's test suites as `invoke test` runs them (suites.py)
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from packageurl import PackageURL
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from cpython_wasm.errors import UserError, describe_validation_error
 from cpython_wasm.paths import display_path
@@ -45,6 +45,7 @@ from cpython_wasm.recipes.grammar import (
     Flags,
     GitRevision,
     HostTriple,
+    Identifier,
     LibPath,
     Line,
     MemberPath,
@@ -392,12 +393,47 @@ class WasmtimeRecipe(Model):
     wheels: dict[Arch, PinnedFile]
 
 
+class FlavourHost(Model):
+    """A flavour's own host build: python.wasm configured with fewer C modules and libraries than the line's."""
+
+    # The line's C libraries (recipes/libraries/) it still links; each must be one of the line's.
+    libraries: tuple[RecipeName, ...] = ()
+    # Standard library C modules configure leaves out (py_cv_module_<name>=n/a, CPython's own switch for a
+    # module the platform lacks): a name a line does not have is ignored by its configure.
+    without_modules: tuple[Identifier, ...] = Field(default=(), max_length=128)
+    # More arguments for the host `configure`, after the line's.
+    configure_host_args: tuple[ConfigureArg, ...] = ()
+
+    def configure_args(self) -> tuple[str, ...]:
+        return (*self.configure_host_args, *(f"py_cv_module_{name}=n/a" for name in self.without_modules))
+
+
 class FlavourRecipe(Model):
     """recipes/flavours/<name>.toml: a variant of the interpreter, published as its own artifact (named last)."""
 
     name: Literal[FLAVOURS]
     description: Text
     imports: tuple[ModuleName, ...] = Field(default=(), max_length=64)  # imported before the snapshot is taken
+    # Its own host build (python.wasm with fewer C modules); None: the stock build's.
+    host: FlavourHost | None = None
+    # The parts of Lib/ it ships, as modules and packages (json: Lib/json/, os: Lib/os.py); None: the line's.
+    stdlib: tuple[ModuleName, ...] | None = Field(default=None, min_length=1, max_length=1024)
+    # Representative programs, one line of Python each, that its smoke run runs: what stdlib was chosen for.
+    programs: dict[RecipeName, Text] = Field(default={}, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        # A snapshot is made from the stock artifact (its package is the stock build's); one made from a
+        # flavour's own build would need that flavour's package first, which no recipe asks for yet.
+        if self.imports and (self.host or self.stdlib is not None):
+            raise ValueError("a flavour either pre-imports modules into a snapshot (imports) or has a build of its "
+                             "own (host, stdlib), not both")
+        return self
+
+    @property
+    def snapshot(self) -> bool:
+        """Whether it is python.wasm pre-initialised by wasmtime wizer (the modules it imports first)."""
+        return bool(self.imports)
 
 
 class ToolArchive(PinnedFile):

@@ -2,6 +2,7 @@
 
 from typing import Literal
 
+from cpython_wasm.recipes.artifacts import FLAVOURS
 from cpython_wasm.recipes.grammar import Line, SuiteName, TestName, Text
 from cpython_wasm.recipes.pins import Model
 from cpython_wasm.recipes.schema import TARGETS
@@ -28,9 +29,11 @@ class KnownFailure(Model):
     reason: Text
     lines: tuple[Line, ...] = ()  # CPython lines it applies to (default: all)
     targets: tuple[Literal[TARGETS], ...] = ()  # targets it applies to (default: all)
+    flavours: tuple[Literal[FLAVOURS], ...] = ()  # flavours (recipes/flavours/) it applies to only (default: all builds)
 
-    def applies(self, line: str, target: str) -> bool:
-        return (not self.lines or line in self.lines) and (not self.targets or target in self.targets)
+    def applies(self, line: str, target: str, flavour: str | None = None) -> bool:
+        return ((not self.lines or line in self.lines) and (not self.targets or target in self.targets)
+                and (not self.flavours or flavour in self.flavours))
 
     def covers(self, test_id: str) -> bool:
         """Whether a failing test id (test.test_x.Class.method) or test module (test_x) is this one."""

@@ -3,7 +3,6 @@
 import dataclasses
 import re
 import shlex
-import shutil
 import tomllib
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from cpython_wasm.targets.drivers import (
     build_triple,
     driver_for,
 )
-from cpython_wasm.targets.target import CONTAINER_INPUTS, Target, build_environment, library_prefix
+from cpython_wasm.targets.target import CONTAINER_INPUTS, Target, add_unshipped_stdlib, build_environment, library_prefix
 from cpython_wasm.tools.smoke import node_command, node_runner, smoke
 
 DYNAMIC_LINKING = "--enable-wasm-dynamic-linking"
@@ -175,8 +174,8 @@ class Emscripten(Target):
         return self.runtime
 
     def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None,
-              extensions=()) -> dict:
-        return smoke(artifact, version, self.name, node_runner(executor, image, log), modules, extensions)
+              extensions=(), programs=None) -> dict:
+        return smoke(artifact, version, self.name, node_runner(executor, image, log), modules, extensions, programs)
 
     def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
         """At work/tests, on the workers' PYTHONPATH after the standard library zip (regrtest_command): Lib/test,
@@ -189,16 +188,7 @@ class Emscripten(Target):
                 f"Lib/test and the work directory with (containers/files/run-python-js.cjs). The 3.13 recipe links "
                 f"with LDFLAGS=-sEXPORTED_RUNTIME_METHODS=FS; build with a recipe that does, or test the WASI "
                 f"build of the same release (`invoke test --python {plan.release.version}`).")
-        shipped = stdlib_top_level(work / "artifact")
-        (work / "tests").mkdir()
-        for entry in sorted((source / "Lib").iterdir()):
-            name = entry.name.split(".")[0] if entry.is_file() else entry.name
-            if name in shipped or entry.name == "__pycache__" or (entry.is_file() and entry.suffix != ".py"):
-                continue
-            if entry.is_dir():
-                shutil.copytree(entry, work / "tests" / entry.name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(entry, work / "tests" / entry.name)
+        add_unshipped_stdlib(source, stdlib_top_level(work / "artifact"), work / "tests")
 
     def regrtest_options(self, plan: Plan, source: Path, jobs: int) -> list[str]:
         """3.14+: the release's Platforms/emscripten/config.toml test-args after `-m test` (what CPython's own

@@ -4,9 +4,13 @@
                stock build's devkit with containers/files/snapshot-main.c in place of CPython's main, then run
                once with the stock artifact as the guest's / until the recipe's modules are imported, and
                written out as it stands. A package stage packages it with the stock standard library.
+    minimal    python.wasm configured with fewer C modules and libraries (the recipe's [host]), packaged with
+               only the recipe's part of the standard library (its stdlib).
 
-A flavour's build is the stock build's stages (shared with it in the store: they are named after the stock
-artifact, and the stock package is the stock build's own), then its own stage and its package.
+A snapshot's build is the stock build's stages (shared with it in the store: they are named after the stock
+artifact, and the stock package is the stock build's own), then its own stage and its package. A flavour with
+a host build of its own has the stock build's stages from its source to its libraries, then its own host,
+devkit and package (target.py), named after its artifact.
 """
 
 from cpython_wasm.paths import CONTAINER_TOOLS

@@ -22,11 +22,12 @@ run them.
 
 import dataclasses
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from cpython_wasm.container import devkit as devkit_module
-from cpython_wasm.container import emscripten_data, package, tarball, wasm, web_assets
+from cpython_wasm.container import emscripten_data, package, stdlib_subset, tarball, wasm, web_assets
 from cpython_wasm.paths import (
     CONTAINER_OUTPUT,
     CONTAINER_SCRIPTS_DIR,
@@ -46,6 +47,7 @@ from cpython_wasm.targets.drivers import BUILD_PYTHON_PHASES, HOST_PHASES, Drive
 # The packaging script and its siblings, mounted as the package `container` in CONTAINER_TOOLS.
 PACKAGE_MODULES = ("__init__", *(module.__name__.rsplit(".", 1)[1]
                                   for module in (package, tarball, wasm, emscripten_data, devkit_module, web_assets)))
+STDLIB_SUBSET = stdlib_subset.__name__.rsplit(".", 1)[1]  # beside them, for a flavour with part of Lib/
 LIBRARY_SCRIPT = CONTAINERS_DIR / "files" / "build-library.sh"
 DEVKIT_SCRIPT = CONTAINERS_DIR / "files" / "build-devkit.sh"
 DEVKIT_DIR = "/devkit"  # the devkit stage's output, and where the package stage finds it
@@ -174,7 +176,7 @@ class Target:
         script = FileInput.of(f"{CONTAINER_TOOLS}/{DEVKIT_SCRIPT.name}", DEVKIT_SCRIPT)
         libraries = [library_prefix(library) for library in plan.libraries]
         return Stage(
-            "devkit", f"devkit-{plan.stock_artifact_name}", toolchain.tag,
+            "devkit", f"devkit-{plan.host_name}", toolchain.tag,
             (Phase("devkit", ("sh", script.container, host.output, DEVKIT_DIR, *libraries), "/tmp"),),
             frozen_environment(build_environment(plan)),
             (*inputs, ProductInput(host.output, host), script), DEVKIT_DIR,
@@ -211,7 +213,7 @@ class Target:
                        *(ProductInput(stage.output, stage) for stage in libraries.values()))
         first, *rest = phases(driver, HOST_PHASES, configure_args)
         host = Stage(
-            "host", f"host-{plan.stock_artifact_name}", toolchain.tag, (self.compile_phase(first, cache), *rest),
+            "host", f"host-{plan.host_name}", toolchain.tag, (self.compile_phase(first, cache), *rest),
             frozen_environment(self.host_environment(plan, driver)), (*host_inputs, *self.compile_inputs(cache)),
             host_dir, produces=("python.wasm",),
         )
@@ -222,10 +224,13 @@ class Target:
         interpreter = (custom.interpreter_stage(plan, toolchain, devkit, DEVKIT_DIR, extensions, environment)
                        if extensions else None)
 
-        def package(artifact: str, relinked: Stage | None) -> Stage:
+        def package(artifact: str, relinked: Stage | None, stdlib=None) -> Stage:
             """The package stage of `artifact`, with the python.wasm of `relinked` (a stage that linked it again)
-            if given, else the host stage's."""
-            command = ("python3", "-m", "container.package", "--artifact", artifact, "--line", plan.python.line,
+            if given, else the host stage's; with only the `stdlib` modules of Lib/ if given (stdlib_subset.py
+            runs package.py then)."""
+            packager = ("container.stdlib_subset", *(f"--stdlib={module}" for module in stdlib)) if stdlib else (
+                "container.package",)
+            command = ("python3", "-m", *packager, "--artifact", artifact, "--line", plan.python.line,
                        "--target", self.name, "--source", CONTAINER_SOURCE, "--host-build", host_dir,
                        "--build-python", driver.build_python, "--mtime", str(plan.release.source_date_epoch),
                        "--output", CONTAINER_OUTPUT, *(f"--exclude={name}" for name in plan.python.package.exclude),
@@ -235,7 +240,7 @@ class Target:
                        *(f"--builtin={module.name}" for extension in plan.extensions for module in extension.modules),
                        *(f"--web-package={web_package_argument(web)}" for web in plan.web_packages))
             scripts = tuple(FileInput.of(f"{CONTAINER_TOOLS}/container/{name}.py", CONTAINER_SCRIPTS_DIR / f"{name}.py")
-                            for name in PACKAGE_MODULES)
+                            for name in (*PACKAGE_MODULES, *((STDLIB_SUBSET,) if stdlib else ())))
             web_inputs = tuple(FileInput(f"{CONTAINER_INPUTS}/{web.tarball.file}", web.tarball.sha256,
                                          cached_path(web.tarball)) for web in plan.web_packages)
             custom_inputs = tuple(ProductInput(stage.output, stage)
@@ -252,6 +257,9 @@ class Target:
         if not plan.flavour:
             return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter,
                                package(plan.artifact_name, interpreter))
+        if not plan.flavour.snapshot:  # its own host build (the stages above are its own): its package
+            return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter,
+                               package(plan.artifact_name, None, plan.flavour.stdlib))
         stock_package = package(plan.stock_artifact_name, None)
         snapshot = flavours.snapshot_stage(plan, toolchain, devkit, DEVKIT_DIR, stock_package, wasmtime_cli,
                                            environment, CONTAINER_INPUTS)
@@ -265,10 +273,11 @@ class Target:
         return self.runtime
 
     def smoke(self, artifact: Path, version: str, modules=(), executor=None, image: str | None = None,
-              log: Path | None = None, extensions=()) -> dict:
+              log: Path | None = None, extensions=(), programs=None) -> dict:
         """Run the smoke check on an artifact; its report, or a BuildError. `modules`: those it must import and
         use (its plan's); `executor`, `image` and `log`: for a target whose runner is in the toolchain image;
-        `extensions`: a custom interpreter's (its plan's), whose modules it must have built in."""
+        `extensions`: a custom interpreter's (its plan's), whose modules it must have built in; `programs`:
+        what it must run (its plan's smoke_programs)."""
         raise NotImplementedError
 
     def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
@@ -317,6 +326,21 @@ class Target:
     def sbom_toolchain(self, plan: Plan, lock: dict) -> list:
         """The SBOM's tools: the toolchain and the runner of the smoke run."""
         raise NotImplementedError
+
+
+def add_unshipped_stdlib(source: Path, shipped: set[str], destination: Path) -> None:
+    """The pure-Python modules and packages of the release's Lib/ whose top-level name (os, json, email...) is
+    not in `shipped`, copied as sources into `destination`: what regrtest and the tests import besides what an
+    artifact ships, on the workers' path after its standard library, so nothing it ships is shadowed."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for entry in sorted((source / "Lib").iterdir()):
+        name = entry.name.split(".")[0] if entry.is_file() else entry.name
+        if name in shipped or entry.name == "__pycache__" or (entry.is_file() and entry.suffix != ".py"):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, destination / entry.name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(entry, destination / entry.name)
 
 
 def web_package_argument(web: WebPackage) -> str:

@@ -18,7 +18,7 @@ from cpython_wasm.stages.images import ImageSpec, helper_file, native_spec, pinn
 from cpython_wasm.stages.render import render
 from cpython_wasm.stages.stage import FileInput
 from cpython_wasm.targets.drivers import Driver, driver_for
-from cpython_wasm.targets.target import Target
+from cpython_wasm.targets.target import Target, add_unshipped_stdlib
 from cpython_wasm.tools.smoke import smoke, wasi_runner
 
 
@@ -81,11 +81,12 @@ class Wasi(Target):
         return ImageSpec(f"wasi-sdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))
 
     def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None,
-              extensions=()) -> dict:
-        return smoke(artifact, version, self.name, wasi_runner, modules, extensions)
+              extensions=(), programs=None) -> dict:
+        return smoke(artifact, version, self.name, wasi_runner, modules, extensions, programs)
 
     def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
-        """Lib/test beside the artifact's standard library, the debug artifact over it.
+        """Lib/test beside the artifact's standard library, the debug artifact over it (and for a flavour that
+        ships part of the standard library, the rest of it, after what it ships).
 
         The debug artifact brings the standard library's sources (tests read
         them: inspect, linecache, tracebacks); each shipped .pyc is also put
@@ -104,6 +105,12 @@ class Wasi(Target):
                     cached.parent.mkdir(exist_ok=True)
                     shutil.copy2(compiled, cached)
         shutil.copytree(source / "Lib" / "test", lib / "test")
+        if plan.flavour and plan.flavour.stdlib is not None:
+            # A flavour with part of the standard library: regrtest's own modules (unittest, argparse...) and
+            # what the tests import besides, as sources in site-packages, which `site` puts on the path after
+            # the standard library.
+            shipped = {entry.name.split(".")[0] for entry in lib.iterdir()}
+            add_unshipped_stdlib(source, shipped, lib / "site-packages")
         (tree / "tmp").mkdir()  # the guest's /tmp: where each worker puts its files
 
     def regrtest_command(self, build, source: Path, options: list[str], tests: list[str], jobs: int,

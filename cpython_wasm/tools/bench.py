@@ -63,11 +63,26 @@ TARGETS = {
     "noop_rebuild": ("`invoke build` again with nothing changed", 5.0, "s"),
 }
 # A flavour's own targets, in place of or beside those (the snapshot: recipes/flavours/snapshot.toml).
-FLAVOUR_TARGETS = {"snapshot": {
-    "startup": ("whole process, `-c pass`, precompiled (median)", 0.010, "s"),
-    "startup_imports": ("whole process, `-c \"import json, re, asyncio\"`, precompiled (median), against native's "
-                        "whole process beside it", NATIVE, "s"),
-}}
+FLAVOUR_TARGETS = {
+    "snapshot": {
+        "startup": ("whole process, `-c pass`, precompiled (median)", 0.010, "s"),
+        "startup_imports": ("whole process, `-c \"import json, re, asyncio\"`, precompiled (median), against "
+                            "native's whole process beside it", NATIVE, "s"),
+    },
+    "minimal": {
+        "distributable": ("the artifact (stripped python.wasm, compiled stdlib) compressed with xz", 2.0e6, "bytes"),
+    },
+}
+# The modules the `imports` startup script imports: those of them an artifact ships (a flavour's stdlib may not
+# hold asyncio).
+STARTUP_IMPORTS = ("json", "re", "asyncio")
+
+
+def startup_scripts(plan) -> dict[str, str]:
+    """What a startup process runs, by the name the results give it."""
+    stdlib = plan.flavour.stdlib if plan.flavour else None
+    imports = [module for module in STARTUP_IMPORTS if stdlib is None or module in stdlib]
+    return {"pass": "pass", "imports": f"import {', '.join(imports)}"}
 
 
 def config(build: Build, rounds: int, values: int, warmups: int, startup_runs: int) -> dict:
@@ -77,7 +92,8 @@ def config(build: Build, rounds: int, values: int, warmups: int, startup_runs: i
     # and the standard library's .pyc written once (the source is read-only here).
     native_startup = ["env", f"PYTHONPYCACHEPREFIX={WORK}/pycache", build.driver.build_python, "-X", "frozen_modules=on"]
     return {"workloads": list(WORKLOADS), "processes": rounds, "values": values, "warmups": warmups,
-            "startup_runs": startup_runs, "interpreters": {"native": [build.driver.build_python], "wasm": wasm},
+            "startup_runs": startup_runs, "startup_scripts": startup_scripts(build.plan),
+            "interpreters": {"native": [build.driver.build_python], "wasm": wasm},
             "native_startup": native_startup, **extra}
 
 
@@ -108,7 +124,7 @@ class Bench:
             "runtime": self.build.target.runtime_version(self.plan, self.recipes),
             "native": "the build python of the same release and source (CPython's default flags: -O3, no LTO, no PGO)",
             "speed": speed(raw["speed"]),
-            "startup": startup(raw["startup"]),
+            "startup": {"scripts": startup_scripts(self.plan), **startup(raw["startup"])},
             "size": sizes(result, self.linked().path, self.build.products().package.path),
             "build": build_times(self.build, noop),
         }
@@ -224,7 +240,7 @@ def _spread(values: list[float]) -> dict:
 
 
 def startup(raw: dict) -> dict:
-    """Whole processes, native and wasm side by side, of each startup script (bench_runner.STARTUP_SCRIPTS); for
+    """Whole processes, native and wasm side by side, of each startup script (startup_scripts); for
     WASI also `-c pass` in process, compiling, cached and precompiled, and the whole process of our runner."""
     result = {"processes": {script: {name: _spread(values) for name, values in timings.items()}
                             for script, timings in raw["processes"].items()}}

@@ -315,7 +315,7 @@ def _check_recipes(lock: dict, plan: Plan, lockfile: Path) -> None:
 
 def _extra_configure_args(locked: list[str], plan: Plan, driver: Driver, mismatches: list[Mismatch]) -> list[str]:
     """The locked configure arguments beyond the recipe's, which must come first and be the very same."""
-    recipe = list(plan.support.configure_host_args)
+    recipe = list(plan.configure_host_args)
     mismatches += [Mismatch(key_path("build", "configure_host_args", index),
                             locked[index] if index < len(locked) else ABSENT, argument)
                    for index, argument in enumerate(recipe) if index >= len(locked) or locked[index] != argument]

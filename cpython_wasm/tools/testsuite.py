@@ -80,6 +80,25 @@ def suite_tests(recipes: Recipes, suite: str, source: Path) -> tuple[list[str], 
     return present, [name for name in names if name not in present]
 
 
+def flavour_tests(plan: Plan, tests: list[str], source: Path) -> tuple[list[str], list[str]]:
+    """A flavour's part of a suite: the tests whose module it contains, and the others. test_x tests module x:
+    left out where x is a module of the release's Lib/ the flavour does not ship, or else a C module (x or _x)
+    its build leaves out; a test of the language itself (test_grammar, test_int) tests no module."""
+    flavour = plan.flavour
+    if flavour is None or (flavour.stdlib is None and flavour.host is None):
+        return tests, []
+    shipped = {module.split(".")[0] for module in flavour.stdlib or ()}
+    without = set(flavour.host.without_modules if flavour.host else ())
+
+    def contained(test: str) -> bool:
+        module = test.removeprefix("test_")
+        if (source / "Lib" / f"{module}.py").is_file() or (source / "Lib" / module).is_dir():
+            return flavour.stdlib is None or module in shipped
+        return not {module, f"_{module}"} & without
+
+    return [test for test in tests if contained(test)], [test for test in tests if not contained(test)]
+
+
 def module_of(test_id: str, modules=()) -> str:
     """The test module regrtest ran a test id in, as it names it: test.test_os.FileTests.test_write -> test_os,
     test.test_asyncio.test_locks.LockTests.test_x -> test.test_asyncio.test_locks (when regrtest ran that)."""
@@ -188,6 +207,7 @@ class TestRun:
         result = self.build.run()  # found in the store when it is built: a no-op
         products = self.build.products()
         present, absent = suite_tests(self.recipes, self.suite, products.source.path)
+        present, not_contained = flavour_tests(self.plan, present, products.source.path)
         stage = self.stage(result, present)
         reporter, executor = self.build.reporter, self.build.executor
         with reporter.phase(f"test {self.suite}",
@@ -212,7 +232,7 @@ class TestRun:
                 return {}
 
             product = self.build.store.realise(stage, run_suite, fresh=self.rerun)
-            report = self.report(result, product.path, absent)
+            report = self.report(result, product.path, absent, not_contained)
             phase.outcome = ("reused the results of " + display_path(product.path) + ": " if product.reused else "") \
                 + self.outcome(report)
         self.publish(result, report, product.path)
@@ -236,14 +256,15 @@ class TestRun:
                    "--tempdir", f"{WORK}/regrtest", "--junit-xml", f"{WORK}/junit.xml"]
         return self.build.target.regrtest_command(self.build, source, options, tests, self.jobs, WORK)
 
-    def report(self, result: BuildResult, results: Path, absent: list[str]) -> dict:
+    def report(self, result: BuildResult, results: Path, absent: list[str], not_contained=()) -> dict:
         # No JUnit XML when no test case ran at all (each module crashed or was skipped): none to count.
         counts, failing = read_junit(results / "junit.xml") if (results / "junit.xml").is_file() else (ZERO_CASES, [])
         log = (results / "regrtest.log").read_text(encoding="utf-8", errors="replace")
         run = json.loads((results / "run.json").read_text())
         outcomes = module_outcomes(log)
         known = [entry for entry in self.recipes.tests.known_failures
-                 if entry.applies(self.plan.python.line, self.plan.target)]
+                 if entry.applies(self.plan.python.line, self.plan.target,
+                                  self.plan.flavour.name if self.plan.flavour else None)]
         failures = classify(failing, outcomes, known)
         seed = re.search(r"Using random seed:? (\d+)", log)
         return {
@@ -258,6 +279,8 @@ class TestRun:
                          "exit_status": run["exit_status"],
                          "random_seed": int(seed.group(1)) if seed else None},
             "absent": absent,
+            # The suite's tests of modules a flavour does not contain (flavour_tests): not run.
+            **({"not_contained": list(not_contained)} if not_contained else {}),
             **summarise(self.suite, counts, outcomes, failures),
             "failures": [failure.as_dict() for failure in failures],
         }

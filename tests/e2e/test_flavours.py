@@ -1,14 +1,18 @@
-"""End to end: the snapshot flavour (targets/flavours.py), built from the session's default build.
+"""End to end: the flavours (targets/flavours.py), built beside the session's default build.
 
-It reuses every stage of the default build and adds its own two; its smoke run and the verifier pass; the
-wasmtime CLI runs it with the argv, environment and preopened directories given at run time, not those of
-the snapshot; the interpreter it starts is the one the recipe pre-imported into; and its snapshot stage,
-made again from nothing, gives the same bytes.
-"""
+The snapshot reuses every stage of the default build and adds its own two; its smoke run and the verifier
+pass; the wasmtime CLI runs it with the argv, environment and preopened directories given at run time, not
+those of the snapshot; the interpreter it starts is the one the recipe pre-imported into; and its snapshot
+stage, made again from nothing, gives the same bytes.
+
+The minimal flavour shares the default build's source and build python and builds its own python.wasm; its
+smoke run runs the recipe's programs, the verifier passes, it has only the C modules and the part of the
+standard library its recipe keeps, and its fast suite (the tests of what it contains) passes."""
 
 import hashlib
 import json
 import subprocess
+import tomllib
 
 import pytest
 
@@ -17,8 +21,8 @@ from cpython_wasm.inputs import tools
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.paths import Workspace
 from cpython_wasm.progress import Reporter
-from cpython_wasm.recipes.plan import Recipes
-from tests.e2e.conftest import SELECTION
+from cpython_wasm.recipes.plan import RECIPES_DIR, Recipes
+from tests.e2e.conftest import SELECTION, build_args
 from tests.helpers import invoke
 
 pytestmark = pytest.mark.e2e
@@ -38,23 +42,32 @@ def session_build(workspace):
 
 
 @pytest.fixture(scope="module")
-def run(snapshot, session_build, tmp_path_factory):
-    """python.wasm of the snapshot artifact under the wasmtime CLI (taken out by the build), precompiled once."""
-    root = tmp_path_factory.mktemp("snapshot")
-    safe_extract(snapshot["artifact"], root / "artifact", strip_components=1)
+def cli(snapshot, session_build):
+    """The wasmtime CLI the snapshot's build took out of its archive."""
     plan = session_build.plan
-    cli = session_build.store.path(tools.wasmtime_cli_tool(plan.wasmtime_cli, plan.recipe_paths["wasmtime-cli"])) / "wasmtime"
+    return session_build.store.path(tools.wasmtime_cli_tool(plan.wasmtime_cli, plan.recipe_paths["wasmtime-cli"])) / "wasmtime"
+
+
+def runner(cli, artifact, root, base_env=()):
+    """python.wasm of an artifact under the wasmtime CLI, precompiled once, with /data preopened and `base_env`
+    in every run's environment."""
+    safe_extract(artifact, root / "artifact", strip_components=1)
     subprocess.run([cli, "compile", root / "artifact" / "python.wasm", "-o", root / "python.cwasm"], check=True)
     data = root / "data"
     data.mkdir()
     (data / "given.txt").write_text("given at run time\n")
 
-    def run_snapshot(*arguments, env=()):
+    def run(*arguments, env=()):
         command = [cli, "run", "--allow-precompiled", "--dir", f"{root / 'artifact'}::/", "--dir", f"{data}::/data",
-                   *(option for pair in env for option in ("--env", pair)), "--argv0", "/python.wasm",
+                   *(option for pair in (*base_env, *env) for option in ("--env", pair)), "--argv0", "/python.wasm",
                    root / "python.cwasm", *arguments]
         return subprocess.run(command, capture_output=True, text=True, timeout=120)
-    return run_snapshot
+    return run
+
+
+@pytest.fixture(scope="module")
+def run(snapshot, cli, tmp_path_factory):
+    return runner(cli, snapshot["artifact"], tmp_path_factory.mktemp("snapshot"))
 
 
 def test_the_snapshot_reuses_the_default_build_and_verifies(snapshot, built):
@@ -106,3 +119,66 @@ def test_the_snapshot_made_again_is_the_same_bytes(snapshot, session_build):
     again = session_build.executor.realise(stages.snapshot, fresh=True)
     assert not again.reused
     assert hashlib.sha256((again.path / "python.wasm").read_bytes()).hexdigest() == first
+
+
+@pytest.fixture(scope="module")
+def minimal(build, built):
+    return build(*SELECTION, "--flavour", "minimal")
+
+
+@pytest.fixture(scope="module")
+def run_minimal(minimal, cli, tmp_path_factory):
+    return runner(cli, minimal["artifact"], tmp_path_factory.mktemp("minimal"), base_env=["PYTHONHOME=/"])
+
+
+def test_the_minimal_flavour_builds_its_own_interpreter_runs_its_programs_and_verifies(minimal, built):
+    lock, stock = minimal["lock"], built["lock"]
+    assert lock["build"]["flavour"] == "minimal"
+    assert lock["products"]["build-python"] == stock["products"]["build-python"]
+    assert not any(key.startswith("library:") for key in lock["products"])
+    assert all(lock["products"][key] != stock["products"][key] for key in ("host", "devkit", "package"))
+    configure = lock["build"]["configure_host_args"]
+    assert "--disable-test-modules" in configure and "py_cv_module__decimal=n/a" in configure
+    assert "recipes/flavours/minimal.toml" in lock["recipes"]
+    assert not any(path.startswith("recipes/libraries/") for path in lock["recipes"])
+    recipe = tomllib.loads((RECIPES_DIR / "flavours" / "minimal.toml").read_text())
+    for name in recipe["programs"]:  # the smoke run ran each program on the artifact
+        assert f"program:{name}" in minimal["result"].stderr, name
+    verified = invoke("verify", minimal["artifact"], "--lock", minimal["lockfile"])
+    assert verified.returncode == 0, verified.stderr[-3000:]
+    assert minimal["artifact"].stat().st_size < built["artifact"].stat().st_size / 2
+
+
+def test_the_minimal_interpreter_has_only_what_its_recipe_keeps(run_minimal):
+    recipe = tomllib.loads((RECIPES_DIR / "flavours" / "minimal.toml").read_text())
+    program = ("import json, os, sys; print(json.dumps({'builtin': sorted(sys.builtin_module_names), "
+               "'lib': sorted(os.listdir(sys.prefix + '/lib/python3.13')), "
+               "'encodings': sorted(os.listdir(sys.prefix + '/lib/python3.13/encodings'))}))")
+    result = run_minimal("-c", program)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert not set(recipe["host"]["without_modules"]) & set(seen["builtin"])
+    assert {"_json", "_sha2", "_struct", "math", "binascii", "_datetime"} <= set(seen["builtin"])
+    assert "_testcapi" not in seen["builtin"]
+    assert "asyncio" not in seen["lib"] and "email" not in seen["lib"] and "json" in seen["lib"]
+    codecs = [name.removeprefix("encodings.") for name in recipe["stdlib"] if name.startswith("encodings.")]
+    assert seen["encodings"] == sorted(f"{name}.pyc" for name in ("__init__", *codecs))
+    assert "utf_16" in codecs and "cp437" not in codecs
+    missing = run_minimal("-c", "import asyncio")
+    assert missing.returncode == 1 and "ModuleNotFoundError: No module named 'asyncio'" in missing.stderr
+    assert run_minimal("-m", "json.tool", "/data/given.txt").returncode == 1  # runpy: -m works; not JSON
+    assert run_minimal("-c", "import sys; print(open('/data/given.txt').read(), end='')").stdout == "given at run time\n"
+
+
+def test_the_minimal_fast_suite_runs_the_tests_of_what_it_contains(minimal, workspace):
+    result = invoke("test", *build_args(workspace, *SELECTION, "--flavour", "minimal")[1:], "--suite", "fast")
+    report_path = workspace["dist"] / f"{minimal['artifact'].name.removesuffix('.tar.gz')}.test-fast.json"
+    assert result.returncode == 0, result.stderr[-6000:]
+    report = json.loads(report_path.read_text())
+    assert report["passed"] is True and report["unexpected_failures"] == []
+    # What it does not contain is not run; what it leaves out on purpose fails as known (recipes/tests.toml).
+    assert report["not_contained"] == ["test_zlib", "test_bz2", "test_lzma", "test_sqlite3"]
+    assert report["modules"]["run"] >= 40 and report["tests"]["passed"] > 4000
+    for module in ("test_json", "test_re", "test_os", "test_fileio", "test_grammar", "test_hashlib", "test_unicodedata"):
+        assert module not in report["modules"]["failed"] and module not in report["modules"]["skipped"], module
+    assert all(failure["known"] for failure in report["failures"])
