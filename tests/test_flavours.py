@@ -19,7 +19,7 @@ from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.recipes.schema import FlavourRecipe
 from cpython_wasm.records.lock import describe_build
 from cpython_wasm.tools.bench import startup_scripts
-from cpython_wasm.tools.smoke import check_report, smoke_arguments
+from cpython_wasm.tools.smoke import check_report, smoke_arguments, summary
 from cpython_wasm.tools.testsuite import flavour_tests
 from tests.helpers import invoke
 from tests.test_orchestration import identities, recorded_build
@@ -142,6 +142,19 @@ def test_a_module_left_out_is_a_plain_name_or_refused(name):
     assert argument == f"py_cv_module_{name}=n/a" and name.isidentifier() and name.isascii()
 
 
+@given(st.text(min_size=1, max_size=60))
+def test_a_stdlib_entry_is_a_dotted_module_name_or_refused(name):
+    """What reaches the package stage as --stdlib=NAME, and becomes a path below Lib/ there."""
+    try:
+        recipe = FlavourRecipe.model_validate(flavour_recipe(stdlib=[name]))
+    except ValueError:
+        return
+    (module,) = recipe.stdlib
+    parts = module.split(".")
+    assert all(part.isidentifier() and part.isascii() for part in parts) and ".." not in module
+    assert not Path(*parts).is_absolute() and ".." not in Path(*parts).parts
+
+
 def test_a_flavour_linking_a_library_its_line_does_not_build_is_refused(tmp_path):
     root = tmp_path / "recipes"
     shutil.copytree(RECIPES_DIR, root)
@@ -216,6 +229,14 @@ def test_the_smoke_run_runs_a_flavours_programs_and_fails_on_one_that_failed(rec
               "modules": {"program:pass": True, "program:text": "ModuleNotFoundError: No module named 'textwrap'"}}
     assert check_report(report, "3.13.5", "wasi", ["program:pass", "program:text"]) == [
         "program:text: ModuleNotFoundError: No module named 'textwrap'"]
+    # No zlib in it (None), which its plan does not ask for; the summary says what was used.
+    minimal = {**report, "implementation": "cpython", "zlib": None, "zlib_roundtrip": None,
+               "modules": {"program:pass": True}}
+    assert check_report(minimal, "3.13.5", "wasi", ["program:pass"]) == []
+    assert summary(minimal) == "cpython 3.13.5 on wasi; used program:pass"
+    stock = {**minimal, "zlib": "1.3.1", "zlib_roundtrip": True, "modules": {"zlib": True}}
+    assert summary(stock) == "cpython 3.13.5 on wasi, zlib 1.3.1; used zlib"
+    assert check_report({**stock, "zlib_roundtrip": False}, "3.13.5", "wasi", ["zlib"]) == ["zlib_roundtrip failed"]
 
 
 def test_the_imports_startup_row_imports_what_the_artifact_ships(recipes):

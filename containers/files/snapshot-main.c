@@ -5,7 +5,8 @@
  *
  * snapshot_initialize (exported as "wizer-initialize"): what `wasmtime wizer` runs once, at build time: the
  * interpreter initialised with the artifact's standard library at /, and the modules SNAPSHOT_IMPORTS
- * imported. wizer then writes the instance's memory out as a new module: every run starts from there. So
+ * imported, the run function compiled, and every object made so far frozen out of the garbage collector's
+ * scans (gc.freeze()). wizer then writes the instance's memory out as a new module: every run starts from there. So
  * that a snapshot made twice is the same bytes, the hash secret is fixed (PYTHONHASHSEED=0's: no hash
  * randomisation), the file system and the clock look the same every time (below), and the dead stack is
  * cleared. At run time, what a module recorded of the clock at import is reset (logging's start time).
@@ -101,35 +102,9 @@ __attribute__((noinline)) static void clear_dead_stack(void) {
     }
 }
 
-__attribute__((export_name("wizer-initialize"))) void snapshot_initialize(void) {
-    snapshotting = 1;
-    PyConfig config;
-    PyConfig_InitPythonConfig(&config);
-    config.parse_argv = 0;
-    config.use_hash_seed = 1; /* PYTHONHASHSEED=0: a snapshot made twice must be the same bytes */
-    config.hash_seed = 0;
-    PyConfig_SetString(&config, &config.home, L"/");
-    PyStatus status = Py_InitializeFromConfig(&config);
-    PyConfig_Clear(&config);
-    if (PyStatus_Exception(status)) {
-        Py_ExitStatusException(status);
-    }
-    /* Imported in a namespace of their own: a run's __main__ holds only what its program binds. */
-    PyObject *namespace = PyDict_New();
-    PyObject *imported = namespace && PyDict_SetItemString(namespace, "__builtins__", PyEval_GetBuiltins()) == 0
-        ? PyRun_String("import " SNAPSHOT_IMPORTS "\n", Py_file_input, namespace, namespace) : NULL;
-    if (imported == NULL) {
-        PyErr_Print();
-        abort();
-    }
-    Py_DECREF(imported);
-    Py_DECREF(namespace);
-    snapshotted = 1;
-    snapshotting = 0;
-    clear_dead_stack();
-}
-
-/* Run at the start of a snapshot's run, with the interpreter initialised: argv, environment, the run. */
+/* Run at the start of a snapshot's run, with the interpreter initialised: argv, environment, the run. Defined
+ * (compiled) when the snapshot is made, in a namespace of its own, so a run neither compiles it nor finds it in
+ * __main__. */
 static const char RUN[] =
     "def _snapshot_run(argv, environ):\n"
     "    import os, sys\n"
@@ -159,6 +134,59 @@ static const char RUN[] =
     "              'options were fixed when the snapshot was made', file=sys.stderr)\n"
     "        raise SystemExit(2)\n";
 
+static PyObject *run_function;  /* _snapshot_run, defined in the snapshot */
+
+/* `code` run in a namespace of its own, with the builtins: that namespace, or NULL with the error set. */
+static PyObject *run_apart(const char *code) {
+    PyObject *namespace = PyDict_New();
+    PyObject *result = namespace && PyDict_SetItemString(namespace, "__builtins__", PyEval_GetBuiltins()) == 0
+        ? PyRun_String(code, Py_file_input, namespace, namespace) : NULL;
+    if (result == NULL) {
+        Py_XDECREF(namespace);
+        return NULL;
+    }
+    Py_DECREF(result);
+    return namespace;
+}
+
+__attribute__((export_name("wizer-initialize"))) void snapshot_initialize(void) {
+    snapshotting = 1;
+    PyConfig config;
+    PyConfig_InitPythonConfig(&config);
+    config.parse_argv = 0;
+    config.use_hash_seed = 1; /* PYTHONHASHSEED=0: a snapshot made twice must be the same bytes */
+    config.hash_seed = 0;
+    PyConfig_SetString(&config, &config.home, L"/");
+    PyStatus status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+        Py_ExitStatusException(status);
+    }
+    /* Imported in a namespace of their own: a run's __main__ holds only what its program binds. */
+    PyObject *imported = run_apart("import " SNAPSHOT_IMPORTS "\n");
+    Py_XDECREF(imported);
+    /* The run function, compiled now; then every object made so far goes to the garbage collector's permanent
+     * generation (gc.freeze()): no collection scans them again, at run time or when the interpreter is
+     * finalised at exit, which otherwise traversed the whole initialised heap (measured: most of the time a
+     * `-c pass` run spent after its program). */
+    PyObject *defined = imported ? run_apart(RUN) : NULL;
+    run_function = defined ? Py_XNewRef(PyDict_GetItemString(defined, "_snapshot_run")) : NULL;
+    Py_XDECREF(defined);
+    PyObject *gc = run_function ? PyImport_ImportModule("gc") : NULL;
+    PyObject *collected = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
+    PyObject *frozen = collected ? PyObject_CallMethod(gc, "freeze", NULL) : NULL;
+    if (frozen == NULL) {
+        PyErr_Print();
+        abort();
+    }
+    Py_DECREF(frozen);
+    Py_DECREF(collected);
+    Py_DECREF(gc);
+    snapshotted = 1;
+    snapshotting = 0;
+    clear_dead_stack();
+}
+
 int main(int argc, char **argv) {
     if (!snapshotted) {
         return Py_BytesMain(argc, argv);
@@ -166,14 +194,6 @@ int main(int argc, char **argv) {
     __wasilibc_deinitialize_environ();
     __wasilibc_initialize_environ();
     __wasilibc_reset_preopens();
-    PyObject *main_module = PyImport_AddModule("__main__");
-    PyObject *globals = main_module ? PyModule_GetDict(main_module) : NULL;
-    PyObject *defined = globals ? PyRun_String(RUN, Py_file_input, globals, globals) : NULL;
-    if (defined == NULL) {
-        PyErr_Print();
-        return 1;
-    }
-    Py_DECREF(defined);
     PyObject *args = PyList_New(0), *environ_ = PyDict_New();
     for (int i = 0; i < argc; i++) {
         PyObject *arg = PyUnicode_DecodeFSDefault(argv[i]);
@@ -188,11 +208,7 @@ int main(int argc, char **argv) {
         Py_XDECREF(key);
         Py_XDECREF(value);
     }
-    /* Out of __main__ before the program runs in it. */
-    PyObject *run = Py_XNewRef(PyDict_GetItemString(globals, "_snapshot_run"));
-    PyDict_DelItemString(globals, "_snapshot_run");
-    PyObject *result = PyObject_CallFunctionObjArgs(run, args, environ_, NULL);
-    Py_DECREF(run);
+    PyObject *result = PyObject_CallFunctionObjArgs(run_function, args, environ_, NULL);
     Py_DECREF(args);
     Py_DECREF(environ_);
     int status = 0;

@@ -25,10 +25,13 @@ from cpython_wasm.stages.store import normalise_modes
 # recipe names, run as __main__. What it prints is checked by `check_report`.
 SMOKE_CODE = """\
 import importlib, json, sys
+try:
+    import zlib
+except ImportError:  # a flavour built without it (the minimal one): its plan does not ask for it
+    zlib = None
 data = b"cpython-wasm-recipes " * 4096
 
 def check_zlib():
-    import zlib
     return zlib.decompress(zlib.compress(data)) == data
 
 def check_bz2():
@@ -92,6 +95,8 @@ print(json.dumps({
     "platform": sys.platform,
     "version": sys.version.split()[0],
     "implementation": sys.implementation.name,
+    "zlib": zlib.ZLIB_RUNTIME_VERSION if zlib else None,
+    "zlib_roundtrip": check_zlib() if zlib else None,
     "json_roundtrip": json.loads(json.dumps({"a": [1, 2.5, None]})) == {"a": [1, 2.5, None]},
     "modules": modules,
     "prefix": sys.prefix,
@@ -123,6 +128,8 @@ def check_report(report: dict, expected_version: str, platform: str = "wasi", mo
         problems.append(f"the version is {report.get('version')!r}, expected {expected_version!r}")
     if report.get("json_roundtrip") is not True:
         problems.append("json_roundtrip failed")
+    if report.get("zlib_roundtrip") is False:  # None: no zlib, which `modules` names where the plan has it
+        problems.append("zlib_roundtrip failed")
     checked = report.get("modules") if isinstance(report.get("modules"), dict) else {}
     for module in modules:
         if checked.get(module) is not True:
@@ -133,7 +140,8 @@ def check_report(report: dict, expected_version: str, platform: str = "wasi", mo
 def summary(report: dict) -> str:
     checked = [name for name, outcome in (report.get("modules") or {}).items() if outcome is True]
     used = f"; used {', '.join(checked)}" if checked else ""
-    return f"{report['implementation']} {report['version']} on {report['platform']}{used}"
+    zlib = f", zlib {report['zlib']}" if report.get("zlib") else ""
+    return f"{report['implementation']} {report['version']} on {report['platform']}{zlib}{used}"
 
 
 def parse_report(output: str, what: str, errors: str = "") -> dict:

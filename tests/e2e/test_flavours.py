@@ -111,6 +111,10 @@ def test_scripts_modules_exit_status_and_the_frozen_hash_secret(run, tmp_path):
     assert len(hashes) == 1
     flags = run("-c", "import sys; print(sys.flags.hash_randomization)").stdout.strip()
     assert flags == "0"
+    # What the snapshot made is in the collector's permanent generation (gc.freeze()); what a run makes is not.
+    frozen = run("-c", "import gc; before = gc.get_freeze_count(); x = [[] for _ in range(1000)]; gc.collect(); "
+                       "print(before, gc.get_freeze_count())").stdout.split()
+    assert int(frozen[0]) > 10000 and frozen[0] == frozen[1]
 
 
 def test_the_snapshot_made_again_is_the_same_bytes(snapshot, session_build):
