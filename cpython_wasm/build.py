@@ -101,7 +101,7 @@ class Build:
         self.store = self.executor.store
         self.fetcher = Fetcher(workspace.cache_dir, mirrors, reporter)
         self.native = images.native_spec(plan)
-        self.toolchain = self.target.toolchain_spec(plan, self.fetcher.cached_path)
+        self.toolchain = self.target.toolchain_spec(plan, self.fetcher.cached_path, self.store)
         self._products: Products | None = None
         self.image_contents: dict[str, images.ImageContent] = {}  # by the lockfile's image key, once ensured
 
@@ -118,10 +118,8 @@ class Build:
         """The build's stages, with their identities: nothing is fetched, built or run to know them."""
         plan = self.plan
         source = source_stage(plan, self.fetcher.cached_path(plan.release.source))
-        cli = (tools.wasmtime_cli_input(plan.wasmtime_cli, plan.recipe_paths["wasmtime-cli"], self.store)
-               if plan.wasmtime_cli else None)
         return self.target.stages(plan, self.native, self.toolchain, self.configure_host_args, source,
-                                  self.fetcher.cached_path, cli)
+                                  self.fetcher.cached_path)
 
     def products(self) -> Products:
         """Every phase up to packaging (once per Build); what `invoke test` and `invoke bench` start from."""
@@ -138,9 +136,8 @@ class Build:
             self.reporter.warn(f"removed {stopped} stopped container(s) left by an earlier build that was killed")
         files = self.fetch()
         extensions.check_names(self.plan, files[self.plan.release.source.sha256])
+        self.realise_tools()  # a file of the toolchain image's build context
         base = self.ensure_images()
-        if self.plan.wasmtime_cli:  # an input of a flavour's stage, taken out of its verified archive first
-            tools.realise_wasmtime_cli(self, self.plan.wasmtime_cli, self.plan.recipe_paths["wasmtime-cli"])
         realised = {key: self.executor.realise(stage) for key, stage in self.stages().by_key().items()}
         return Products(base, realised, realised["package"].path / f"{self.plan.artifact_name}.tar.gz")
 
@@ -148,9 +145,9 @@ class Build:
         start = time.monotonic()
         products = self.products()
         with self.reporter.phase("smoke", self.target.runtime_of(self.plan)) as phase:
-            report = self.target.smoke(products.tarball, self.plan.release.version, self.plan.modules, self.executor,
-                                       self.toolchain.tag, self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log",
-                                       self.plan.extensions, self.plan.smoke_programs)
+            report = self.target.smoke(products.tarball, self.plan.release.version, self.executor, self.toolchain.tag,
+                                       self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log",
+                                       self.plan.modules, self.plan.extensions, self.plan.smoke_programs)
             phase.outcome = summary(report)
         lock, attestations = self.attest(self.lock(products))
         with self.reporter.phase("publish") as phase:
@@ -180,6 +177,11 @@ class Build:
                 members = check_archive(files[self.plan.sdk_tarball.sha256], strip_components=1)
                 phase.outcome = f"{members} members, none absolute, escaping or special"
         return files
+
+    def realise_tools(self) -> None:
+        """The wasmtime CLI a WASI toolchain image installs, taken out of its verified archive (fetched first)."""
+        if self.plan.wasmtime_cli:
+            tools.realise_wasmtime_cli(self, self.plan.wasmtime_cli, self.plan.recipe_paths["wasmtime-cli"])
 
     def ensure_images(self) -> images.BaseImage:
         """The base, native and toolchain images; their content is kept for the lockfile (self.image_contents).

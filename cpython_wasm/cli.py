@@ -277,13 +277,11 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
     if browser and not target.runs_in_browser:
         raise UserError(f"--browser runs an Emscripten artifact in Chromium; {path.name} is built for {target.title}.")
     workspace = Workspace.from_options(dist_dir=dist_dir, lock_dir=lock_dir)
-    executor = image = None
-    if target.runs_in_toolchain_image:
-        # The Node of the image that built it, as the lockfile names it.
-        lock = read_build_lock(lockfile_path(workspace.lock_dir, name))
-        executor, image = DockerExecutor(Store.of(workspace), reporter), lock["images"]["toolchain"]["tag"]
+    # The runtime (the wasmtime CLI, Node) of the image that built it, as the lockfile names it.
+    lock = read_build_lock(lockfile_path(workspace.lock_dir, name))
+    executor, image = DockerExecutor(Store.of(workspace), reporter), lock["images"]["toolchain"]["tag"]
     with reporter.phase("smoke", f"{display_path(path)}: {target.runtime_of(plan)}") as phase:
-        report = target.smoke(path, version, modules, executor, image, workspace.logs_dir / f"smoke-{name}.log",
+        report = target.smoke(path, version, executor, image, workspace.logs_dir / f"smoke-{name}.log", modules,
                               extensions, programs)
         phase.outcome = summary(report)
     if browser:

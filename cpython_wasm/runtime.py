@@ -1,19 +1,18 @@
 #!/usr/bin/env python3
 """Running WASI programs with wasmtime's Python package (a library, no CLI).
 
-Used in two places, so it depends on nothing but the standard library and
-`wasmtime`:
-
-- inside every toolchain image, installed as /usr/local/bin/wasmtime: the
-  subset of `wasmtime run` that CPython's build helpers use in their default
-  host runners (3.11 to 3.15), so each line is built with its own upstream
-  runner command line, unchanged, and `wasmtime compile`:
-      wasmtime run [--dir HOST::GUEST] [--mapdir GUEST::HOST] [--env NAME=VALUE]
-                   [--wasm max-wasm-stack=N] [--wasi OPTION] [--argv0 NAME]
-                   [--config FILE.toml] [--allow-precompiled] [--] MODULE [ARGS...]
-      wasmtime compile MODULE.wasm [-o MODULE.cwasm]
-- on the host, by `invoke smoke`, through `run_wasi()`; by `invoke test` and
-  `invoke bench` inside the toolchain image.
+Used where Python code embeds the engine, so it depends on nothing but the
+standard library and `wasmtime`: by the tests, through `run_wasi()`, and by
+`invoke bench`'s in-process startup rows, mounted beside the bench runner in
+the toolchain image (which has wasmtime's wheel), where it also times the
+whole process of its own command line, the subset of `wasmtime run` that
+CPython's build helpers use in their default host runners (3.11 to 3.15):
+      runtime.py run [--dir HOST::GUEST] [--mapdir GUEST::HOST] [--env NAME=VALUE]
+                     [--wasm max-wasm-stack=N] [--wasi OPTION] [--argv0 NAME]
+                     [--config FILE.toml] [--allow-precompiled] [--] MODULE [ARGS...]
+      runtime.py compile MODULE.wasm [-o MODULE.cwasm]
+Everything else that runs python.wasm in the toolchain image runs the
+wasmtime CLI installed there (inputs/tools.py).
 
 A precompiled module (`.cwasm`, from `wasmtime compile` or `compile_module`)
 is native code for this machine and this wasmtime release: loading it skips

@@ -139,14 +139,15 @@ def test_the_emscripten_sbom_and_provenance_name_emscripten():
     assert "wasi_sdk" not in parameters
 
 
-def test_the_sbom_of_the_snapshot_names_the_wasmtime_cli_that_made_it():
-    lockfile = PROJECT_ROOT / "lockfiles" / "python-3.13.5-wasi_sdk-25-debian-snapshot.json"
-    lock = read_lock(lockfile)
-    plan = Recipes().resolve("3.13.5", 25, "debian", arch="x86_64", flavour="snapshot")
+@pytest.mark.parametrize("flavour", [None, "snapshot"])
+def test_the_sbom_of_a_wasi_build_names_the_wasmtime_cli_of_its_image(flavour):
+    plan = Recipes().resolve("3.13.5", 25, "debian", arch="x86_64", flavour=flavour)
+    lock = read_lock(PROJECT_ROOT / "lockfiles" / f"{plan.artifact_name}.json")
     document = sbom.encode(sbom.bom(plan, lock, target_of(plan)))
     tools = {t["name"]: t for t in json.loads(document)["metadata"]["tools"]["components"]}
     archive = plan.wasmtime_cli.providers[plan.wasmtime_cli.provider]["x86_64"]
     assert tools["wasmtime-cli"]["hashes"][0]["content"] == archive.sha256
     assert tools["wasmtime-cli"]["purl"] == f"pkg:github/bytecodealliance/wasmtime@v{plan.wasmtime_cli.version}"
+    assert ("wizer" in tools["wasmtime-cli"]["description"]) == (flavour == "snapshot")
     # The lockfile records the hash of exactly this SBOM.
     assert hashlib.sha256(document).hexdigest() == lock["outputs"][sbom.sbom_name(plan.artifact_name)]["sha256"]

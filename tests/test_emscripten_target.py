@@ -71,8 +71,8 @@ def test_a_browser_flavour_worker_mounts_the_work_directory_through_the_runner()
     worker = EMSCRIPTEN.test_worker(BROWSER_FLAVOUR, "/work")
     assert worker == ["node", "--stack-size=4000", "/opt/cpython-wasm/run-python-js.cjs", "/work/artifact", "/work",
                       "/usr/local/lib/python3.13", "/work/tests"]
-    (runner,) = EMSCRIPTEN.runner_inputs(SimpleNamespace(plan=BROWSER_FLAVOUR), recipes=None)
-    assert runner.container == worker[2] and EMSCRIPTEN.runner_inputs(SimpleNamespace(plan=HELPER), recipes=None) == ()
+    (runner,) = EMSCRIPTEN.runner_inputs(SimpleNamespace(plan=BROWSER_FLAVOUR))
+    assert runner.container == worker[2] and EMSCRIPTEN.runner_inputs(SimpleNamespace(plan=HELPER)) == ()
     assert EMSCRIPTEN.test_worker(HELPER, "/work") == [
         "env", "PYTHONHOME=/work/artifact", "PYTHONPATH=/work/artifact/python3.14.zip:/work/tests",
         "node", "/work/artifact/node_entry.mjs", "--this-program=/work/artifact/python"]

@@ -697,7 +697,7 @@ def test_invoke_fetch_offline_names_every_input_and_the_mirror_to_put_them_in(tm
     with pytest.raises(FetchError) as error:
         cli.fetch(recording_reporter(), python="3.13", sdk=24, mirror=[str(destination)], cache_dir=str(tmp_path / "cache"))
     message = str(error.value)
-    assert message.startswith("Could not obtain 7 of the 7 pinned inputs")
+    assert message.startswith("Could not obtain 8 of the 8 pinned inputs")
     assert f"Mirrors searched: {destination}." in message and f"put them in {destination}" in message
     assert "none given" not in message and "pass `--mirror DIR`" not in message
     assert list((destination / "sha256").iterdir()) == []

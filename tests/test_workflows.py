@@ -95,10 +95,25 @@ def test_permissions_are_minimal_and_untrusted_code_never_gets_them(name):
             continue
         assert "permissions" in job, f"{name}: job {job_name} declares no permissions"
         writes = {scope for scope, level in job["permissions"].items() if level == "write"}
-        allowed = {("release.yml", "build"): {"id-token", "attestations"}, ("release.yml", "publish"): {"contents"}}
+        allowed = {("release.yml", "build"): {"id-token", "attestations"}, ("release.yml", "flavours"): {"id-token", "attestations"},
+                   ("release.yml", "publish"): {"contents"}}
         assert writes <= allowed.get((name, job_name), set()), f"{name}: job {job_name} writes {writes}"
     if name != "build.yml":
         assert workflow["permissions"] == {}
+
+
+def test_the_release_builds_each_flavour_through_build_yml():
+    """A flavour is an input of build.yml, given to both `invoke build` and `invoke test`; the release builds each
+    flavour of recipes/flavours/ and publishes it with the rest."""
+    build = load("build.yml")
+    assert build["on"]["workflow_call"]["inputs"]["flavour"]["default"] == ""
+    runs = {step.get("name"): step.get("run", "") for step in build["jobs"]["build"]["steps"]}
+    assert all('${FLAVOUR:+--flavour "$FLAVOUR"}' in runs[name] for name in ("Build", "Test"))
+    release = load("release.yml")
+    job = release["jobs"]["flavours"]
+    assert job["uses"] == "$/.github/workflows/build.yml" and job["with"]["flavour"] == "${{ matrix.flavour }}"
+    assert set(job["strategy"]["matrix"]["flavour"]) == set(Recipes().flavours)
+    assert "flavours" in release["jobs"]["publish"]["needs"]
 
 
 def test_build_yml_is_reusable_with_declared_inputs_and_outputs():

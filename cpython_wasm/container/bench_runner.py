@@ -116,7 +116,8 @@ def wasi_startup(config: dict, work: Path) -> dict:
         "cached": [timed(module, cache=True) for _ in range(runs + 1)][1:],  # the first fills the cache
         "precompiled": [timed(precompiled, allow_precompiled=True) for _ in range(runs)],
         "precompiled_process": process_seconds(
-            ["wasmtime", "run", "--allow-precompiled", *wasi["runner_options"], precompiled], runs),
+            [sys.executable, str(HERE / "runtime.py"), "run", "--allow-precompiled", *wasi["runner_options"], precompiled],
+            runs),
     }
 
 

@@ -7,12 +7,12 @@ is copied out of it (nothing else is unpacked) into a store product named by
 the archive's sha256, the member and the executable's own sha256, which is
 checked before the product exists, so a tool is never run unverified.
 
-It runs python.wasm where a built artifact is run in the toolchain image (the
-test suite's workers, `invoke bench`), mounted read-only there. There it is no
-input of a build stage: what python.wasm is does not depend on what runs it
-later, so the tool moves no stage identity and no lockfile. The one build it
-is an input of is the snapshot flavour's (`wasmtime wizer` makes it): that
-plan pins it, and its lockfile records it.
+It is installed in every WASI toolchain image as /usr/local/bin/wasmtime
+(an input of the image's build context, named by the executable's sha256, so
+the image's identity and every stage in it follow the executable, not which
+provider's archive carried it): there it is CPython's host runner (each line's
+build helper runs `wasmtime run ...`), the smoke run's, the test suite
+workers', `invoke bench`'s and the snapshot flavour's `wasmtime wizer`.
 """
 
 import contextlib
@@ -25,13 +25,13 @@ from pathlib import Path
 from cpython_wasm.errors import UserError
 from cpython_wasm.inputs.archives import READ_ERRORS, UnsafeArchive
 from cpython_wasm.paths import display_path
-from cpython_wasm.recipes.plan import Recipes, host_arch
+from cpython_wasm.recipes.plan import host_arch
 from cpython_wasm.recipes.schema import ToolArchive, WasmtimeCliRecipe
-from cpython_wasm.stages.stage import FileInput, Hashed
+from cpython_wasm.stages.stage import Hashed
 
 MAX_EXECUTABLE = 512 << 20  # wasmtime 49 is 71 MB: a member claiming more is refused before it is read
 CHUNK = 1 << 20
-WASMTIME_CLI = "/opt/wasmtime-cli/wasmtime"  # where it is mounted in the toolchain container
+WASMTIME_CLI = "/usr/local/bin/wasmtime"  # where the WASI toolchain images install it
 
 
 @dataclass(frozen=True)
@@ -108,17 +108,19 @@ def wasmtime_cli_archive(recipe: WasmtimeCliRecipe, path: Path, arch: str | None
     return archive
 
 
-def wasmtime_cli_tool(recipe: WasmtimeCliRecipe, path: Path) -> ToolExecutable:
-    """The store product of the wasmtime CLI the recipe pins for this host (known before it is taken out)."""
-    pin = wasmtime_cli_archive(recipe, path)
-    return ToolExecutable(f"wasmtime-cli-{recipe.version}", pin.file, pin.sha256, pin.member,
-                          recipe.executables[host_arch()])
+def wasmtime_cli_tool(recipe: WasmtimeCliRecipe, path: Path, arch: str | None = None) -> ToolExecutable:
+    """The store product of the wasmtime CLI the recipe pins for `arch` (this host's by default), known before
+    it is taken out."""
+    arch = arch or host_arch()
+    pin = wasmtime_cli_archive(recipe, path, arch)
+    return ToolExecutable(f"wasmtime-cli-{recipe.version}", pin.file, pin.sha256, pin.member, recipe.executables[arch])
 
 
-def wasmtime_cli_input(recipe: WasmtimeCliRecipe, path: Path, store) -> FileInput:
-    """The wasmtime CLI as a stage's input, mounted at WASMTIME_CLI: named by its executable's sha256."""
-    tool = wasmtime_cli_tool(recipe, path)
-    return FileInput(WASMTIME_CLI, tool.executable_sha256, store.path(tool) / "wasmtime")
+def image_file(plan, store) -> tuple[str, str, Path]:
+    """The plan's wasmtime CLI in an image's build context: `wasmtime`, its executable's sha256, its store path
+    (there once realise_wasmtime_cli has taken it out; a store of None names no path, for rendering only)."""
+    tool = wasmtime_cli_tool(plan.wasmtime_cli, plan.recipe_paths["wasmtime-cli"], plan.arch)
+    return "wasmtime", tool.executable_sha256, (store.path(tool) if store else Path(tool.name)) / "wasmtime"
 
 
 def realise_wasmtime_cli(build, recipe: WasmtimeCliRecipe, path: Path) -> Path:
@@ -130,8 +132,3 @@ def realise_wasmtime_cli(build, recipe: WasmtimeCliRecipe, path: Path) -> Path:
             tool, lambda directory, _log_dir: take_out(archive, pin.member, directory / "wasmtime", tool.executable_sha256))
         phase.outcome = f"{'reused' if product.reused else 'took out'} {display_path(product.path)}/wasmtime"
     return product.path / "wasmtime"
-
-
-def wasmtime_cli(build, recipes: Recipes) -> Path:
-    """The wasmtime CLI of `recipes` (recipes/tools/wasmtime-cli.toml), realised."""
-    return realise_wasmtime_cli(build, recipes.wasmtime_cli, recipes.wasmtime_cli_path)

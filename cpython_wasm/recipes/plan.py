@@ -121,7 +121,8 @@ class Plan:
     web_packages: tuple[WebPackage, ...] = ()
     # A variant of the interpreter, published as its own artifact (recipes/flavours/); None: the stock one.
     flavour: FlavourRecipe | None = None
-    # The wasmtime CLI, where it is an input of the build (the snapshot flavour's `wasmtime wizer`).
+    # The wasmtime CLI installed in the toolchain image (WASI): the host runner, the smoke run's, the test
+    # workers' and the snapshot flavour's `wasmtime wizer`.
     wasmtime_cli: WasmtimeCliRecipe | None = None
 
     @property
@@ -138,10 +139,13 @@ class Plan:
         return self.sdk == self.support.official_sdk and self.provider == "release"
 
     @property
+    def flavour_name(self) -> str | None:
+        return self.flavour.name if self.flavour else None
+
+    @property
     def artifact_name(self) -> str:
         return artifact_name(self.release.version, TOOLCHAINS[self.target].artifact_label, self.sdk, self.provider,
-                             [(extension.name, extension.version) for extension in self.extensions],
-                             self.flavour.name if self.flavour else None)
+                             [(extension.name, extension.version) for extension in self.extensions], self.flavour_name)
 
     @property
     def stock_artifact_name(self) -> str:
@@ -277,7 +281,7 @@ class Recipes:
 
     @property
     def wasmtime_cli(self) -> WasmtimeCliRecipe:
-        """The wasmtime CLI (read when asked for: it runs artifacts, a build does not depend on it)."""
+        """The wasmtime CLI, which the WASI toolchain images install (read when a WASI plan is made)."""
         return load_recipe(self.wasmtime_cli_path, WasmtimeCliRecipe)
 
     @property
@@ -365,8 +369,8 @@ class Recipes:
         return self._with_flavour(plan, flavour) if flavour is not None else plan
 
     def _with_flavour(self, plan: Plan, name: str) -> Plan:
-        """The plan of a flavour: of the stock WASI interpreter (no extensions), with the wasmtime CLI where it is
-        a snapshot (`wasmtime wizer` makes it), and only its own host build's libraries where it has one."""
+        """The plan of a flavour: of the stock WASI interpreter (no extensions), with only its own host build's
+        libraries where it has one."""
         if name not in self.flavours:
             raise UserError(f"--flavour {name!r} has no recipe under {display_path(self.root)}/flavours/ (recipes "
                             f"there: {', '.join(sorted(self.flavours)) or 'none'}). Leave --flavour out for the "
@@ -378,13 +382,6 @@ class Recipes:
         path, flavour = self.flavours[name]
         recipe_paths = {**plan.recipe_paths, f"flavour:{name}": path}
         replaced: dict = {}
-        if flavour.snapshot:
-            cli = self.wasmtime_cli
-            if cli.archive(plan.arch) is None:
-                raise UserError(f"--flavour {name} needs the wasmtime CLI (its `wizer`), and "
-                                f"{display_path(self.wasmtime_cli_path)} pins none for {plan.arch} from provider "
-                                f"{cli.provider!r}. Pin its archive and executable there.")
-            replaced["wasmtime_cli"], recipe_paths["wasmtime-cli"] = cli, self.wasmtime_cli_path
         if flavour.host:
             line = {library.name: library for library in plan.libraries}
             unknown = sorted(set(flavour.host.libraries) - set(line))
@@ -460,7 +457,7 @@ class Recipes:
                 f"{', '.join(sorted(toolchain.tarballs))}; before WASI SDK 23 only x86_64 was published). "
                 f"Use --provider debian where it exists, or pin the tarball's sha256 in the recipe."
             )
-        recipe_paths = {"cpython": python_path, "toolchain": sdk_path}
+        recipe_paths, cli = {"cpython": python_path, "toolchain": sdk_path}, None
         if TOOLCHAINS[target].runs_on_wasmtime:
             if arch not in self.wasmtime.wheels:
                 raise UserError(
@@ -469,6 +466,12 @@ class Recipes:
                     f"Add the wheel's URL and sha256 from PyPI."
                 )
             recipe_paths["wasmtime"] = self.wasmtime_path
+            cli = self.wasmtime_cli
+            if cli.archive(arch) is None:
+                raise UserError(f"The WASI toolchain images install the wasmtime CLI, and "
+                                f"{display_path(self.wasmtime_cli_path)} pins none for {arch} from provider "
+                                f"{cli.provider!r}. Pin its archive and executable there.")
+            recipe_paths["wasmtime-cli"] = self.wasmtime_cli_path
         libraries = []
         official = sdk == support.official_sdk and provider == "release"
         for name in support.libraries:
@@ -499,4 +502,5 @@ class Recipes:
             python=recipe, release=release, target=target, sdk=sdk, provider=provider, sdk_recipe=sdk_recipe,
             toolchain=toolchain, libraries=tuple(libraries), base_name=toolchain.base, base=base,
             wasmtime=self.wasmtime, arch=arch, recipe_paths=recipe_paths, web_packages=tuple(web_packages),
+            wasmtime_cli=cli,
         )

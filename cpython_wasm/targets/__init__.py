@@ -14,9 +14,9 @@ def target_of(plan) -> Target:
     return TARGETS[plan.target]
 
 
-def toolchain_spec(plan, cached_path):
+def toolchain_spec(plan, cached_path, store=None):
     """The plan's toolchain image (its target's toolchain_spec)."""
-    return target_of(plan).toolchain_spec(plan, cached_path)
+    return target_of(plan).toolchain_spec(plan, cached_path, store)
 
 
 def source_stage(plan, tarball: Path) -> Unpack:

@@ -11,8 +11,10 @@ recipe gives. What differs between generations, and is described here:
     Platforms/WASI              3.15        cross-build/<build triple>   cross-build/<host triple>
 
 Every helper runs the finished python.wasm through its default host runner,
-`wasmtime run ...`: the toolchain images install our wasmtime-py runner as
-`wasmtime` (runtime.py), so no helper needs a --host-runner of ours.
+`wasmtime run ...`: the toolchain images install the wasmtime CLI as
+`wasmtime` (inputs/tools.py), so no helper needs a --host-runner of ours.
+(3.11's runner names `--mapdir`, which the CLI has since dropped; its helper
+records the runner in the build's Makefile but never runs it.)
 
 For Emscripten, 3.11-3.13 have no helper that builds offline with a given
 toolchain; they are built as Tools/wasm/README.md documents: `emconfigure

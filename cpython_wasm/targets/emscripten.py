@@ -28,7 +28,7 @@ from cpython_wasm.targets.drivers import (
     driver_for,
 )
 from cpython_wasm.targets.target import CONTAINER_INPUTS, Target, add_unshipped_stdlib, build_environment, library_prefix
-from cpython_wasm.tools.smoke import node_command, node_runner, smoke
+from cpython_wasm.tools.smoke import node_command, node_invocation
 
 DYNAMIC_LINKING = "--enable-wasm-dynamic-linking"
 PLATFORMS_EMSCRIPTEN = "Platforms/emscripten"  # CPython's own helper (3.14+), as the recipes name it
@@ -62,7 +62,6 @@ class Emscripten(Target):
     name = "emscripten"
     title = "Emscripten"
     runtime = "python.js under Node"
-    runs_in_toolchain_image = True
     runs_in_browser = True
     # Position-independent, so that a line linked for dynamic linking (-sMAIN_MODULE, which `import ctypes`
     # needs: it opens the interpreter itself with dlopen(NULL)) can link them; a static link takes them too,
@@ -87,7 +86,7 @@ class Emscripten(Target):
             )
         raise UserError(f"No driver for the Emscripten helper {helper!r} of CPython {plan.python.line}.")
 
-    def toolchain_spec(self, plan: Plan, cached_path) -> ImageSpec:
+    def toolchain_spec(self, plan: Plan, cached_path, store=None) -> ImageSpec:
         files = [pinned_file(plan.sdk_tarball, cached_path)] if plan.sdk_tarball else []
         dockerfile = render(
             f"emsdk-{plan.provider}.Dockerfile.j2",
@@ -173,9 +172,7 @@ class Emscripten(Target):
             return "python.mjs under Node"
         return self.runtime
 
-    def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None,
-              extensions=(), programs=None) -> dict:
-        return smoke(artifact, version, self.name, node_runner(executor, image, log), modules, extensions, programs)
+    smoke_invocation = staticmethod(node_invocation)
 
     def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
         """At work/tests, on the workers' PYTHONPATH after the standard library zip (regrtest_command): Lib/test,
@@ -224,7 +221,7 @@ class Emscripten(Target):
         return ["node", f"--stack-size={BROWSER_FLAVOUR_NODE_STACK_KB}", BROWSER_FLAVOUR_RUNNER_MOUNT,
                 f"{work}/artifact", work, f"{BROWSER_FLAVOUR_PREFIX}/lib/python{plan.python.line}", f"{work}/tests"]
 
-    def runner_inputs(self, build, recipes) -> tuple:
+    def runner_inputs(self, build) -> tuple:
         if self.built_by_platforms_emscripten(build.plan):
             return ()
         return (FileInput.of(BROWSER_FLAVOUR_RUNNER_MOUNT, BROWSER_FLAVOUR_RUNNER),)
@@ -244,7 +241,7 @@ class Emscripten(Target):
     def bench_interpreter(self, plan: Plan, work: str) -> tuple[list[str], dict]:
         return self.node_interpreter(plan, f"{work}/artifact"), {}
 
-    def runtime_version(self, plan: Plan, recipes) -> str:
+    def runtime_version(self, plan: Plan) -> str:
         return "node"
 
     def sbom_compiled_in(self, plan: Plan, lock: dict) -> list:

@@ -13,6 +13,7 @@ a host build of its own has the stock build's stages from its source to its libr
 devkit and package (target.py), named after its artifact.
 """
 
+from cpython_wasm.inputs.tools import WASMTIME_CLI
 from cpython_wasm.paths import CONTAINER_TOOLS
 from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.stages.images import ImageSpec, helper_file
@@ -25,18 +26,19 @@ SNAPSHOT_MAIN = "snapshot-main.c"  # containers/files/
 
 
 def snapshot_stage(plan: Plan, toolchain: ImageSpec, devkit: Stage, devkit_dir: str, stock_package: Stage,
-                   wasmtime_cli: FileInput, environment, inputs_dir: str) -> Stage:
-    """python.wasm, linked with snapshot-main.c and pre-initialised by wasmtime wizer, into SNAPSHOT_DIR."""
+                   environment, inputs_dir: str) -> Stage:
+    """python.wasm, linked with snapshot-main.c and pre-initialised by the toolchain image's wasmtime wizer, into
+    SNAPSHOT_DIR."""
     name, sha256, path = helper_file(SNAPSHOT_MAIN)
     main = f"{inputs_dir}/{name}"
     command = ("python3", "-m", "container.snapshot", "--devkit", devkit_dir,
                "--artifact", f"{STOCK_PACKAGE_DIR}/{plan.stock_artifact_name}.tar.gz", "--main", main,
-               "--imports", ",".join(plan.flavour.imports), "--wasmtime", wasmtime_cli.container,
+               "--imports", ",".join(plan.flavour.imports), "--wasmtime", WASMTIME_CLI,
                "--epoch", str(plan.release.source_date_epoch), "--output", SNAPSHOT_DIR)
     return Stage(
         "snapshot", f"snapshot-{plan.artifact_name}", toolchain.tag, (Phase("snapshot", command, CONTAINER_TOOLS),),
         environment,
         (ProductInput(devkit_dir, devkit), ProductInput(STOCK_PACKAGE_DIR, stock_package), FileInput(main, sha256, path),
-         wasmtime_cli, *scripts((*SCRIPTS, "snapshot"))),
+         *scripts((*SCRIPTS, "snapshot"))),
         SNAPSHOT_DIR, produces=("python.wasm",),
     )

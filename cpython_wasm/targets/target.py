@@ -43,6 +43,7 @@ from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unp
 from cpython_wasm.targets import extensions as custom
 from cpython_wasm.targets import flavours
 from cpython_wasm.targets.drivers import BUILD_PYTHON_PHASES, HOST_PHASES, Driver
+from cpython_wasm.tools.smoke import image_runner, smoke
 
 # The packaging script and its siblings, mounted as the package `container` in CONTAINER_TOOLS.
 PACKAGE_MODULES = ("__init__", *(module.__name__.rsplit(".", 1)[1]
@@ -96,7 +97,6 @@ class Target:
     name: str  # as recipes, plans and lockfiles name it
     title: str  # as users read it
     runtime: str  # how its interpreter runs, as the smoke phase says it (runtime_of: for one plan)
-    runs_in_toolchain_image = False  # whether its runner needs the toolchain image (Node) rather than this process
     runs_in_browser = False  # whether `invoke smoke --browser` runs it in Chromium too
     library_cflags: tuple[str, ...] = ()  # what every C library needs on this target, before its recipe's cflags
     has_devkit = False  # whether its builds publish <artifact>.devkit.tar.gz (a devkit stage)
@@ -106,8 +106,9 @@ class Target:
     def driver(self, plan: Plan) -> Driver:
         raise NotImplementedError
 
-    def toolchain_spec(self, plan: Plan, cached_path) -> ImageSpec:
-        """The toolchain image; `cached_path(pin)` says where a pinned input is (or will be) in the cache."""
+    def toolchain_spec(self, plan: Plan, cached_path, store=None) -> ImageSpec:
+        """The toolchain image; `cached_path(pin)` says where a pinned input is (or will be) in the cache, and
+        `store` where a tool taken out of one is (None: nowhere, for a spec that is only rendered or compared)."""
         raise NotImplementedError
 
     def toolchain_environment(self, plan: Plan, writable_dir: str) -> dict[str, str]:
@@ -193,10 +194,9 @@ class Target:
         return (driver.host_dir, *((driver.build_python_mount,) if driver.build_python_mount else ()))
 
     def stages(self, plan: Plan, native: ImageSpec, toolchain: ImageSpec, configure_args, unpacked: Unpack,
-               cached_path, wasmtime_cli: FileInput | None = None) -> BuildStages:
+               cached_path) -> BuildStages:
         """The build's stages, from the unpacked source (targets.source_stage: one for every target);
-        `cached_path(pin)` says where a pinned input is (or will be) in the cache; `wasmtime_cli`, where the plan
-        has it as an input (a flavour's), the tool's product."""
+        `cached_path(pin)` says where a pinned input is (or will be) in the cache."""
         driver = self.driver(plan)
         environment = frozen_environment(build_environment(plan))
         build_python_dir, host_dir = driver.path(driver.build_python_dir), driver.path(driver.host_dir)
@@ -261,8 +261,8 @@ class Target:
             return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter,
                                package(plan.artifact_name, None, plan.flavour.stdlib))
         stock_package = package(plan.stock_artifact_name, None)
-        snapshot = flavours.snapshot_stage(plan, toolchain, devkit, DEVKIT_DIR, stock_package, wasmtime_cli,
-                                           environment, CONTAINER_INPUTS)
+        snapshot = flavours.snapshot_stage(plan, toolchain, devkit, DEVKIT_DIR, stock_package, environment,
+                                           CONTAINER_INPUTS)
         return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter,
                            package(plan.artifact_name, snapshot), stock_package, snapshot)
 
@@ -272,12 +272,18 @@ class Target:
         """How the interpreter of a plan's artifact runs, as the smoke phase says it."""
         return self.runtime
 
-    def smoke(self, artifact: Path, version: str, modules=(), executor=None, image: str | None = None,
-              log: Path | None = None, extensions=(), programs=None) -> dict:
-        """Run the smoke check on an artifact; its report, or a BuildError. `modules`: those it must import and
-        use (its plan's); `executor`, `image` and `log`: for a target whose runner is in the toolchain image;
-        `extensions`: a custom interpreter's (its plan's), whose modules it must have built in; `programs`:
-        what it must run (its plan's smoke_programs)."""
+    def smoke(self, artifact: Path, version: str, executor, image: str, log: Path, modules=(), extensions=(),
+              programs=None) -> dict:
+        """Run the smoke check on an artifact in the toolchain `image` (its runtime is there), output to `log`; its
+        report, or a BuildError. `modules`: those it must import and use (its plan's); `extensions`: a custom
+        interpreter's (its plan's), whose modules it must have built in; `programs`: what it must run (its plan's
+        smoke_programs)."""
+        return smoke(artifact, version, self.name, image_runner(executor, image, log, self.smoke_invocation), modules,
+                     extensions, programs)
+
+    @staticmethod
+    def smoke_invocation(unpacked: Path, scratch: Path) -> tuple[list[str], list, dict[str, str]]:
+        """How the smoke run starts the interpreter of the artifact `unpacked` (tools/smoke.py's image_runner)."""
         raise NotImplementedError
 
     def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
@@ -290,7 +296,7 @@ class Target:
         by default as `make test` does (CPython's WASI CI runs it), with one worker per core."""
         return ["--fast-ci", "-j", str(jobs)]
 
-    def runner_inputs(self, build, recipes) -> tuple:
+    def runner_inputs(self, build) -> tuple:
         """Files that run the artifact in the toolchain image, for the test run and the benchmark, besides the
         artifact, the source and the build python (FileInputs)."""
         return ()
@@ -315,7 +321,7 @@ class Target:
         """The bench runner's command, with what must run before it."""
         return command
 
-    def runtime_version(self, plan: Plan, recipes) -> str:
+    def runtime_version(self, plan: Plan) -> str:
         """What runs the artifact in the test run and the benchmark, with its version."""
         raise NotImplementedError
 

@@ -7,19 +7,19 @@ from pathlib import Path
 
 from packageurl import PackageURL
 
+from cpython_wasm.inputs import tools
 from cpython_wasm.inputs.archives import safe_extract
-from cpython_wasm.inputs.tools import WASMTIME_CLI, wasmtime_cli
-from cpython_wasm.paths import PACKAGE_DIR, WASI_SDK_PATH
+from cpython_wasm.inputs.tools import WASMTIME_CLI
+from cpython_wasm.paths import WASI_SDK_PATH
 from cpython_wasm.recipes.artifacts import debug_artifact_name
 from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.records import sbom
 from cpython_wasm.runtime import DEFAULT_WASM_STACK
+from cpython_wasm.stages.executor import Bind
 from cpython_wasm.stages.images import ImageSpec, helper_file, native_spec, pinned_file
 from cpython_wasm.stages.render import render
-from cpython_wasm.stages.stage import FileInput
 from cpython_wasm.targets.drivers import Driver, driver_for
 from cpython_wasm.targets.target import Target, add_unshipped_stdlib
-from cpython_wasm.tools.smoke import smoke, wasi_runner
 
 
 def wasmtime_run(work: str, max_wasm_stack: int | None = None) -> list[str]:
@@ -32,6 +32,15 @@ def wasmtime_run(work: str, max_wasm_stack: int | None = None) -> list[str]:
 def wasmtime_guest_options(work: str) -> list[str]:
     """The artifact's directory as the guest's /, where its standard library is."""
     return ["--dir", f"{work}/artifact::/", "--env", "PYTHONHOME=/", "--argv0", "/python.wasm"]
+
+
+def wasmtime_invocation(unpacked: Path, scratch: Path) -> tuple[list[str], list[Bind], dict[str, str]]:
+    """python.wasm under the image's wasmtime CLI, the artifact at /work/artifact (the guest's /) and `scratch`
+    the guest's writable /tmp."""
+    work = "/work"
+    command = [WASMTIME_CLI, "run", *wasmtime_guest_options(work), "--dir", f"{work}/tmp::/tmp",
+               f"{work}/artifact/python.wasm"]
+    return command, [Bind(unpacked, f"{work}/artifact"), Bind(scratch, f"{work}/tmp", writable=True)], {}
 
 
 def precompile_first(command: str, work: str) -> list[str]:
@@ -61,7 +70,7 @@ class Wasi(Target):
     def driver(self, plan: Plan) -> Driver:
         return driver_for(plan.python.wasi.helper, plan.python.wasi.host_triple, plan.arch)
 
-    def toolchain_spec(self, plan: Plan, cached_path) -> ImageSpec:
+    def toolchain_spec(self, plan: Plan, cached_path, store=None) -> ImageSpec:
         toolchain = plan.toolchain
         if plan.provider == "debian":
             values = {"llvm_major": toolchain.llvm_major, "version_file": toolchain.version_file,
@@ -70,19 +79,18 @@ class Wasi(Target):
         else:
             values = {"sdk_tarball": plan.sdk_tarball.file}
             files = [pinned_file(plan.sdk_tarball, cached_path)]
-        # Our runner, installed as `wasmtime` (see runtime.py).
-        files += [pinned_file(plan.wasmtime_wheel, cached_path), helper_file("runtime.py", PACKAGE_DIR)]
+        cli = tools.image_file(plan, store)  # the wasmtime CLI, installed as `wasmtime`
+        files += [cli, pinned_file(plan.wasmtime_wheel, cached_path)]
         dockerfile = render(
             f"wasi-sdk-{plan.provider}.Dockerfile.j2",
             native_image=native_spec(plan).tag, sdk=plan.sdk, suite=plan.base.suite, sdk_path=WASI_SDK_PATH,
+            wasmtime_cli_version=plan.wasmtime_cli.version, wasmtime_cli_sha256=cli[1],
             wasmtime_version=plan.wasmtime.version, wasmtime_wheel=plan.wasmtime_wheel.file,
             **values,
         )
         return ImageSpec(f"wasi-sdk-{plan.sdk}-{plan.provider}", dockerfile, tuple(files))
 
-    def smoke(self, artifact: Path, version: str, modules=(), executor=None, image=None, log=None,
-              extensions=(), programs=None) -> dict:
-        return smoke(artifact, version, self.name, wasi_runner, modules, extensions, programs)
+    smoke_invocation = staticmethod(wasmtime_invocation)
 
     def add_tests(self, plan: Plan, artifact: Path, source: Path, work: Path) -> None:
         """Lib/test beside the artifact's standard library, the debug artifact over it (and for a flavour that
@@ -122,9 +130,6 @@ class Wasi(Target):
                     "--python", worker, *tests]
         return precompile_first(shlex.join(regrtest), work)
 
-    def runner_inputs(self, build, recipes) -> tuple:
-        return (FileInput.of(WASMTIME_CLI, wasmtime_cli(build, recipes)),)
-
     def test_runner(self, jobs: int) -> str:
         return f"{jobs} workers, python.wasm under the wasmtime CLI"
 
@@ -136,8 +141,8 @@ class Wasi(Target):
     def bench_command(self, command: list[str], work: str) -> list[str]:
         return precompile_first(shlex.join(command), work)
 
-    def runtime_version(self, plan: Plan, recipes) -> str:
-        return f"wasmtime CLI {recipes.wasmtime_cli.version} (in process: wasmtime-py {plan.wasmtime.version})"
+    def runtime_version(self, plan: Plan) -> str:
+        return f"wasmtime CLI {plan.wasmtime_cli.version} (in process: wasmtime-py {plan.wasmtime.version})"
 
     def sbom_compiled_in(self, plan: Plan, lock: dict) -> list:
         if plan.provider == "debian":
@@ -154,21 +159,17 @@ class Wasi(Target):
         ]
 
     def sbom_toolchain(self, plan: Plan, lock: dict) -> list:
-        wheel = plan.wasmtime_wheel
-        runner = sbom.component(sbom.ComponentType.APPLICATION, "wasmtime", plan.wasmtime.version, wheel.sha256,
-                                PackageURL("pypi", name="wasmtime", version=plan.wasmtime.version),
-                                description="runs the smoke test")
-        return [*self._sdk_tools(plan, lock), runner, *self._flavour_tools(plan)]
-
-    def _flavour_tools(self, plan: Plan) -> list:
-        """A flavour's own tools: the wasmtime CLI whose `wizer` made the snapshot."""
-        if not plan.wasmtime_cli:
-            return []
-        cli = plan.wasmtime_cli
+        wheel, cli = plan.wasmtime_wheel, plan.wasmtime_cli
         archive = cli.archive(plan.arch)
-        return [sbom.component(sbom.ComponentType.APPLICATION, "wasmtime-cli", cli.version, archive.sha256,
-                               PackageURL("github", "bytecodealliance", "wasmtime", f"v{cli.version}"),
-                               description=f"`wasmtime wizer`: pre-initialised python.wasm; from {archive.file}")]
+        embedding = sbom.component(sbom.ComponentType.APPLICATION, "wasmtime", plan.wasmtime.version, wheel.sha256,
+                                   PackageURL("pypi", name="wasmtime", version=plan.wasmtime.version),
+                                   description="wasmtime's Python package in the toolchain image (not used to build)")
+        runner = sbom.component(sbom.ComponentType.APPLICATION, "wasmtime-cli", cli.version, archive.sha256,
+                                PackageURL("github", "bytecodealliance", "wasmtime", f"v{cli.version}"),
+                                description=f"the toolchain image's wasmtime: the host runner, the smoke run's"
+                                            f"{' and `wasmtime wizer`' if plan.flavour and plan.flavour.snapshot else ''};"
+                                            f" from {archive.file}")
+        return [*self._sdk_tools(plan, lock), embedding, runner]
 
     def _sdk_tools(self, plan: Plan, lock: dict) -> list:
         if plan.provider == "debian":

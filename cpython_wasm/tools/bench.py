@@ -111,20 +111,20 @@ class Bench:
     def run(self) -> dict:
         result = self.build.run()  # a no-op when it is built
         reporter = self.build.reporter
-        raw = self.measure(result)
+        raw, runner_config = self.measure(result)
         with reporter.phase("bench: no-op rebuild", shlex.join(self.rebuild_command[1:4])) as phase:
             noop = self.noop_rebuild()
             phase.outcome = f"{noop['seconds']:.2f} s"
         results = {
             "artifact": self.plan.artifact_name,
-            "flavour": self.plan.flavour.name if self.plan.flavour else None,
+            "flavour": self.plan.flavour_name,
             "artifact_sha256": result.lock["outputs"][result.artifact.name]["sha256"],
             "machine": machine(),
             "settings": self.settings,
-            "runtime": self.build.target.runtime_version(self.plan, self.recipes),
+            "runtime": self.build.target.runtime_version(self.plan),
             "native": "the build python of the same release and source (CPython's default flags: -O3, no LTO, no PGO)",
             "speed": speed(raw["speed"]),
-            "startup": {"scripts": startup_scripts(self.plan), **startup(raw["startup"])},
+            "startup": {"scripts": runner_config["startup_scripts"], **startup(raw["startup"])},
             "size": sizes(result, self.linked().path, self.build.products().package.path),
             "build": build_times(self.build, noop),
         }
@@ -138,21 +138,21 @@ class Bench:
         by_key = self.build.products().by_key
         return by_key.get("snapshot") or by_key.get("interpreter") or by_key["host"]
 
-    def measure(self, result: BuildResult) -> dict:
-        """The runner, in the toolchain image: raw timings of speed and startup."""
+    def measure(self, result: BuildResult) -> tuple[dict, dict]:
+        """The runner, in the toolchain image: raw timings of speed and startup, and the configuration it ran."""
         if self.work.exists():
             shutil.rmtree(self.work)
         safe_extract(result.artifact, self.work / "artifact", strip_components=1)
-        (self.work / "config.json").write_text(json.dumps(config(
-            self.build, self.settings["rounds"], self.settings["values"], self.settings["warmups"],
-            self.settings["startup_runs"]), indent=1))
+        runner_config = config(self.build, self.settings["rounds"], self.settings["values"], self.settings["warmups"],
+                               self.settings["startup_runs"])
+        (self.work / "config.json").write_text(json.dumps(runner_config, indent=1))
         build, products = self.build, self.build.products()
         driver = build.driver
         binds = [Bind(products.source.path, CONTAINER_SOURCE),
                  Bind(products.build_python.path, driver.path(driver.build_python_dir)),
                  Bind(self.work, WORK, writable=True),
                  *(Bind(path, f"{CONTAINER_TOOLS}/{path.name}") for path in RUNNER_FILES),
-                 *(Bind(tool.host, tool.container) for tool in build.target.runner_inputs(build, self.recipes))]
+                 *(Bind(tool.host, tool.container) for tool in build.target.runner_inputs(build))]
         command = build.target.bench_command(
             ["python3", f"{CONTAINER_TOOLS}/bench_runner.py", f"{WORK}/config.json", f"{WORK}/raw.json"], WORK)
         rounds = self.settings["rounds"]
@@ -162,7 +162,7 @@ class Bench:
                       build.workspace.logs_dir / "bench" / f"{self.plan.artifact_name}.log", workdir=WORK)
             raw = json.loads((self.work / "raw.json").read_text())
             phase.outcome = f"geometric mean {speed(raw['speed'])['geometric_mean']:.2f}x native"
-        return raw
+        return raw, runner_config
 
     def noop_rebuild(self) -> dict:
         """`invoke build` with the same options, nothing changed: every phase finds its product."""

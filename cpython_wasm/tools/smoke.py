@@ -1,9 +1,9 @@
 """The smoke run: unpack an artifact and prove its interpreter works on its runtime.
 
-Each target says how its interpreter runs (targets/): WASI, python.wasm
-under wasmtime in this process (`run_wasi`); Emscripten, python.js under the
-Node of the toolchain image, in a container without network (`node_runner`;
-the browser's smoke run is in browser.py).
+Each target says how its interpreter runs (targets/), in its toolchain image,
+in a container without network (`image_runner`): WASI, python.wasm under the
+wasmtime CLI; Emscripten, python.js under Node (`node_invocation`; the
+browser's smoke run is in browser.py).
 """
 
 import json
@@ -14,7 +14,6 @@ from pathlib import Path
 from cpython_wasm.errors import BuildError
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.paths import display_path
-from cpython_wasm.runtime import run_wasi
 from cpython_wasm.stages.executor import Bind
 from cpython_wasm.stages.store import normalise_modes
 
@@ -153,21 +152,6 @@ def parse_report(output: str, what: str, errors: str = "") -> dict:
                          + (f"; errors: {errors[-2000:]!r}" if errors else "")) from None
 
 
-def wasi_runner(unpacked: Path, temp: Path, artifact: Path, arguments: list[str]) -> tuple[str, str]:
-    """python.wasm under wasmtime, with a writable /tmp of its own; its output and error output."""
-    stdout, stderr, scratch = temp / "stdout", temp / "stderr", temp / "tmp"
-    scratch.mkdir()
-    status = run_wasi(str(unpacked / "python.wasm"), arguments, dirs=[(unpacked, "/"), (scratch, "/tmp")],
-                      env={"PYTHONHOME": "/"}, stdout=stdout, stderr=stderr)
-    errors = stderr.read_text(errors="replace")
-    if status != 0:
-        raise BuildError(
-            f"Smoke run of {display_path(artifact)} failed: python.wasm exited with status {status}. "
-            f"Its error output:\n{errors.strip()[-2000:]}"
-        )
-    return stdout.read_text(errors="replace"), errors
-
-
 def node_command(mounted_at: str, stdlib: str | None) -> tuple[list[str], dict[str, str]]:
     """How Node runs an unpacked Emscripten artifact mounted at `mounted_at`: the command before Python's own
     arguments, and its environment. `stdlib`: the name of its standard library zip beside python.mjs (3.14+,
@@ -191,19 +175,26 @@ def stdlib_zip(unpacked: Path) -> Path:
     return found[0]
 
 
-def node_runner(executor, image: str, log: Path):
-    """The artifact under Node in `image` (node_command), mounted read-only; the executor raises if it fails.
-
-    The container's log holds both outputs."""
+def image_runner(executor, image: str, log: Path, invocation):
+    """The artifact run in `image` by the executor, which raises if it fails; the container's log holds both
+    outputs. `invocation(unpacked, scratch)`: the command before Python's own arguments, the mounts (the
+    artifact read-only; `scratch`, an empty directory, where the guest writes) and the environment."""
 
     def run(unpacked: Path, temp: Path, artifact: Path, arguments: list[str]) -> tuple[str, str]:
-        stdlib = stdlib_zip(unpacked).name if (unpacked / "python.mjs").is_file() else None
-        command, environment = node_command("/artifact", stdlib)
-        executor.run_phase(image, "smoke", [*command, *arguments], [Bind(unpacked, "/artifact")], environment, log,
-                           workdir="/artifact")
+        scratch = temp / "tmp"
+        scratch.mkdir()
+        command, binds, environment = invocation(unpacked, scratch)
+        executor.run_phase(image, "smoke", [*command, *arguments], binds, environment, log, workdir=binds[0].container)
         return log.read_text(errors="replace"), ""
 
     return run
+
+
+def node_invocation(unpacked: Path, scratch: Path) -> tuple[list[str], list[Bind], dict[str, str]]:
+    """python.js (or python.mjs) under the image's Node (node_command), the artifact mounted at /artifact."""
+    stdlib = stdlib_zip(unpacked).name if (unpacked / "python.mjs").is_file() else None
+    command, environment = node_command("/artifact", stdlib)
+    return command, [Bind(unpacked, "/artifact")], environment
 
 
 def smoke(artifact: Path, expected_version: str, platform: str, run, modules=(), extensions=(),

@@ -96,7 +96,10 @@ def flavour_tests(plan: Plan, tests: list[str], source: Path) -> tuple[list[str]
             return flavour.stdlib is None or module in shipped
         return not {module, f"_{module}"} & without
 
-    return [test for test in tests if contained(test)], [test for test in tests if not contained(test)]
+    kept, left_out = [], []
+    for test in tests:
+        (kept if contained(test) else left_out).append(test)
+    return kept, left_out
 
 
 def module_of(test_id: str, modules=()) -> str:
@@ -199,7 +202,7 @@ class TestRun:
             (Phase(f"test-{self.suite}", tuple(self.command(tests)), WORK),), (("HOME", WORK),),
             (ProductInput(CONTAINER_SOURCE, stages.source), ProductInput(driver.path(driver.build_python_dir), stages.build_python),
              *(FileInput.of(f"{ARTIFACTS}/{path.name}", path) for path in artifacts),
-             *self.build.target.runner_inputs(self.build, self.recipes)),
+             *self.build.target.runner_inputs(self.build)),
             WORK, ("regrtest.log", "run.json"),
         )
 
@@ -263,8 +266,7 @@ class TestRun:
         run = json.loads((results / "run.json").read_text())
         outcomes = module_outcomes(log)
         known = [entry for entry in self.recipes.tests.known_failures
-                 if entry.applies(self.plan.python.line, self.plan.target,
-                                  self.plan.flavour.name if self.plan.flavour else None)]
+                 if entry.applies(self.plan.python.line, self.plan.target, self.plan.flavour_name)]
         failures = classify(failing, outcomes, known)
         seed = re.search(r"Using random seed:? (\d+)", log)
         return {
@@ -272,7 +274,7 @@ class TestRun:
             "artifact_sha256": result.lock["outputs"][result.artifact.name]["sha256"],
             "python_wasm_sha256": result.lock["outputs"]["python.wasm"]["sha256"],
             "tests_recipe_sha256": sha256_path(self.recipes.tests_path),
-            "runtime": self.build.target.runtime_version(self.plan, self.recipes),
+            "runtime": self.build.target.runtime_version(self.plan),
             "regrtest": {"options": [*self.build.target.regrtest_options(self.plan, self.build.products().source.path,
                                                                           run["jobs"]),
                                      *self.recipes.tests.suites[self.suite].regrtest_options()],

@@ -43,7 +43,7 @@ def session_build(workspace):
 
 @pytest.fixture(scope="module")
 def cli(snapshot, session_build):
-    """The wasmtime CLI the snapshot's build took out of its archive."""
+    """The wasmtime CLI the builds took out of its archive (the one their toolchain image installs)."""
     plan = session_build.plan
     return session_build.store.path(tools.wasmtime_cli_tool(plan.wasmtime_cli, plan.recipe_paths["wasmtime-cli"])) / "wasmtime"
 

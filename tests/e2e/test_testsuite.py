@@ -22,8 +22,8 @@ from tests.helpers import invoke, sha256
 pytestmark = pytest.mark.e2e
 
 
-def suite_args(workspace, *extra):
-    return ["test", *build_args(workspace, *SELECTION)[1:], *extra]
+def suite_args(workspace, *extra, dist=None, locks=None):
+    return ["test", *build_args(workspace, *SELECTION, dist=dist, locks=locks)[1:], *extra]
 
 
 @pytest.fixture(scope="session")
@@ -192,20 +192,27 @@ def cli_recipes(tmp_path: Path, tarball: Path, url: str, suite: list[str], execu
 def test_the_cli_from_an_official_style_tarball_is_verified_taken_out_and_runs_the_workers(built, workspace, tmp_path):
     """The `release` provider of the wasmtime CLI end to end: downloaded from a local server, verified, the
     executable alone taken out into the store, and the test suite's workers run by it. An executable whose
-    sha256 is not the recipe's is refused in one paragraph (exit 3) and never run."""
+    sha256 is not the recipe's is refused in one paragraph (exit 3) and never run. The same executable gives the
+    same toolchain image (reused, with every stage in it); its lockfile and reports go to a dist/ and lockfiles/
+    of its own, as its lockfile names the other archive among its inputs."""
+    own = {"dist": tmp_path / "dist", "locks": tmp_path / "locks"}
     served_dir = tmp_path / "served"
     served_dir.mkdir()
     tarball = official_style_cli(served_dir)
     with served(served_dir) as base_url:
         url = f"{base_url}/{tarball.name}"
         wrong = invoke(*suite_args(workspace, "--suite", "one", "--recipes",
-                                   cli_recipes(tmp_path / "wrong", tarball, url, ["test_json"], "0" * 64)))
+                                   cli_recipes(tmp_path / "wrong", tarball, url, ["test_json"], "0" * 64), **own))
         run = invoke(*suite_args(workspace, "--suite", "one", "--rerun", "--recipes",
-                                 cli_recipes(tmp_path / "right", tarball, url, ["test_json"])))
+                                 cli_recipes(tmp_path / "right", tarball, url, ["test_json"]), **own))
     assert wrong.returncode == 3, wrong.stderr[-3000:]
     assert "not the pinned " + "0" * 64 in wrong.stderr and "Traceback" not in wrong.stderr
     assert run.returncode == 0, run.stderr[-4000:]
     assert "tool wasmtime-cli" in run.stderr and tarball.name in run.stderr  # taken out now, or by an earlier run
-    report = json.loads((workspace["dist"] / f"{ARTIFACT}.test-one.json").read_text())
+    assert "reused cpython-wasm/wasi-sdk-25-debian:" in run.stderr  # the image of the same executable
+    assert "configure-host" not in run.stderr  # and the stages in it
+    report = json.loads((own["dist"] / f"{ARTIFACT}.test-one.json").read_text())
     assert report["modules"]["passed"] == 1 and report["tests"]["passed"] > 100
     assert report["runtime"].startswith(f"wasmtime CLI {Recipes().wasmtime_cli.version}")
+    lock = json.loads((own["locks"] / f"{ARTIFACT}.json").read_text())
+    assert tarball.name in [pin["name"] for pin in lock["inputs"]]
