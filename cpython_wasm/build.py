@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpython_wasm.errors import UserError
 from cpython_wasm.files import write_atomically
 from cpython_wasm.inputs import tools
 from cpython_wasm.inputs.archives import check_archive
@@ -84,7 +85,8 @@ class Build:
     Docker's unless another is given (a RecordingExecutor runs nothing)."""
 
     def __init__(self, plan: Plan, workspace: Workspace, reporter: Reporter, mirrors=(),
-                 configure_args=(), executor: Executor | None = None, fresh_images=False):
+                 configure_args=(), executor: Executor | None = None, fresh_images=False,
+                 locked_images: dict[str, str] | None = None):
         self.plan = plan
         self.target = target_of(plan)
         # Bootstrap the base and build the images again even if their tags exist
@@ -104,6 +106,9 @@ class Build:
         self.toolchain = self.target.toolchain_spec(plan, self.fetcher.cached_path, self.store)
         self._products: Products | None = None
         self.image_contents: dict[str, images.ImageContent] = {}  # by the lockfile's image key, once ensured
+        # Image IDs by key, where a lockfile says them before the images are ensured (a dry run, a check of the
+        # stages a lockfile names); what ensure_images finds or builds comes first.
+        self.locked_images = dict(locked_images or {})
 
     @property
     def configure_host_args(self) -> list[str]:
@@ -115,11 +120,38 @@ class Build:
         return self.target.host_environment(self.plan, self.driver)
 
     def stages(self) -> BuildStages:
-        """The build's stages, with their identities: nothing is fetched, built or run to know them."""
+        """The build's stages, with their identities: nothing is fetched, built or run to know them, once the
+        content of the images is known (stage_images)."""
         plan = self.plan
         source = source_stage(plan, self.fetcher.cached_path(plan.release.source))
-        return self.target.stages(plan, self.native, self.toolchain, self.configure_host_args, source,
-                                  self.fetcher.cached_path)
+        native, toolchain = self.stage_images()
+        return self.target.stages(plan, native, toolchain, self.configure_host_args, source, self.fetcher.cached_path)
+
+    def read_locked_images(self) -> None:
+        """Take the images' content from this artifact's lockfile where it records images of the same tags (what
+        they were when it was built): a dry run then needs no engine."""
+        path = lockfiles.lockfile_path(self.workspace.lock_dir, self.plan.artifact_name)
+        locked = lockfiles.read_lock(path).get("images", {}) if path.is_file() else {}
+        for key, spec in (("native", self.native), ("toolchain", self.toolchain)):
+            if locked.get(key, {}).get("tag") == spec.tag:
+                self.locked_images[key] = locked[key]["id"]
+
+    def stage_images(self) -> tuple[images.StageImage, images.StageImage]:
+        """The native and toolchain images by their content, as the stages name them: as this build ensured them,
+        else as given (a lockfile's), else as the engine has them; refused if none of those knows one."""
+        found = []
+        for key, spec in (("native", self.native), ("toolchain", self.toolchain)):
+            content = self.image_contents.get(key)
+            image_id = content.id if content else self.locked_images.get(key)
+            if image_id is None:
+                content = self.executor.image_content(spec.tag)
+                if content is None:
+                    raise UserError(f"Image {spec.tag} is not built, and the stages of {self.plan.artifact_name} are "
+                                    f"named by the content of the images they run in. Build it (`invoke build` with "
+                                    f"the same options), or import it (`invoke image-import`), then ask again.")
+                image_id = content.id
+            found.append(images.StageImage(spec, image_id))
+        return found[0], found[1]
 
     def products(self) -> Products:
         """Every phase up to packaging (once per Build); what `invoke test` and `invoke bench` start from."""
@@ -145,7 +177,7 @@ class Build:
         start = time.monotonic()
         products = self.products()
         with self.reporter.phase("smoke", self.target.runtime_of(self.plan)) as phase:
-            report = self.target.smoke(products.tarball, self.plan.release.version, self.executor, self.toolchain.tag,
+            report = self.target.smoke(products.tarball, self.plan.release.version, self.executor, self.stage_images()[1].id,
                                        self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log",
                                        self.plan.modules, self.plan.extensions, self.plan.smoke_programs)
             phase.outcome = summary(report)

@@ -92,7 +92,9 @@ def _build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", m
 
 def build(reporter: Reporter, dry_run=False, **selection):
     if dry_run:
-        return print_stages(_build(reporter, **selection))
+        planned = _build(reporter, **selection)
+        planned.read_locked_images()
+        return print_stages(planned)
     result = _build(reporter, **selection).run()
     plan = result.plan
     table = Table("phase", "seconds", title="Wall time per phase", title_justify="left")
@@ -108,10 +110,12 @@ def build(reporter: Reporter, dry_run=False, **selection):
 
 
 def print_stages(build: Build) -> BuildStages:
-    """What `invoke build --dry-run` prints: the images and each stage with its identity, nothing run or fetched."""
+    """What `invoke build --dry-run` prints: the images and each stage with its identity, nothing run or fetched (the
+    images' content from the artifact's lockfile where it records the same images, else from the engine)."""
     stages = build.stages()
-    lines = [f"image base       {images.base_tag(build.plan)}", f"image native     {build.native.tag}",
-             f"image toolchain  {build.toolchain.tag}"]
+    native, toolchain = build.stage_images()
+    lines = [f"image base       {images.base_tag(build.plan)}", f"image native     {native.spec.tag} ({native.id})",
+             f"image toolchain  {toolchain.spec.tag} ({toolchain.id})"]
     for key, stage in stages.by_key().items():
         lines.append(f"{key:<16} {display_path(build.store.path(stage))}")
         if isinstance(stage, Unpack):
@@ -279,7 +283,7 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
     workspace = Workspace.from_options(dist_dir=dist_dir, lock_dir=lock_dir)
     # The runtime (the wasmtime CLI, Node) of the image that built it, as the lockfile names it.
     lock = read_build_lock(lockfile_path(workspace.lock_dir, name))
-    executor, image = DockerExecutor(Store.of(workspace), reporter), lock["images"]["toolchain"]["tag"]
+    executor, image = DockerExecutor(Store.of(workspace), reporter), lock["images"]["toolchain"]["id"]
     with reporter.phase("smoke", f"{display_path(path)}: {target.runtime_of(plan)}") as phase:
         report = target.smoke(path, version, executor, image, workspace.logs_dir / f"smoke-{name}.log", modules,
                               extensions, programs)

@@ -1,5 +1,11 @@
 """How each generation of CPython's build helper is driven (see cpython_wasm/targets/drivers.py)."""
 
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
 import pytest
 
 from cpython_wasm.errors import UserError
@@ -120,3 +126,33 @@ def test_the_helpers_own_dependencies_are_built_by_its_own_recipe(tmp_path):
                             tmp_path).stages()
     assert trixie.toolchain_cache is None and trixie.libraries["zlib"].phases[0].command[0:2] == (
         "sh", "/opt/cpython-wasm/build-library.sh")
+
+
+def test_platforms_emscripten_zips_the_same_pyc_whenever_its_generated_sources_were_written(tmp_path):
+    """What wasm_assets.py does in make-host, with the host environment of 3.14+: the build python imports a
+    generated module (as it does _sysconfigdata_*.py) during the build, then PyZipFile zips a .pyc of it. Two
+    builds whose generated source differs only in its mtime give the same .pyc bytes."""
+    plan = Recipes().resolve("3.14.6", "6.0.5", "debian", target="emscripten", arch="x86_64")
+    environment = target_of(plan).driver(plan).host_environment
+    script = (
+        "import os, sys, zipfile\n"
+        "source = os.path.join(sys.argv[1], '_sysconfigdata_x.py')\n"
+        "open(source, 'w').write('build_time_vars = {\"CC\": \"emcc\"}\\n')\n"
+        "os.utime(source, (int(sys.argv[3]), int(sys.argv[3])))\n"
+        "sys.path.insert(0, sys.argv[1]); import _sysconfigdata_x\n"
+        "with zipfile.PyZipFile(sys.argv[2], 'w', optimize=0) as archive: archive.writepy(source)\n"
+        "print(archive.filename)\n")
+    zipped, work = [], tmp_path / "build"  # the same path in both builds, as in the container (code names its file)
+    for mtime in (1_796_000_000, 1_796_500_000):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        # Only the host environment's PYTHON* variables (this shell may set PYTHONDONTWRITEBYTECODE itself).
+        env = {**{name: value for name, value in os.environ.items() if not name.startswith("PYTHON")},
+               "SOURCE_DATE_EPOCH": "1781049600",
+               **{name: str(work / "pycache") if name == "PYTHONPYCACHEPREFIX" else value
+                  for name, value in environment.items()}}
+        subprocess.run([sys.executable, "-c", script, str(work), str(work / "stdlib.zip"), str(mtime)], env=env,
+                       check=True, capture_output=True)
+        zipped.append(zipfile.ZipFile(work / "stdlib.zip").read("_sysconfigdata_x.pyc"))
+    assert zipped[0] == zipped[1]
+    assert int.from_bytes(zipped[0][4:8], "little") == 3  # checked by hash, no source mtime in it

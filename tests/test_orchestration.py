@@ -39,10 +39,10 @@ def workspace(tmp_path):
     return Workspace.from_options(tmp_path / "cache", tmp_path / "build", tmp_path / "dist", tmp_path / "locks")
 
 
-def recorded_build(plan, tmp_path, configure_args=()) -> Build:
+def recorded_build(plan, tmp_path, configure_args=(), locked_images=None) -> Build:
     space = workspace(tmp_path)
     return Build(plan, space, Reporter(), configure_args=configure_args,
-                 executor=RecordingExecutor(Store.of(space), Reporter()))
+                 executor=RecordingExecutor(Store.of(space), Reporter()), locked_images=locked_images)
 
 
 def identities(build: Build) -> dict[str, str]:
@@ -64,9 +64,11 @@ def test_the_stages_run_in_order_each_in_its_image(plan, tmp_path):
         "Python-3.13.5.tar.xz", "configure-build-python", "make-build-python", "build-zlib", "build-bzip2",
         "build-sqlite", "build-xz", "configure-host", "make-host", "devkit", "package"]
     images = {call.name: call.image for call in calls if call.action == "run"}
-    assert images["make-build-python"] == images["package"] == build.native.tag
+    # By their content, as ensured: never by tag (a tag names what was meant to be built, not what was).
+    native, toolchain = build.image_contents["native"].id, build.image_contents["toolchain"].id
+    assert images["make-build-python"] == images["package"] == native and native.startswith("sha256:")
     assert images["configure-host"] == images["make-host"] == images["build-sqlite"] == images["devkit"] \
-        == build.toolchain.tag
+        == toolchain != native
 
 
 def test_each_stage_mounts_its_inputs_read_only_and_only_its_output_writable(plan, tmp_path):
@@ -198,7 +200,8 @@ def test_every_committed_lockfile_names_the_stages_this_code_builds(lockfile, tm
     request = rebuild.plan_from_lock(lock, Recipes(), lockfile)
     space = workspace(tmp_path)
     build = Build(request.plan, space, Reporter(), configure_args=request.configure_args,
-                  executor=RecordingExecutor(Store.of(space), Reporter()))
+                  executor=RecordingExecutor(Store.of(space), Reporter()),
+                  locked_images={key: image["id"] for key, image in lock["images"].items()})
     assert {kind: identity for kind, identity in identities(build).items() if kind != "source"} == lock["products"]
 
 
@@ -263,16 +266,20 @@ def test_a_product_input_is_named_by_the_identity_of_the_stage_that_makes_it():
 
 def test_a_dry_run_prints_the_stages_and_their_store_paths_and_builds_nothing(tmp_path):
     build_dir = tmp_path / "build"
+    locks = PROJECT_ROOT / "lockfiles"  # the images' content is the committed lockfile's: no engine is asked
     result = invoke("build", "--python", "3.13.5", "--sdk", "25", "--provider", "debian", "--dry-run",
                     "--build-dir", str(build_dir), "--dist-dir", str(tmp_path / "dist"),
-                    "--lock-dir", str(tmp_path / "locks"), env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+                    "--lock-dir", str(locks), env={"DOCKER_HOST": "unix:///nonexistent.sock"})
     assert result.returncode == 0, result.stderr
     plan = Recipes().resolve("3.13.5", 25, "debian")
     space = Workspace.from_options(None, build_dir, tmp_path / "dist", tmp_path / "locks")
-    expected = recorded_build(plan, tmp_path / "recorded")
+    lock = json.loads((locks / f"{plan.artifact_name}.json").read_text())
+    expected = recorded_build(plan, tmp_path / "recorded", locked_images={k: v["id"] for k, v in lock["images"].items()})
+    assert expected.stages().host.image == lock["images"]["toolchain"]["id"]
+    assert f"({lock['images']['toolchain']['id']})" in result.stdout
     for stage in expected.stages():
         assert f"{stage.identity}-{stage.name}" in result.stdout
     assert expected.toolchain.tag in result.stdout and "configure-host: python3 /cpython/Tools/wasm/wasi.py" in result.stdout
     assert not any(path.is_file() for path in build_dir.rglob("*")), "a dry run writes nothing"
-    assert not (tmp_path / "dist").exists() and not (tmp_path / "locks").exists()
+    assert not (tmp_path / "dist").exists()
     assert space.store_dir == build_dir / "store"

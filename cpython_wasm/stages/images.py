@@ -14,7 +14,8 @@ Dockerfile, the helper files from containers/files/ and verified pinned inputs.
 What `docker build` made is then normalised (image_content.py): one layer, a
 config written here, loaded back under the same tag; so the native and
 toolchain images are also named by their content (image ID and diff_id), the
-same on every machine that installs the same files.
+same on every machine that installs the same files. Stages name and run in an
+image by that content (StageImage), never by its tag.
 """
 
 import contextlib
@@ -83,6 +84,16 @@ class ImageSpec:
     @property
     def tag(self) -> str:
         return f"{REPOSITORY}/{self.name}:{self.identity}"
+
+
+@dataclass(frozen=True)
+class StageImage:
+    """An image as a stage names it and runs in it: by its content, the ID of its normalised config (which names
+    its one layer's diff_id). So a stage's identity, and every product's, says exactly which bytes it ran in, not
+    only which Dockerfile was meant to make them (the spec's tag)."""
+
+    spec: ImageSpec
+    id: str  # sha256:<64 hex digits>
 
 
 def helper_file(name: str, directory: Path = CONTAINERS_DIR / "files") -> tuple[str, str, Path]:

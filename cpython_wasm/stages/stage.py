@@ -2,7 +2,7 @@
 
 A container stage says everything that determines what it makes:
 
-    image        the image it runs in (its tag: the hash of its Dockerfile and context, see images.py)
+    image        the image it runs in, by its content: its image ID (images.StageImage)
     phases       its commands in order, each with its working directory (one container run each)
     environment  what every phase sees in its environment
     inputs       what is mounted read-only: other stages' products (by their identity) and files (by sha256)

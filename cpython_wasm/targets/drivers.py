@@ -159,6 +159,15 @@ class EmscriptenHelperDriver(EmscriptenDriver):
 
     emscripten_helper: str = ""
 
+    @property
+    def host_environment(self) -> dict[str, str]:
+        # Its wasm_assets.py zips a .pyc of each module with PyZipFile, which takes a .pyc already in the cache
+        # where it finds one. The build python imports the generated _sysconfigdata_*.py during the build, and an
+        # import writes a .pyc recording the source's mtime, the time of the build: that made the zip, hence the
+        # artifact, differ from build to build. Imports write none here, so every .pyc of the zip is compiled by
+        # py_compile under SOURCE_DATE_EPOCH, checked by hash, the same bytes every time.
+        return {**super().host_environment, "PYTHONDONTWRITEBYTECODE": "1"}
+
     def command(self, phase: str, configure_args=()) -> list[str]:
         if phase in BUILD_PYTHON_PHASES:
             return super().command(phase)

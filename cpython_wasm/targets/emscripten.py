@@ -15,7 +15,7 @@ from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.recipes.schema import LibraryRecipe
 from cpython_wasm.records import sbom
 from cpython_wasm.records.verify import verifier
-from cpython_wasm.stages.images import ImageSpec, native_spec, pinned_file
+from cpython_wasm.stages.images import ImageSpec, StageImage, native_spec, pinned_file
 from cpython_wasm.stages.render import render
 from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unpack, frozen_environment
 from cpython_wasm.targets.drivers import (
@@ -105,7 +105,7 @@ class Emscripten(Target):
             return {}
         return {"EM_CACHE": f"{writable_dir}/emscripten-cache"}
 
-    def toolchain_cache_stage(self, plan: Plan, toolchain: ImageSpec) -> Stage | None:
+    def toolchain_cache_stage(self, plan: Plan, toolchain: StageImage) -> Stage | None:
         """The system libraries emcc builds on first use (libc, its allocator, compiler-rt...), as a plain link
         needs them, built once per toolchain: every compile stage's configure links test
         programs, and would otherwise build them again (minutes each). None where the toolchain ships them
@@ -113,7 +113,7 @@ class Emscripten(Target):
         if plan.frozen_cache:
             return None
         return Stage(
-            "toolchain-cache", f"emscripten-cache-{plan.toolchain_name}", toolchain.tag,
+            "toolchain-cache", f"emscripten-cache-{plan.toolchain_name}", toolchain.id,
             (Phase("build-system-libraries", ("sh", "-c", SYSTEM_LIBRARIES), "/tmp"),),
             frozen_environment({"EM_CACHE": CACHE_DIR, "SOURCE_DATE_EPOCH": str(plan.base.source_date_epoch)}),
             (), CACHE_DIR, produces=("sysroot/lib/wasm32-emscripten/libc.a",),
@@ -127,7 +127,7 @@ class Emscripten(Target):
     def compile_inputs(self, cache: Stage | None) -> tuple:
         return (ProductInput(CACHE_SEED, cache),) if cache is not None else ()
 
-    def library_stage(self, plan: Plan, library: LibraryRecipe, toolchain: ImageSpec, cached_path,
+    def library_stage(self, plan: Plan, library: LibraryRecipe, toolchain: StageImage, cached_path,
                       unpacked: Unpack, cache: Stage | None) -> Stage:
         """What CPython's own helper builds itself (HELPER_DEPENDENCIES), built the way it builds it, by the
         release's own script where it has one (containers/files/build-helper-dependency.sh); the rest as for
@@ -140,7 +140,7 @@ class Emscripten(Target):
         environment = {**self.toolchain_environment(plan, prefix), **build_environment(plan)}
         return Stage(
             "library", f"{library.name}-{library.version}-{plan.toolchain_name}-cpython-{plan.release.version}",
-            toolchain.tag,
+            toolchain.id,
             (self.compile_phase(Phase(f"build-{library.name}",
                                       ("sh", script.container, library.name, tarball, prefix, helper_dir), "/tmp"),
                                 cache),),

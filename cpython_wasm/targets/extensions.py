@@ -26,7 +26,7 @@ from cpython_wasm.errors import UserError
 from cpython_wasm.paths import CONTAINER_SCRIPTS_DIR, CONTAINER_TOOLS
 from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.recipes.schema import ExtensionRecipe
-from cpython_wasm.stages.images import ImageSpec
+from cpython_wasm.stages.images import StageImage
 from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage
 
 EXTENSIONS_DIR = "/extensions"  # each extension's product at /extensions/<name>
@@ -52,7 +52,7 @@ def scripts(names=SCRIPTS) -> tuple[FileInput, ...]:
                  for name in names)
 
 
-def extension_stage(plan: Plan, extension: ExtensionRecipe, toolchain: ImageSpec, devkit: Stage, devkit_dir: str,
+def extension_stage(plan: Plan, extension: ExtensionRecipe, toolchain: StageImage, devkit: Stage, devkit_dir: str,
                     environment, cached_path, inputs_dir: str) -> Stage:
     """One extension's modules compiled, and its pure-Python packages copied, into /extensions/<name>."""
     sdist = f"{inputs_dir}/{extension.source.file}"
@@ -62,7 +62,7 @@ def extension_stage(plan: Plan, extension: ExtensionRecipe, toolchain: ImageSpec
     command = ("python3", "-m", "container.extension", "compile", "--devkit", devkit_dir, "--sdist", sdist,
                "--spec", json.dumps(spec, sort_keys=True), "--output", extension_output(extension))
     return Stage(
-        "extension", f"{extension.name}-{extension.version}-{plan.stock_artifact_name}", toolchain.tag,
+        "extension", f"{extension.name}-{extension.version}-{plan.stock_artifact_name}", toolchain.id,
         (Phase(f"build-{extension.name}", command, CONTAINER_TOOLS),), environment,
         (ProductInput(devkit_dir, devkit), FileInput(sdist, extension.source.sha256, cached_path(extension.source)),
          *scripts()),
@@ -70,14 +70,14 @@ def extension_stage(plan: Plan, extension: ExtensionRecipe, toolchain: ImageSpec
     )
 
 
-def interpreter_stage(plan: Plan, toolchain: ImageSpec, devkit: Stage, devkit_dir: str, extensions: dict[str, Stage],
+def interpreter_stage(plan: Plan, toolchain: StageImage, devkit: Stage, devkit_dir: str, extensions: dict[str, Stage],
                       environment) -> Stage:
     """python.wasm linked with every extension, from the devkit, into INTERPRETER_DIR."""
     command = ("python3", "-m", "container.extension", "link", "--devkit", devkit_dir,
                *(option for stage in extensions.values() for option in ("--extension", stage.output)),
                "--output", INTERPRETER_DIR)
     return Stage(
-        "interpreter", f"interpreter-{plan.artifact_name}", toolchain.tag, (Phase("link", command, CONTAINER_TOOLS),),
+        "interpreter", f"interpreter-{plan.artifact_name}", toolchain.id, (Phase("link", command, CONTAINER_TOOLS),),
         environment,
         (ProductInput(devkit_dir, devkit), *(ProductInput(stage.output, stage) for stage in extensions.values()),
          *scripts()),

@@ -16,7 +16,7 @@ devkit and package (target.py), named after its artifact.
 from cpython_wasm.inputs.tools import WASMTIME_CLI
 from cpython_wasm.paths import CONTAINER_TOOLS
 from cpython_wasm.recipes.plan import Plan
-from cpython_wasm.stages.images import ImageSpec, helper_file
+from cpython_wasm.stages.images import StageImage, helper_file
 from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage
 from cpython_wasm.targets.extensions import SCRIPTS, scripts
 
@@ -25,7 +25,7 @@ STOCK_PACKAGE_DIR = "/stock"  # the stock package's product, read-only
 SNAPSHOT_MAIN = "snapshot-main.c"  # containers/files/
 
 
-def snapshot_stage(plan: Plan, toolchain: ImageSpec, devkit: Stage, devkit_dir: str, stock_package: Stage,
+def snapshot_stage(plan: Plan, toolchain: StageImage, devkit: Stage, devkit_dir: str, stock_package: Stage,
                    environment, inputs_dir: str) -> Stage:
     """python.wasm, linked with snapshot-main.c and pre-initialised by the toolchain image's wasmtime wizer, into
     SNAPSHOT_DIR."""
@@ -36,7 +36,7 @@ def snapshot_stage(plan: Plan, toolchain: ImageSpec, devkit: Stage, devkit_dir: 
                "--imports", ",".join(plan.flavour.imports), "--wasmtime", WASMTIME_CLI,
                "--epoch", str(plan.release.source_date_epoch), "--output", SNAPSHOT_DIR)
     return Stage(
-        "snapshot", f"snapshot-{plan.artifact_name}", toolchain.tag, (Phase("snapshot", command, CONTAINER_TOOLS),),
+        "snapshot", f"snapshot-{plan.artifact_name}", toolchain.id, (Phase("snapshot", command, CONTAINER_TOOLS),),
         environment,
         (ProductInput(devkit_dir, devkit), ProductInput(STOCK_PACKAGE_DIR, stock_package), FileInput(main, sha256, path),
          *scripts((*SCRIPTS, "snapshot"))),

@@ -38,7 +38,7 @@ from cpython_wasm.paths import (
 )
 from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.recipes.schema import LibraryRecipe, WebPackage
-from cpython_wasm.stages.images import ImageSpec
+from cpython_wasm.stages.images import ImageSpec, StageImage
 from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unpack, frozen_environment
 from cpython_wasm.targets import extensions as custom
 from cpython_wasm.targets import flavours
@@ -116,7 +116,7 @@ class Target:
         writable_dir."""
         return {}
 
-    def toolchain_cache_stage(self, plan: Plan, toolchain: ImageSpec) -> Stage | None:
+    def toolchain_cache_stage(self, plan: Plan, toolchain: StageImage) -> Stage | None:
         """What the toolchain builds on first use (Emscripten's system libraries), built once in a stage of its
         own for every compile stage to start from (compile_phase); None where nothing is."""
         return None
@@ -149,7 +149,7 @@ class Target:
         """How python.wasm's link names a library's archive."""
         return libs
 
-    def library_stage(self, plan: Plan, library: LibraryRecipe, toolchain: ImageSpec, cached_path,
+    def library_stage(self, plan: Plan, library: LibraryRecipe, toolchain: StageImage, cached_path,
                       unpacked: Unpack, cache: Stage | None) -> Stage:
         """One C library, built for this target in its toolchain image into LIBRARIES_DIR/<name> (`unpacked`:
         the CPython source, for a library built by a script of CPython's own; `cache`: the toolchain cache
@@ -161,7 +161,7 @@ class Target:
         environment = {**self.toolchain_environment(plan, prefix), "SOURCE_DATE_EPOCH": str(plan.base.source_date_epoch),
                        "CFLAGS": " ".join((*self.library_cflags, *library.cflags_for(self.name)))}
         return Stage(
-            "library", f"{library.name}-{library.version}-{plan.toolchain_name}", toolchain.tag,
+            "library", f"{library.name}-{library.version}-{plan.toolchain_name}", toolchain.id,
             (self.compile_phase(Phase(f"build-{library.name}",
                                       ("sh", script.container, self.name, library.name, tarball, prefix), "/tmp"),
                                 cache),),
@@ -171,13 +171,13 @@ class Target:
             prefix, produces=(f"lib/lib{library.link}.a",),
         )
 
-    def devkit_stage(self, plan: Plan, toolchain: ImageSpec, host: Stage, inputs) -> Stage:
+    def devkit_stage(self, plan: Plan, toolchain: StageImage, host: Stage, inputs) -> Stage:
         """The devkit, installed from the host build (mounted with what it was built from: `inputs`, the host
         stage's) into DEVKIT_DIR by CPython's own install targets, in the same toolchain image."""
         script = FileInput.of(f"{CONTAINER_TOOLS}/{DEVKIT_SCRIPT.name}", DEVKIT_SCRIPT)
         libraries = [library_prefix(library) for library in plan.libraries]
         return Stage(
-            "devkit", f"devkit-{plan.host_name}", toolchain.tag,
+            "devkit", f"devkit-{plan.host_name}", toolchain.id,
             (Phase("devkit", ("sh", script.container, host.output, DEVKIT_DIR, *libraries), "/tmp"),),
             frozen_environment(build_environment(plan)),
             (*inputs, ProductInput(host.output, host), script), DEVKIT_DIR,
@@ -193,7 +193,7 @@ class Target:
         driver = self.driver(dataclasses.replace(plan, target=self.name))
         return (driver.host_dir, *((driver.build_python_mount,) if driver.build_python_mount else ()))
 
-    def stages(self, plan: Plan, native: ImageSpec, toolchain: ImageSpec, configure_args, unpacked: Unpack,
+    def stages(self, plan: Plan, native: StageImage, toolchain: StageImage, configure_args, unpacked: Unpack,
                cached_path) -> BuildStages:
         """The build's stages, from the unpacked source (targets.source_stage: one for every target);
         `cached_path(pin)` says where a pinned input is (or will be) in the cache."""
@@ -201,7 +201,7 @@ class Target:
         environment = frozen_environment(build_environment(plan))
         build_python_dir, host_dir = driver.path(driver.build_python_dir), driver.path(driver.host_dir)
         build_python = Stage(
-            "build-python", f"build-python-{plan.release.version}", native.tag,
+            "build-python", f"build-python-{plan.release.version}", native.id,
             phases(driver, BUILD_PYTHON_PHASES), environment, (ProductInput(CONTAINER_SOURCE, unpacked),),
             build_python_dir, produces=("python",),
         )
@@ -213,7 +213,7 @@ class Target:
                        *(ProductInput(stage.output, stage) for stage in libraries.values()))
         first, *rest = phases(driver, HOST_PHASES, configure_args)
         host = Stage(
-            "host", f"host-{plan.host_name}", toolchain.tag, (self.compile_phase(first, cache), *rest),
+            "host", f"host-{plan.host_name}", toolchain.id, (self.compile_phase(first, cache), *rest),
             frozen_environment(self.host_environment(plan, driver)), (*host_inputs, *self.compile_inputs(cache)),
             host_dir, produces=("python.wasm",),
         )
@@ -246,7 +246,7 @@ class Target:
             custom_inputs = tuple(ProductInput(stage.output, stage)
                                   for stage in (*extensions.values(), *((relinked,) if relinked else ())))
             return Stage(
-                "package", f"package-{artifact}", native.tag, (Phase("package", command, CONTAINER_TOOLS),), environment,
+                "package", f"package-{artifact}", native.id, (Phase("package", command, CONTAINER_TOOLS),), environment,
                 (ProductInput(CONTAINER_SOURCE, unpacked), ProductInput(build_python_dir, build_python),
                  ProductInput(host_dir, host), *((ProductInput(DEVKIT_DIR, devkit),) if devkit else ()), *custom_inputs,
                  *scripts, *web_inputs),

@@ -158,7 +158,7 @@ class Bench:
         rounds = self.settings["rounds"]
         with build.reporter.phase("bench: speed and startup", f"{len(WORKLOADS)} workloads × {rounds} rounds, "
                                   f"native and wasm interleaved") as phase:
-            build.executor.run_phase(build.toolchain.tag, "bench", command, binds, {"HOME": WORK},
+            build.executor.run_phase(build.stage_images()[1].id, "bench", command, binds, {"HOME": WORK},
                       build.workspace.logs_dir / "bench" / f"{self.plan.artifact_name}.log", workdir=WORK)
             raw = json.loads((self.work / "raw.json").read_text())
             phase.outcome = f"geometric mean {speed(raw['speed'])['geometric_mean']:.2f}x native"

@@ -198,7 +198,7 @@ class TestRun:
         stages, driver = self.build.stages(), self.build.driver
         artifacts = [result.artifact, *filter(Path.is_file, [result.artifact.with_name(debug_artifact_name(result.artifact.name))])]
         return Stage(
-            f"test-{self.suite}", f"tests-{self.suite}-{self.plan.artifact_name}", self.build.toolchain.tag,
+            f"test-{self.suite}", f"tests-{self.suite}-{self.plan.artifact_name}", self.build.stage_images()[1].id,
             (Phase(f"test-{self.suite}", tuple(self.command(tests)), WORK),), (("HOME", WORK),),
             (ProductInput(CONTAINER_SOURCE, stages.source), ProductInput(driver.path(driver.build_python_dir), stages.build_python),
              *(FileInput.of(f"{ARTIFACTS}/{path.name}", path) for path in artifacts),
