@@ -97,19 +97,22 @@ def test(c, python="3.13", sdk=None, provider=None, target="wasi", suite="fast",
             flavour=flavour, recipes=recipes, cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)
 
 
-@task(iterable=["mirror", "configure_arg"], help={
+@task(iterable=["mirror", "configure_arg", "runtime"], help={
     **SELECTION_HELP, **BUILD_HELP, **FLAVOUR_HELP,
     "rounds": "rounds of the speed workloads, native and wasm interleaved (default: 7)",
     "values": "timed runs of each workload per process (default: 5)",
     "startup_runs": "runs of each startup measurement (default: 20)",
     "output": "where the JSON, the chart and the pyperf files go (default: bench/results/)",
     "check": "exit 1 if a target is missed",
+    "runtime": "also run under this runtime, by name (repeatable; `all`: every one the target has; README's runtime "
+               "table lists them); the target's default runtime always runs",
 })
 def bench(c, python="3.13", sdk=None, provider=None, target="wasi", rounds=None, values=None, startup_runs=None, output=None,
-          check=False, mirror=None, debian_mirror=None, base_image=None, configure_arg=None, flavour=None, recipes=None,
-          cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
+          check=False, runtime=None, mirror=None, debian_mirror=None, base_image=None, configure_arg=None, flavour=None,
+          recipes=None, cache_dir=None, build_dir=None, dist_dir=None, lock_dir=None):
     """Benchmark the built artifact against native CPython: speed, startup, size, build time (JSON and a chart)."""
     cli.run(cli.bench, rounds=rounds, values=values, startup_runs=startup_runs, output=output, check=check,
+            runtime=runtime or (),
             python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (), debian_mirror=debian_mirror,
             base_image=base_image, configure_arg=configure_arg or (), flavour=flavour, recipes=recipes,
             cache_dir=cache_dir, build_dir=build_dir, dist_dir=dist_dir, lock_dir=lock_dir)

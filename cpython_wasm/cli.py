@@ -163,13 +163,14 @@ def test(reporter: Reporter, suite="fast", jobs=None, rerun=False, **selection):
     return TestRun(_build(reporter, **selection), recipes, suite, jobs, rerun).run()
 
 
-def bench(reporter: Reporter, rounds=None, values=None, startup_runs=None, output=None, check=False, **selection):
+def bench(reporter: Reporter, rounds=None, values=None, startup_runs=None, output=None, check=False, runtime=(),
+          **selection):
     """Build (a no-op when built), then benchmark the artifact against native CPython; exit 1 with --check on a miss."""
     results_dir = directory_option(output, "--output", reporter) if output is not None else RESULTS_DIR
     rounds, values, startup_runs = (count(option, value) if value is not None else default for option, value, default in
                                     (("--rounds", rounds, 7), ("--values", values, 5), ("--startup-runs", startup_runs, 20)))
     results = Bench(_build(reporter, **selection), _recipes(selection.get("recipes")), build_command(selection), rounds, values,
-                    startup_runs=startup_runs, results_dir=results_dir).run()
+                    startup_runs=startup_runs, results_dir=results_dir, runtimes=list(runtime)).run()
     missed = [name for name, target in results["targets"].items() if not target["met"]]
     if check and missed:
         raise invoke.Exit(code=1, message=f"targets missed: {', '.join(missed)} (see {display_path(results_dir)})")

@@ -5,13 +5,19 @@ import json
 import math
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pyperf
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpython_wasm.cli import build_command
 from cpython_wasm.container import workloads
+from cpython_wasm.errors import UserError
 from cpython_wasm.paths import CONTAINER_SCRIPTS_DIR
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.targets.wasi import Wasi
 from cpython_wasm.tools import bench
 
 
@@ -115,3 +121,53 @@ def test_the_snapshot_has_its_own_startup_targets():
     assert measured["startup"]["limit"] == 0.010 and measured["startup"]["met"] is False
     assert measured["startup_imports"]["limit"] == pytest.approx(0.085) and measured["startup_imports"]["met"] is True
     assert "startup_imports" not in bench.targets(results())
+
+
+def wasi_build():
+    return SimpleNamespace(target=Wasi(), plan=Recipes().resolve("3.13.5", "25", "debian", "wasi"))
+
+
+def test_the_default_runtime_always_runs_first_and_all_adds_every_other():
+    build = wasi_build()
+    names = lambda chosen: [runtime.name for runtime in chosen]  # noqa: E731
+    assert names(bench.chosen_runtimes(build, [])) == ["wasmtime"]
+    assert names(bench.chosen_runtimes(build, ["wasmtime-py", "wasmtime", "wasmtime-py"])) == ["wasmtime", "wasmtime-py"]
+    assert names(bench.chosen_runtimes(build, ["all"])) == ["wasmtime", "wasmtime-inlining", "wasmtime-winch",
+                                                            "wasmtime-py"]
+
+
+@given(st.text(max_size=40).filter(lambda name: name not in {"all", "wasmtime", "wasmtime-inlining", "wasmtime-winch",
+                                                               "wasmtime-py"}))
+@settings(max_examples=200, deadline=None)
+def test_any_other_runtime_name_is_refused_in_one_paragraph_naming_the_runtimes(name):
+    with pytest.raises(UserError) as refused:
+        bench.chosen_runtimes(wasi_build(), ["wasmtime", name])
+    message = str(refused.value)
+    assert message.startswith(f"--runtime {name!r}: ") and "\n" not in message.replace(name, "").replace(repr(name), "")
+    assert "wasmtime-inlining, wasmtime-winch, wasmtime-py" in message
+
+
+def test_each_runtime_is_compared_with_native_from_the_same_interleaved_run():
+    build = wasi_build()
+    chosen = bench.chosen_runtimes(build, ["wasmtime-winch"])
+    raw = {"speed": {**raw_speed(), "wasmtime-winch": {"nbody": [[0.80, 0.84], [0.88, 0.90]],
+                                                       "regex": [[0.30, 0.32], [0.31, 0.30]]}},
+           "startup": {"processes": {"pass": {"native": [0.01, 0.012], "wasm": [0.02, 0.022],
+                                              "wasmtime-winch": [0.015, 0.016]}}}}
+    table = bench.runtime_table(chosen, raw)
+    assert list(table) == ["wasmtime", "wasmtime-winch"] and table["wasmtime"]["default"]
+    assert table["wasmtime"]["slowdown"] == bench.speed(raw["speed"])["geometric_mean"]
+    winch = table["wasmtime-winch"]
+    assert winch["ratios"] == {"nbody": pytest.approx(4.2), "regex": pytest.approx(3.0)}
+    assert winch["slowdown"] == pytest.approx(math.sqrt(4.2 * 3.0), abs=1e-4)
+    assert winch["worst"] == {"workload": "nbody", "ratio": pytest.approx(4.2)}
+    assert winch["startup"]["median"] == pytest.approx(0.0155) and not winch["default"]
+
+
+def test_the_chart_shows_the_other_runtimes(tmp_path):
+    chosen = bench.chosen_runtimes(wasi_build(), ["wasmtime-py"])
+    raw = {"speed": {**raw_speed(), "wasmtime-py": raw_speed()["wasm"]},
+           "startup": {"processes": {"pass": {"native": [0.01], "wasm": [0.02], "wasmtime-py": [0.2]}}}}
+    table = bench.runtime_table(chosen, raw)
+    chart = bench.draw({**results(runtimes=table), "targets": bench.targets(results())}, tmp_path / "chart.png")
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -417,3 +417,13 @@ def test_image_import_needs_a_lockfile_to_check_against(tmp_path):
     archive.write_bytes(b"")
     result = invoke("image-import", str(archive), "--lock-dir", str(tmp_path))
     assert result.returncode == 2 and "No lockfile in" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_refuses_a_runtime_the_target_has_not_before_building(tmp_path):
+    result = invoke("bench", "--python", "3.13.5", "--sdk", "25", "--provider", "debian", "--runtime", "wasmer",
+                    "--build-dir", str(tmp_path / "build"), "--dist-dir", str(tmp_path / "dist"),
+                    "--lock-dir", str(tmp_path / "locks"), env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
+    assert result.returncode == UserError.exit_code, result.stderr
+    assert "--runtime 'wasmer': WASI artifacts are benchmarked under these runtimes only: wasmtime," in " ".join(
+        result.stderr.split()) and "Traceback" not in result.stderr
+    assert not (tmp_path / "dist").exists() and not (tmp_path / "locks").exists()

@@ -39,13 +39,17 @@ def test_node_runs_python_js_of_3_13_and_node_entry_of_3_14(tmp_path):
 
 def test_the_benchmark_and_the_test_workers_run_each_layout_as_a_python():
     helper = Recipes().resolve("3.14.6", "6.0.5", "debian", "emscripten")
-    assert EMSCRIPTEN.bench_interpreter(helper, "/w") == (
-        ["env", "PYTHONHOME=/w/artifact", "PYTHONPATH=/w/artifact/python3.14.zip",
-         "node", "/w/artifact/node_entry.mjs", "--this-program=/w/artifact/python"], {})
+    runtimes = EMSCRIPTEN.bench_runtimes(helper, "/w")
+    assert list(runtimes) == ["node", "node-turbofan"] and EMSCRIPTEN.bench_config(helper, "/w") == {}
+    assert runtimes["node"].command == (
+        "env", "PYTHONHOME=/w/artifact", "PYTHONPATH=/w/artifact/python3.14.zip",
+        "node", "/w/artifact/node_entry.mjs", "--this-program=/w/artifact/python")
+    assert runtimes["node-turbofan"].command[3:5] == ("node", "--no-liftoff")  # Node's own option, before the script
+    assert not any(runtime.prepare for runtime in runtimes.values())
     assert EMSCRIPTEN.node_interpreter(helper, "/w/artifact", "/w/tests")[2] == (
         "PYTHONPATH=/w/artifact/python3.14.zip:/w/tests")
     browser_flavour = Recipes().resolve("3.13.5", "3.1.69", "debian", "emscripten")
-    assert EMSCRIPTEN.bench_interpreter(browser_flavour, "/w") == (["env", "node", "/w/artifact/python.js"], {})
+    assert EMSCRIPTEN.bench_runtimes(browser_flavour, "/w")["node"].command == ("env", "node", "/w/artifact/python.js")
 
 
 def config(tmp_path, text: str):

@@ -1,11 +1,16 @@
 """The WASI target runs python.wasm with the wasmtime CLI its toolchain image installs, wherever it runs it."""
 
 import json
+import shlex
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
 from cpython_wasm.inputs.tools import WASMTIME_CLI
-from cpython_wasm.targets.wasi import Wasi, precompile_first, wasmtime_invocation, wasmtime_run
+from cpython_wasm.paths import CONTAINER_TOOLS
+from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.targets.target import Target
+from cpython_wasm.targets.wasi import WASMTIME_SETTINGS, Wasi, wasmtime_cli_runtime, wasmtime_invocation
 from cpython_wasm.tools.smoke import image_runner
 
 WASI = Wasi()
@@ -14,8 +19,41 @@ WASI = Wasi()
 def test_the_cli_is_the_images_own_not_a_mounted_file():
     assert WASMTIME_CLI == "/usr/local/bin/wasmtime"  # installed by containers/wasi-sdk-common.Dockerfile.j2
     assert WASI.runner_inputs(SimpleNamespace(plan=None)) == ()
-    assert wasmtime_run("/w")[:2] == [WASMTIME_CLI, "run"]
-    assert precompile_first("true", "/w")[2].startswith(f"{WASMTIME_CLI} compile /w/artifact/python.wasm ")
+    assert wasmtime_cli_runtime("wasmtime", "/w").command[:2] == (WASMTIME_CLI, "run")
+
+
+def test_each_cli_runtime_runs_the_module_it_precompiled_with_the_same_codegen_settings():
+    plan = Recipes().resolve("3.13.5", "25", "debian", "wasi")
+    runtimes = WASI.bench_runtimes(plan, "/w")
+    assert list(runtimes)[0] == "wasmtime" and set(runtimes) == {*WASMTIME_SETTINGS, "wasmtime-py"}
+    for name in WASMTIME_SETTINGS:
+        runtime = runtimes[name]
+        compile_ = shlex.split(runtime.prepare)
+        assert compile_[:2] == [WASMTIME_CLI, "compile"] and compile_[-3:] == ["/w/artifact/python.wasm", "-o",
+                                                                               f"/w/{name}.cwasm"]
+        codegen = list(WASMTIME_SETTINGS[name][1])
+        assert compile_[2:-3] == codegen
+        assert list(runtime.command[2:2 + len(codegen)]) == codegen and runtime.command[-1] == f"/w/{name}.cwasm"
+        assert "--allow-precompiled" in runtime.command
+    embedding = runtimes["wasmtime-py"]
+    assert embedding.command[:3] == ("python3", f"{CONTAINER_TOOLS}/runtime.py", "run")
+    assert shlex.split(embedding.prepare)[-1] == embedding.command[-1] == "/w/wasmtime-py.cwasm"
+    assert plan.wasmtime.version in embedding.description
+
+
+def test_the_regrtest_workers_are_the_default_cli_runtime_with_the_lines_stack(tmp_path):
+    worker = wasmtime_cli_runtime("wasmtime", "/w", 16 << 20)
+    assert worker.command[2:6] == ("--allow-precompiled", "--wasm", f"max-wasm-stack={16 << 20}", "--dir")
+
+
+def test_a_prepared_command_runs_each_preparation_then_the_command_itself(tmp_path):
+    steps = [SimpleNamespace(prepare=f"echo one > {tmp_path}/a"), SimpleNamespace(prepare=""),
+             SimpleNamespace(prepare=f"echo two >> {tmp_path}/a")]
+    command = Target.prepared_command(["sh", "-c", "cat \"$0\"/a; echo done", str(tmp_path)], steps)
+    assert subprocess.run(command, capture_output=True, text=True, check=True).stdout == "one\ntwo\ndone\n"
+    assert Target.prepared_command(["true"], [SimpleNamespace(prepare="")]) == ["true"]
+    failing = Target.prepared_command(["echo", "never"], [SimpleNamespace(prepare="false")])
+    assert subprocess.run(failing, capture_output=True, text=True).stdout == ""
 
 
 def test_the_smoke_run_gives_the_guest_the_artifact_read_only_and_a_scratch_tmp(tmp_path):

@@ -13,7 +13,9 @@ sides alike. Each process prints its own in-process timings.
 
 Startup, timed from outside the interpreter, as users start it: whole
 processes of `-c pass` and of `-c "import json, re, asyncio"`, native and
-wasm interleaved run by run (their order alternating). Natively, started as
+each wasm runtime interleaved run by run (their order alternating). The
+interpreters are native, `wasm` (the target's default runtime) and any other
+runtime chosen with `invoke bench --runtime`, by its name. Natively, started as
 an installed CPython starts (frozen modules, the standard library's .pyc
 already written); for WASI, `wasmtime run` of the wasmtime CLI on the
 precompiled module; for Emscripten, `node python.js`. For WASI also, in this
@@ -126,7 +128,7 @@ def main(argv=None) -> int:
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     work = Path(output_path).parent
     results = {"speed": speed(config), "startup": {}}
-    commands = {"native": config["native_startup"], "wasm": config["interpreters"]["wasm"]}
+    commands = {**config["interpreters"], "native": config["native_startup"]}
     results["startup"]["processes"] = startup_processes(commands, config["startup_scripts"], config["startup_runs"])
     print("startup: whole processes done", file=sys.stderr, flush=True)
     if "wasi" in config:

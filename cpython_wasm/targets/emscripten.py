@@ -27,7 +27,7 @@ from cpython_wasm.targets.drivers import (
     build_triple,
     driver_for,
 )
-from cpython_wasm.targets.target import CONTAINER_INPUTS, Target, add_unshipped_stdlib, build_environment, library_prefix
+from cpython_wasm.targets.target import CONTAINER_INPUTS, Runtime, Target, add_unshipped_stdlib, build_environment, library_prefix
 from cpython_wasm.tools.smoke import node_command, node_invocation
 
 DYNAMIC_LINKING = "--enable-wasm-dynamic-linking"
@@ -55,6 +55,13 @@ SYSTEM_LIBRARIES = 'printf "int main(void) { return 0; }\\n" > seed.c && emcc -O
 # The seed copied into the stage's own cache (writable: the seed is a sealed product), then the command.
 SEED_CACHE = 'mkdir -p "$EM_CACHE" && cp -R "$0"/. "$EM_CACHE"/ && chmod -R u+w "$EM_CACHE" && exec "$@"'
 # An option of regrtest as a release's config.toml gives it (-uall, --single-process, -W).
+# Node's settings `invoke bench --runtime` runs the artifact with, by name: what each is, and the options given to
+# Node. V8 compiles wasm with Liftoff, its baseline compiler, first and tiers hot functions up to TurboFan, its
+# optimising compiler; --no-liftoff compiles everything with TurboFan from the start.
+NODE_SETTINGS = {
+    "node": ("Node, V8's defaults: Liftoff first, hot functions tiered up to TurboFan", ()),
+    "node-turbofan": ("Node, V8's optimising tier only (--no-liftoff)", ("--no-liftoff",)),
+}
 REGRTEST_OPTION = re.compile(r"-{1,2}[A-Za-z][A-Za-z0-9=,-]*")
 
 
@@ -226,20 +233,23 @@ class Emscripten(Target):
             return ()
         return (FileInput.of(BROWSER_FLAVOUR_RUNNER_MOUNT, BROWSER_FLAVOUR_RUNNER),)
 
-    def node_interpreter(self, plan: Plan, artifact: str, *more_path: str) -> list[str]:
+    def node_interpreter(self, plan: Plan, artifact: str, *more_path: str, node_options: tuple[str, ...] = ()) -> list[str]:
         """The command line that runs the artifact unpacked at `artifact` under Node as a python would be run, its
-        environment (node_command) set by env; `more_path` after its standard library on PYTHONPATH (3.14+)."""
+        environment (node_command) set by env; `more_path` after its standard library on PYTHONPATH (3.14+);
+        `node_options` given to Node itself."""
         stdlib = f"python{plan.python.line}.zip" if self.built_by_platforms_emscripten(plan) else None
-        command, environment = node_command(artifact, stdlib)
+        (node, *command), environment = node_command(artifact, stdlib)
         if environment and more_path:
             environment["PYTHONPATH"] = ":".join((environment["PYTHONPATH"], *more_path))
-        return ["env", *(f"{name}={value}" for name, value in sorted(environment.items())), *command]
+        return ["env", *(f"{name}={value}" for name, value in sorted(environment.items())), node, *node_options, *command]
 
     def test_runner(self, jobs: int) -> str:
         return f"{jobs} workers under Node"
 
-    def bench_interpreter(self, plan: Plan, work: str) -> tuple[list[str], dict]:
-        return self.node_interpreter(plan, f"{work}/artifact"), {}
+    def bench_runtimes(self, plan: Plan, work: str) -> dict[str, Runtime]:
+        runtimes = [Runtime(name, description, tuple(self.node_interpreter(plan, f"{work}/artifact", node_options=options)))
+                    for name, (description, options) in NODE_SETTINGS.items()]
+        return {runtime.name: runtime for runtime in runtimes}
 
     def runtime_version(self, plan: Plan) -> str:
         return "node"

@@ -22,6 +22,7 @@ run them.
 
 import dataclasses
 import json
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,20 @@ LIBRARY_SCRIPT = CONTAINERS_DIR / "files" / "build-library.sh"
 DEVKIT_SCRIPT = CONTAINERS_DIR / "files" / "build-devkit.sh"
 DEVKIT_DIR = "/devkit"  # the devkit stage's output, and where the package stage finds it
 CONTAINER_INPUTS = "/inputs"  # where a stage finds its pinned files, read-only
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """An engine with its settings, one that `invoke bench --runtime NAME` can run the artifact under.
+
+    `command` runs the artifact the way a python is run (Python's own arguments follow it). `prepare` is a shell
+    command line run once before the bench runner, or "": for example precompiling the module with this engine's
+    settings, since a precompiled module runs only on an engine configured like the one that made it."""
+
+    name: str
+    description: str
+    command: tuple[str, ...]
+    prepare: str = ""
 
 
 @dataclass(frozen=True)
@@ -312,14 +327,22 @@ class Target:
         raise NotImplementedError
 
 
-    def bench_interpreter(self, plan: Plan, work: str) -> tuple[list[str], dict]:
-        """The benchmark's wasm interpreter command, with the artifact unpacked at work/artifact, and what the
-        bench runner's configuration needs besides."""
+    def bench_runtimes(self, plan: Plan, work: str) -> dict[str, Runtime]:
+        """The runtimes the benchmark can run the artifact unpacked at work/artifact under, by name. The first is
+        the default: the one every run measures and the targets are checked under."""
         raise NotImplementedError
 
-    def bench_command(self, command: list[str], work: str) -> list[str]:
-        """The bench runner's command, with what must run before it."""
-        return command
+    def bench_config(self, plan: Plan, work: str) -> dict:
+        """What the bench runner's configuration needs besides the interpreters."""
+        return {}
+
+    @staticmethod
+    def prepared_command(command: list[str], runtimes: list[Runtime]) -> list[str]:
+        """`command` after what each of the runtimes it runs must do first (Runtime.prepare)."""
+        steps = [runtime.prepare for runtime in runtimes if runtime.prepare]
+        if not steps:
+            return command
+        return ["sh", "-c", " && ".join([*steps, f"exec {shlex.join(command)}"])]
 
     def runtime_version(self, plan: Plan) -> str:
         """What runs the artifact in the test run and the benchmark, with its version."""

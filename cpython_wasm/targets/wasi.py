@@ -10,7 +10,7 @@ from packageurl import PackageURL
 from cpython_wasm.inputs import tools
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.inputs.tools import WASMTIME_CLI
-from cpython_wasm.paths import WASI_SDK_PATH
+from cpython_wasm.paths import CONTAINER_TOOLS, WASI_SDK_PATH
 from cpython_wasm.recipes.artifacts import debug_artifact_name
 from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.records import sbom
@@ -19,14 +19,7 @@ from cpython_wasm.stages.executor import Bind
 from cpython_wasm.stages.images import ImageSpec, helper_file, native_spec, pinned_file
 from cpython_wasm.stages.render import render
 from cpython_wasm.targets.drivers import Driver, driver_for
-from cpython_wasm.targets.target import Target, add_unshipped_stdlib
-
-
-def wasmtime_run(work: str, max_wasm_stack: int | None = None) -> list[str]:
-    """The wasmtime CLI's command that runs the artifact unpacked at work/artifact, precompiled (see
-    precompile_first); with wasmtime's own stack size (runtime.DEFAULT_WASM_STACK) unless another is given."""
-    stack = ["--wasm", f"max-wasm-stack={max_wasm_stack}"] if max_wasm_stack is not None else []
-    return [WASMTIME_CLI, "run", "--allow-precompiled", *stack, *wasmtime_guest_options(work), f"{work}/python.cwasm"]
+from cpython_wasm.targets.target import Runtime, Target, add_unshipped_stdlib
 
 
 def wasmtime_guest_options(work: str) -> list[str]:
@@ -43,10 +36,37 @@ def wasmtime_invocation(unpacked: Path, scratch: Path) -> tuple[list[str], list[
     return command, [Bind(unpacked, f"{work}/artifact"), Bind(scratch, f"{work}/tmp", writable=True)], {}
 
 
-def precompile_first(command: str, work: str) -> list[str]:
-    """`command` (a shell command line) after python.wasm is compiled once by the wasmtime CLI, for every process
-    that runs it, as wasmtime's cache would after the first (a .cwasm runs only on the wasmtime that made it)."""
-    return ["sh", "-c", f"{WASMTIME_CLI} compile {work}/artifact/python.wasm -o {work}/python.cwasm && exec {command}"]
+# The wasmtime CLI's settings `invoke bench --runtime` runs python.wasm with, by name: what each is, and the codegen
+# options given to both `wasmtime compile` and `wasmtime run`. The CLI's defaults are already the settings wasmtime
+# documents for fast execution on a 64-bit host (Cranelift, opt-level 2, signals-based traps, bounds checks elided by
+# a 4 GiB reservation and guard pages); the others are the documented alternatives a user may pick.
+WASMTIME_SETTINGS = {
+    "wasmtime": ("wasmtime CLI, its defaults: Cranelift at opt-level 2, bounds checks elided by guard pages", ()),
+    "wasmtime-inlining": ("wasmtime CLI, Cranelift with function inlining (-C inlining=y)", ("-C", "inlining=y")),
+    "wasmtime-winch": ("wasmtime CLI, Winch, the baseline compiler (-C compiler=winch): quick to compile",
+                       ("-C", "compiler=winch")),
+}
+
+
+def wasmtime_cli_runtime(name: str, work: str, max_wasm_stack: int | None = None) -> Runtime:
+    """The wasmtime CLI with one of its WASMTIME_SETTINGS running the artifact unpacked at work/artifact, compiled
+    once by the CLI beforehand (`prepare`), as wasmtime's cache would after the first run, for every process that runs
+    it; with wasmtime's own stack size (runtime.DEFAULT_WASM_STACK) unless another is given."""
+    description, codegen = WASMTIME_SETTINGS[name]
+    cwasm = f"{work}/{name}.cwasm"
+    stack = ("--wasm", f"max-wasm-stack={max_wasm_stack}") if max_wasm_stack is not None else ()
+    return Runtime(name, description,
+                   (WASMTIME_CLI, "run", *codegen, "--allow-precompiled", *stack, *wasmtime_guest_options(work), cwasm),
+                   shlex.join([WASMTIME_CLI, "compile", *codegen, f"{work}/artifact/python.wasm", "-o", cwasm]))
+
+
+def wasmtime_py_runtime(plan: Plan, work: str) -> Runtime:
+    """wasmtime's Python embedding (the image's wasmtime-py, through runtime.py), as a program embedding the engine
+    runs python.wasm: in a host Python process, on the module precompiled by the same engine."""
+    runtime, cwasm = f"{CONTAINER_TOOLS}/runtime.py", f"{work}/wasmtime-py.cwasm"
+    return Runtime("wasmtime-py", f"wasmtime-py {plan.wasmtime.version}, wasmtime's Python embedding, in a host Python",
+                   ("python3", runtime, "run", "--allow-precompiled", *wasmtime_guest_options(work), cwasm),
+                   shlex.join(["python3", runtime, "compile", f"{work}/artifact/python.wasm", "-o", cwasm]))
 
 
 def wasm_stack(host_build: Path) -> int:
@@ -125,21 +145,21 @@ class Wasi(Target):
                          work: str) -> list[str]:
         """regrtest's main process is the native build python of the release; each worker is the artifact under
         wasmtime, precompiled once (`--python`), as CPython's WASI CI runs it."""
-        worker = shlex.join(wasmtime_run(work, wasm_stack(build.products().host.path)))
+        worker = wasmtime_cli_runtime("wasmtime", work, wasm_stack(build.products().host.path))
         regrtest = [build.driver.build_python, "-m", "test", *self.regrtest_options(build.plan, source, jobs), *options,
-                    "--python", worker, *tests]
-        return precompile_first(shlex.join(regrtest), work)
+                    "--python", shlex.join(worker.command), *tests]
+        return self.prepared_command(regrtest, [worker])
 
     def test_runner(self, jobs: int) -> str:
         return f"{jobs} workers, python.wasm under the wasmtime CLI"
 
-    def bench_interpreter(self, plan: Plan, work: str) -> tuple[list[str], dict]:
-        return wasmtime_run(work), {"wasi": {"module": f"{work}/artifact/python.wasm",
-                                             "runner_options": wasmtime_guest_options(work),
-                                             "dirs": [[f"{work}/artifact", "/"]], "env": {"PYTHONHOME": "/"}}}
+    def bench_runtimes(self, plan: Plan, work: str) -> dict[str, Runtime]:
+        runtimes = [*(wasmtime_cli_runtime(name, work) for name in WASMTIME_SETTINGS), wasmtime_py_runtime(plan, work)]
+        return {runtime.name: runtime for runtime in runtimes}
 
-    def bench_command(self, command: list[str], work: str) -> list[str]:
-        return precompile_first(shlex.join(command), work)
+    def bench_config(self, plan: Plan, work: str) -> dict:
+        return {"wasi": {"module": f"{work}/artifact/python.wasm", "runner_options": wasmtime_guest_options(work),
+                         "dirs": [[f"{work}/artifact", "/"]], "env": {"PYTHONHOME": "/"}}}
 
     def runtime_version(self, plan: Plan) -> str:
         return f"wasmtime CLI {plan.wasmtime_cli.version} (in process: wasmtime-py {plan.wasmtime.version})"

@@ -39,7 +39,7 @@ import pyperf
 from cpython_wasm.build import Build, BuildResult
 from cpython_wasm.container.wasm import strip_debug_info
 from cpython_wasm.container.workloads import WORKLOADS
-from cpython_wasm.errors import BuildError
+from cpython_wasm.errors import BuildError, UserError
 from cpython_wasm.files import write_atomically
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.paths import CONTAINER_SCRIPTS_DIR, CONTAINER_SOURCE, CONTAINER_TOOLS, PACKAGE_DIR, PROJECT_ROOT, display_path
@@ -48,6 +48,7 @@ from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.stages.executor import Bind
 from cpython_wasm.stages.images import image_log_dir, rootfs_log_dir
 from cpython_wasm.stages.store import read_timings
+from cpython_wasm.targets.target import Runtime
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 WORK = "/bench"  # the benchmark's writable directory inside the container
@@ -55,6 +56,8 @@ WORK = "/bench"  # the benchmark's writable directory inside the container
 RUNNER_FILES = (CONTAINER_SCRIPTS_DIR / "bench_runner.py", CONTAINER_SCRIPTS_DIR / "workloads.py", PACKAGE_DIR / "runtime.py")
 
 NATIVE = "native"  # a limit that is native's own value, measured in the same run
+WASM = "wasm"  # the default runtime's name in the runner's configuration and the results
+ALL_RUNTIMES = "all"  # --runtime all: every runtime of the target
 # name: (what is measured, the limit, its unit); each is met when the measured value is at most the limit.
 TARGETS = {
     "slowdown": ("geometric-mean time of the workloads, wasm over native", 1.5, "x"),
@@ -85,24 +88,40 @@ def startup_scripts(plan) -> dict[str, str]:
     return {"pass": "pass", "imports": f"import {', '.join(imports)}"}
 
 
-def config(build: Build, rounds: int, values: int, warmups: int, startup_runs: int) -> dict:
-    """What bench_runner.py runs: the interpreters' command lines inside the container."""
-    wasm, extra = build.target.bench_interpreter(build.plan, WORK)
+def chosen_runtimes(build: Build, names: list[str]) -> list[Runtime]:
+    """The target's default runtime, then those of `names` (`all`: every one); a name the target has not is refused."""
+    runtimes = build.target.bench_runtimes(build.plan, WORK)
+    unknown = sorted(set(names) - {*runtimes, ALL_RUNTIMES})
+    if unknown:
+        raise UserError(f"--runtime {unknown[0]!r}: {build.target.title} artifacts are benchmarked under these runtimes "
+                        f"only: {', '.join(runtimes)} (or `{ALL_RUNTIMES}` for every one; the first is the default, "
+                        f"always measured). Give one of those names, or leave --runtime out.")
+    default, *others = runtimes
+    wanted = set(others) if ALL_RUNTIMES in names else set(names)
+    return [runtimes[default], *(runtimes[name] for name in others if name in wanted)]
+
+
+def config(build: Build, runtimes: list[Runtime], rounds: int, values: int, warmups: int, startup_runs: int) -> dict:
+    """What bench_runner.py runs: the interpreters' command lines inside the container; the default runtime's is
+    `wasm`, the others' are their names."""
     # Native startup as an installed CPython starts: frozen modules on (a build tree's python has them off)
     # and the standard library's .pyc written once (the source is read-only here).
     native_startup = ["env", f"PYTHONPYCACHEPREFIX={WORK}/pycache", build.driver.build_python, "-X", "frozen_modules=on"]
+    default, *others = runtimes
     return {"workloads": list(WORKLOADS), "processes": rounds, "values": values, "warmups": warmups,
             "startup_runs": startup_runs, "startup_scripts": startup_scripts(build.plan),
-            "interpreters": {"native": [build.driver.build_python], "wasm": wasm},
-            "native_startup": native_startup, **extra}
+            "interpreters": {"native": [build.driver.build_python], WASM: list(default.command),
+                             **{runtime.name: list(runtime.command) for runtime in others}},
+            "native_startup": native_startup, **build.target.bench_config(build.plan, WORK)}
 
 
 class Bench:
     """One benchmark run of one artifact; each method is one part of it."""
 
     def __init__(self, build: Build, recipes: Recipes, rebuild_command: list[str], rounds: int = 7, values: int = 5,
-                 warmups: int = 1, startup_runs: int = 20, results_dir: Path = RESULTS_DIR):
+                 warmups: int = 1, startup_runs: int = 20, results_dir: Path = RESULTS_DIR, runtimes: list[str] = ()):
         self.build, self.plan, self.recipes = build, build.plan, recipes
+        self.runtimes = chosen_runtimes(build, list(runtimes))  # before anything is built: a bad name costs nothing
         self.rebuild_command = rebuild_command
         self.settings = {"rounds": rounds, "values": values, "warmups": warmups, "startup_runs": startup_runs}
         self.results_dir = results_dir
@@ -124,6 +143,7 @@ class Bench:
             "runtime": self.build.target.runtime_version(self.plan),
             "native": "the build python of the same release and source (CPython's default flags: -O3, no LTO, no PGO)",
             "speed": speed(raw["speed"]),
+            "runtimes": runtime_table(self.runtimes, raw),
             "startup": {"scripts": runner_config["startup_scripts"], **startup(raw["startup"])},
             "size": sizes(result, self.linked().path, self.build.products().package.path),
             "build": build_times(self.build, noop),
@@ -143,8 +163,8 @@ class Bench:
         if self.work.exists():
             shutil.rmtree(self.work)
         safe_extract(result.artifact, self.work / "artifact", strip_components=1)
-        runner_config = config(self.build, self.settings["rounds"], self.settings["values"], self.settings["warmups"],
-                               self.settings["startup_runs"])
+        runner_config = config(self.build, self.runtimes, self.settings["rounds"], self.settings["values"],
+                               self.settings["warmups"], self.settings["startup_runs"])
         (self.work / "config.json").write_text(json.dumps(runner_config, indent=1))
         build, products = self.build, self.build.products()
         driver = build.driver
@@ -153,11 +173,11 @@ class Bench:
                  Bind(self.work, WORK, writable=True),
                  *(Bind(path, f"{CONTAINER_TOOLS}/{path.name}") for path in RUNNER_FILES),
                  *(Bind(tool.host, tool.container) for tool in build.target.runner_inputs(build))]
-        command = build.target.bench_command(
-            ["python3", f"{CONTAINER_TOOLS}/bench_runner.py", f"{WORK}/config.json", f"{WORK}/raw.json"], WORK)
-        rounds = self.settings["rounds"]
+        command = build.target.prepared_command(
+            ["python3", f"{CONTAINER_TOOLS}/bench_runner.py", f"{WORK}/config.json", f"{WORK}/raw.json"], self.runtimes)
+        rounds, names = self.settings["rounds"], ", ".join(runtime.name for runtime in self.runtimes)
         with build.reporter.phase("bench: speed and startup", f"{len(WORKLOADS)} workloads × {rounds} rounds, "
-                                  f"native and wasm interleaved") as phase:
+                                  f"native and {names} interleaved") as phase:
             build.executor.run_phase(build.stage_images()[1].id, "bench", command, binds, {"HOME": WORK},
                       build.workspace.logs_dir / "bench" / f"{self.plan.artifact_name}.log", workdir=WORK)
             raw = json.loads((self.work / "raw.json").read_text())
@@ -184,8 +204,8 @@ class Bench:
                                 (json.dumps(results, indent=1) + "\n").encode())
         pyperf_dir = self.results_dir / f"{name}.pyperf"
         pyperf_dir.mkdir(exist_ok=True)
-        for interpreter in ("native", "wasm"):
-            suite_of(raw["speed"][interpreter], interpreter).dump(str(pyperf_dir / f"{interpreter}.json"), replace=True)
+        for interpreter, timings in raw["speed"].items():
+            suite_of(timings, interpreter).dump(str(pyperf_dir / f"{interpreter}.json"), replace=True)
         chart = draw(results, self.results_dir / f"{name}.png")
         reporter = self.build.reporter
         for key, target in results["targets"].items():
@@ -199,11 +219,12 @@ class Bench:
 # -- statistics -------------------------------------------------------------------
 
 
-def speed(raw: dict) -> dict:
-    """Per workload: each interpreter's timings (pyperf's statistics), the rounds' ratios and their median."""
+def speed(raw: dict, interpreter: str = WASM) -> dict:
+    """Per workload: native's and the interpreter's timings (pyperf's statistics), the rounds' ratios and their
+    median."""
     workloads = {}
-    for workload in raw["native"]:
-        native, wasm = raw["native"][workload], raw["wasm"][workload]
+    for workload in raw[NATIVE]:
+        native, wasm = raw[NATIVE][workload], raw[interpreter][workload]
         ratios = [min(w) / min(n) for n, w in zip(native, wasm, strict=True)]
         workloads[workload] = {
             "native": describe(native, workload), "wasm": describe(wasm, workload),
@@ -227,6 +248,23 @@ def describe(processes: list[list[float]], name: str) -> dict:
     return {"median": round(benchmark.median(), 5), "mean": round(benchmark.mean(), 5),
             "stdev": round(benchmark.stdev(), 5) if benchmark.get_nvalue() > 1 else 0.0,
             "min": round(min(min(values) for values in processes), 5), "values": benchmark.get_nvalue()}
+
+
+def runtime_table(runtimes: list[Runtime], raw: dict) -> dict:
+    """Each runtime measured, by name, the default first: what it is, its slowdown over native (the geometric mean,
+    and its slowest workload) and its whole-process startup (`-c pass`, median), all from the same interleaved run."""
+    table = {}
+    for index, runtime in enumerate(runtimes):
+        measured = speed(raw["speed"], WASM if index == 0 else runtime.name)
+        worst = max(measured["workloads"], key=lambda workload: measured["workloads"][workload]["ratio"])
+        table[runtime.name] = {
+            "description": runtime.description, "default": index == 0,
+            "slowdown": measured["geometric_mean"],
+            "worst": {"workload": worst, "ratio": measured["workloads"][worst]["ratio"]},
+            "ratios": {workload: entry["ratio"] for workload, entry in measured["workloads"].items()},
+            "startup": _spread(raw["startup"]["processes"]["pass"][WASM if index == 0 else runtime.name]),
+        }
+    return table
 
 
 def _seconds(values: list[float]) -> dict:
@@ -355,6 +393,10 @@ def draw(results: dict, path: Path) -> Path:
     speed_ax.axvline(TARGETS["slowdown"][1], color="#c44e52", linestyle="--", label=f"target {TARGETS['slowdown'][1]}x")
     speed_ax.axvline(results["speed"]["geometric_mean"], color="#55a868",
                      label=f"geometric mean {results['speed']['geometric_mean']:.2f}x")
+    for name, runtime in results.get("runtimes", {}).items():
+        if not runtime["default"]:
+            speed_ax.axvline(runtime["slowdown"], color="#8c8c8c", linestyle=":",
+                             label=f"{name}: geometric mean {runtime['slowdown']:.2f}x")
     speed_ax.invert_yaxis()
     speed_ax.set_xlabel("time relative to native CPython (lower is better)")
     speed_ax.set_title("Interpreter speed")

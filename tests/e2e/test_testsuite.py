@@ -123,7 +123,7 @@ def test_the_benchmark_writes_its_json_and_its_chart(built, workspace, tmp_path)
     """A short run (one round): it proves the measuring works end to end; the numbers come from `invoke bench`."""
     output = tmp_path / "results"
     result = invoke("bench", *build_args(workspace, *SELECTION)[1:], "--rounds", "1", "--values", "1",
-                    "--startup-runs", "2", "--output", output)
+                    "--startup-runs", "2", "--output", output, "--runtime", "all")
     assert result.returncode == 0, result.stderr[-6000:]
     results = json.loads((output / f"{ARTIFACT}.json").read_text())
     assert results["artifact_sha256"] == sha256(built["artifact"])
@@ -135,9 +135,9 @@ def test_the_benchmark_writes_its_json_and_its_chart(built, workspace, tmp_path)
     assert startup["precompiled"]["median"] < startup["cached"]["median"] < startup["first_run"]["median"]
     # Whole processes, native and the wasmtime CLI side by side, of both scripts; the CLI's process does not
     # start a host Python as our runner's does (tens of milliseconds against a couple of hundred).
-    processes = startup["processes"]
+    processes, others = startup["processes"], {"wasmtime-inlining", "wasmtime-winch", "wasmtime-py"}
     assert {script: set(timings) for script, timings in processes.items()} == {
-        "pass": {"native", "wasm"}, "imports": {"native", "wasm"}}
+        "pass": {"native", "wasm", *others}, "imports": {"native", "wasm", *others}}
     assert all(timing["runs"] == 2 for timings in processes.values() for timing in timings.values())
     assert processes["pass"]["wasm"]["median"] < startup["precompiled_process"]["median"]
     assert results["targets"]["startup"]["limit"] == processes["pass"]["native"]["median"]
@@ -151,6 +151,17 @@ def test_the_benchmark_writes_its_json_and_its_chart(built, workspace, tmp_path)
     assert (output / f"{ARTIFACT}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     native = json.loads((output / f"{ARTIFACT}.pyperf" / "native.json").read_text())
     assert {bench["metadata"]["name"] for bench in native["benchmarks"]} == set(workloads)
+    # Every runtime ran every workload beside native: the table's rows, the default first.
+    runtimes = results["runtimes"]
+    assert list(runtimes) == ["wasmtime", "wasmtime-inlining", "wasmtime-winch", "wasmtime-py"]
+    assert runtimes["wasmtime"]["slowdown"] == results["speed"]["geometric_mean"]
+    for name, runtime in runtimes.items():
+        assert set(runtime["ratios"]) == set(workloads) and 0.5 < runtime["slowdown"] < 50, (name, runtime)
+        if name != "wasmtime":
+            assert (output / f"{ARTIFACT}.pyperf" / f"{name}.json").is_file()
+    # The embedding starts a host Python first; the baseline compiler's code is slower than Cranelift's.
+    assert runtimes["wasmtime-py"]["startup"]["median"] > runtimes["wasmtime"]["startup"]["median"]
+    assert runtimes["wasmtime-winch"]["slowdown"] > runtimes["wasmtime"]["slowdown"]
 
 
 def official_style_cli(directory: Path) -> Path:
