@@ -54,7 +54,6 @@ CACHE_SEED = "/opt/emscripten-cache-seed"
 SYSTEM_LIBRARIES = 'printf "int main(void) { return 0; }\\n" > seed.c && emcc -O2 seed.c -o seed.js && rm -f seed*'
 # The seed copied into the stage's own cache (writable: the seed is a sealed product), then the command.
 SEED_CACHE = 'mkdir -p "$EM_CACHE" && cp -R "$0"/. "$EM_CACHE"/ && chmod -R u+w "$EM_CACHE" && exec "$@"'
-# An option of regrtest as a release's config.toml gives it (-uall, --single-process, -W).
 # Node's settings `invoke bench --runtime` runs the artifact with, by name: what each is, and the options given to
 # Node. V8 compiles wasm with Liftoff, its baseline compiler, first and tiers hot functions up to TurboFan, its
 # optimising compiler; --no-liftoff compiles everything with TurboFan from the start.
@@ -62,6 +61,7 @@ NODE_SETTINGS = {
     "node": ("Node, V8's defaults: Liftoff first, hot functions tiered up to TurboFan", ()),
     "node-turbofan": ("Node, V8's optimising tier only (--no-liftoff)", ("--no-liftoff",)),
 }
+# An option of regrtest as a release's config.toml gives it (-uall, --single-process, -W).
 REGRTEST_OPTION = re.compile(r"-{1,2}[A-Za-z][A-Za-z0-9=,-]*")
 
 

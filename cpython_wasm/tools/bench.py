@@ -255,14 +255,15 @@ def runtime_table(runtimes: list[Runtime], raw: dict) -> dict:
     and its slowest workload) and its whole-process startup (`-c pass`, median), all from the same interleaved run."""
     table = {}
     for index, runtime in enumerate(runtimes):
-        measured = speed(raw["speed"], WASM if index == 0 else runtime.name)
+        measured_as = WASM if index == 0 else runtime.name  # the runner's name for it (config)
+        measured = speed(raw["speed"], measured_as)
         worst = max(measured["workloads"], key=lambda workload: measured["workloads"][workload]["ratio"])
         table[runtime.name] = {
             "description": runtime.description, "default": index == 0,
             "slowdown": measured["geometric_mean"],
             "worst": {"workload": worst, "ratio": measured["workloads"][worst]["ratio"]},
             "ratios": {workload: entry["ratio"] for workload, entry in measured["workloads"].items()},
-            "startup": _spread(raw["startup"]["processes"]["pass"][WASM if index == 0 else runtime.name]),
+            "startup": _spread(raw["startup"]["processes"]["pass"][measured_as]),
         }
     return table
 
