@@ -71,15 +71,17 @@ FLAVOUR_HELP = {"flavour": "a variant of the interpreter, of recipes/flavours/ (
                  "module (WASI; a custom interpreter, named for its extensions)",
     **FLAVOUR_HELP,
     "dry_run": "print the images and stages with their identities (store paths), and build nothing",
+    "pgo": "profile-guided optimisation of python.wasm where the recipes give it (default); --no-pgo: without, "
+           "saving its training (about 5 minutes)",
 })
 def build(c, python="3.13", sdk=None, provider=None, target="wasi", mirror=None, debian_mirror=None,
           base_image=None, configure_arg=None, extension=None, flavour=None, recipes=None, cache_dir=None,
-          build_dir=None, dist_dir=None, lock_dir=None, dry_run=False):
+          build_dir=None, dist_dir=None, lock_dir=None, dry_run=False, pgo=True):
     """Build CPython for WebAssembly in containers: dist/ tarball + lockfile, then a smoke run."""
     cli.run(cli.build, dry_run=dry_run, python=python, sdk=sdk, provider=provider, target=target, mirror=mirror or (),
             debian_mirror=debian_mirror, base_image=base_image, configure_arg=configure_arg or (),
             extension=extension or (), flavour=flavour, recipes=recipes, cache_dir=cache_dir, build_dir=build_dir,
-            dist_dir=dist_dir, lock_dir=lock_dir)
+            dist_dir=dist_dir, lock_dir=lock_dir, pgo=pgo)
 
 
 @task(iterable=["mirror", "configure_arg"], help={
@@ -203,13 +205,15 @@ def verify(c, artifact, lock=None, sha256=None, lock_dir=None):
                                   "each must be an option, --name or --name=value)",
     "allow_other_base": "use the lockfile's Debian mirror or registry base image where it is not the recipe's "
                         "(printed first)",
+    "profile": "a profile-guided build's profile, as published with it (default: profiles/<file> beside the "
+               "lockfile, else dist/<file> beside lockfiles/)",
 })
 def rebuild(c, lock, check=False, output=None, artifact=None, mirror=None, recipes=None, cache_dir=None,
-            allow_extra_configure_args=False, allow_other_base=False):
+            allow_extra_configure_args=False, allow_other_base=False, profile=None):
     """Build a lockfile again from scratch (fresh store, images, containers) and compare every hash with it."""
     cli.run(cli.rebuild, lock=lock, check=check, output=output, artifact=artifact, mirror=mirror or (),
             recipes=recipes, cache_dir=cache_dir, allow_extra_configure_args=allow_extra_configure_args,
-            allow_other_base=allow_other_base)
+            allow_other_base=allow_other_base, profile=profile)
 
 
 @task(help={**SELECTION_HELP,

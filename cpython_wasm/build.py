@@ -19,9 +19,12 @@ succeeded.
 """
 
 import hashlib
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from rich.markup import escape
 
 from cpython_wasm.errors import UserError
 from cpython_wasm.files import write_atomically
@@ -38,7 +41,7 @@ from cpython_wasm.records.verify import check_checksums_file, record_checksums
 from cpython_wasm.stages import images
 from cpython_wasm.stages.executor import DockerExecutor, Executor
 from cpython_wasm.stages.store import Product, Store, image_key, record_timings
-from cpython_wasm.targets import extensions, source_stage, target_of
+from cpython_wasm.targets import extensions, pgo, source_stage, target_of
 from cpython_wasm.targets.drivers import check_extra_configure_args
 from cpython_wasm.targets.target import BuildStages
 from cpython_wasm.tools.smoke import summary
@@ -51,6 +54,9 @@ class Products:
     base: images.BaseImage
     by_key: dict[str, Product]  # each stage's product, by its key (BuildStages.by_key), in the order they ran
     tarball: Path  # the artifact, inside the package product
+    # The lockfile's `products`: each stage's identity, but the source's (an input, locked by its hash); also of
+    # the stages a substituted profile made unnecessary (pgo.py).
+    locked: dict[str, str]
 
     source = property(lambda self: self.by_key["source"])
     build_python = property(lambda self: self.by_key["build-python"])
@@ -58,9 +64,10 @@ class Products:
     package = property(lambda self: self.by_key["package"])
 
     @property
-    def locked(self) -> dict[str, str]:
-        """The lockfile's `products`: each stage's identity, but the source's (an input, locked by its hash)."""
-        return {key: product.identity for key, product in self.by_key.items() if key != "source"}
+    def profile(self) -> Path | None:
+        """The profile python.wasm was built with, for a profile-guided build (pgo.py)."""
+        product = self.by_key.get(pgo.PROFILE_KEY)
+        return pgo.profile_file(product.path) if product else None
 
     @property
     def tarballs(self) -> list[Path]:
@@ -86,7 +93,7 @@ class Build:
 
     def __init__(self, plan: Plan, workspace: Workspace, reporter: Reporter, mirrors=(),
                  configure_args=(), executor: Executor | None = None, fresh_images=False,
-                 locked_images: dict[str, str] | None = None):
+                 locked_images: dict[str, str] | None = None, published_profile: pgo.PublishedProfile | None = None):
         self.plan = plan
         self.target = target_of(plan)
         # Bootstrap the base and build the images again even if their tags exist
@@ -109,6 +116,8 @@ class Build:
         # Image IDs by key, where a lockfile says them before the images are ensured (a dry run, a check of the
         # stages a lockfile names); what ensure_images finds or builds comes first.
         self.locked_images = dict(locked_images or {})
+        # A rebuild's: the profile a profile-guided build published, put in the store instead of training (pgo.py).
+        self.published_profile = published_profile
 
     @property
     def configure_host_args(self) -> list[str]:
@@ -170,8 +179,30 @@ class Build:
         extensions.check_names(self.plan, files[self.plan.release.source.sha256])
         self.realise_tools()  # a file of the toolchain image's build context
         base = self.ensure_images()
-        realised = {key: self.executor.realise(stage) for key, stage in self.stages().by_key().items()}
-        return Products(base, realised, realised["package"].path / f"{self.plan.artifact_name}.tar.gz")
+        realised, identities = self.realise_stages()
+        return Products(base, realised, realised["package"].path / f"{self.plan.artifact_name}.tar.gz", identities)
+
+    def realise_stages(self) -> tuple[dict[str, Product], dict[str, str]]:
+        """Each stage's product, by key, in order; and each stage's identity, but the source's (Products.locked)."""
+        stages = self.stages()
+        profile = stages.training.get(pgo.PROFILE_KEY)
+        if profile and self.published_profile:
+            self.substitute_profile(profile)
+        # What only the profile needs is not built where the profile is in the store already.
+        unneeded = pgo.MADE_FOR_THE_PROFILE if profile and self.store.path(profile).is_dir() else ()
+        realised = {key: self.executor.realise(stage) for key, stage in stages.by_key().items() if key not in unneeded}
+        return realised, {key: stage.identity for key, stage in stages.by_key().items() if key != "source"}
+
+    def substitute_profile(self, stage) -> None:
+        """The published profile as the profile stage's product, once its content is the one the lockfile names (a
+        rebuild's: pgo.py says why)."""
+        published = self.published_profile
+        with self.reporter.phase("profile", f"substituted from {escape(display_path(published.path))}") as phase:
+            published.check()
+            product = self.store.realise(stage, lambda directory, log_dir: shutil.copyfile(
+                published.path, pgo.profile_file(directory)))
+            phase.outcome = (f"sha256 {published.sha256[:16]}…, the lockfile's"
+                             f"{' (in the store already)' if product.reused else ''}")
 
     def run(self) -> BuildResult:
         start = time.monotonic()
@@ -187,8 +218,12 @@ class Build:
             check_checksums_file(dist)  # before any file is replaced: a refused SHA256SUMS leaves dist/ as it was
             artifact, *companions = [write_atomically(dist / tarball.name, tarball) for tarball in products.tarballs]
             written = [*companions, *(write_atomically(dist / name, document) for name, document in attestations.items())]
-            record_checksums(dist, [artifact, *written])
             lockfile = lockfiles.lockfile_path(self.workspace.lock_dir, self.plan.artifact_name)
+            if products.profile:  # what a rebuild needs besides the recipes: beside the artifact and the lockfile
+                name = lock.build.pgo.file
+                written.append(write_atomically(dist / name, products.profile))
+                write_atomically(lockfiles.profile_path(lockfile, name), products.profile)
+            record_checksums(dist, [artifact, *written])
             lockfiles.write_lock(lockfile, lockfiles.with_test_results(lock, lockfile))
             phase.outcome = f"{len(written) + 1} files and SHA256SUMS in {display_path(dist)}"
         timings = dict(self.reporter.timings)
@@ -246,7 +281,7 @@ class Build:
         """The lockfile of what was built, but for the provenance and the SBOM (see attest)."""
         plan, base, package = self.plan, products.base, products.package
         return lockfiles.new_lock(
-            plan, self.configure_host_args, self.host_environment, base,
+            plan, self.configure_host_args, self.host_environment, products.profile, base,
             {key: (spec, self.image_contents[key].locked(), self.executor.inventory(spec.tag))
              for key, spec in (("native", self.native), ("toolchain", self.toolchain))},
             products.locked, products.tarballs, package.path / "manifest.json",

@@ -73,16 +73,17 @@ def _recipes(directory) -> Recipes:
 
 
 def _plan(python, sdk, provider, target="wasi", debian_mirror=None, base_image=None, recipes=None, extension=(),
-          flavour=None):
+          flavour=None, pgo=True):
     plan = _recipes(recipes).resolve(python, sdk, provider, target, extensions=extension, flavour=flavour)
+    plan = plan if pgo else plan.without_pgo()
     return plan.with_debian_mirror(debian_mirror).with_base_image(base_image)
 
 
 def _build(reporter: Reporter, python, sdk=None, provider=None, target="wasi", mirror=(), debian_mirror=None,
            base_image=None, configure_arg=(), recipes=None, cache_dir=None, build_dir=None, dist_dir=None,
-           lock_dir=None, extension=(), flavour=None) -> Build:
+           lock_dir=None, extension=(), flavour=None, pgo=True) -> Build:
     """The build a command's selection and options describe (not run yet)."""
-    plan = _plan(python, sdk, provider, target, debian_mirror, base_image, recipes, extension, flavour)
+    plan = _plan(python, sdk, provider, target, debian_mirror, base_image, recipes, extension, flavour, pgo)
     mirrors = check_mirror_dirs(mirror)
     workspace = Workspace.from_options(cache_dir, build_dir, dist_dir, lock_dir)
     reporter.info(f"[bold]Building CPython {plan.release.version} for {plan.support.host_triple}[/] with "
@@ -349,7 +350,7 @@ def verify(reporter: Reporter, artifact, lock=None, sha256=None, lock_dir=None):
 
 
 def rebuild(reporter: Reporter, lock, check=False, output=None, artifact=None, mirror=(), recipes=None,
-            cache_dir=None, allow_extra_configure_args=False, allow_other_base=False):
+            cache_dir=None, allow_extra_configure_args=False, allow_other_base=False, profile=None):
     """Build a lockfile again from scratch in a fresh directory and compare everything with it.
 
     The lockfile is checked against the recipes first; its values they do not give are used only as
@@ -357,7 +358,8 @@ def rebuild(reporter: Reporter, lock, check=False, output=None, artifact=None, m
     output = directory_option(output, "--output", reporter) if output is not None else None
     report = rebuild_lock(reporter, Path(lock), output, cache_dir,
                           check_mirror_dirs(mirror), artifact, _recipes(recipes),
-                          allow_extra_configure_args=allow_extra_configure_args, allow_other_base=allow_other_base)
+                          allow_extra_configure_args=allow_extra_configure_args, allow_other_base=allow_other_base,
+                          profile=profile)
     sys.stdout.write(report.as_text())
     reporter.info(f"report    {report.rebuild_dir}/report.json")
     if check and not report.identical:

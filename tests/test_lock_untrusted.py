@@ -131,6 +131,20 @@ def test_a_mis_shaped_lockfile_is_refused_naming_the_key(tmp_path, lock, change,
 
 @EXAMPLES
 @given(name=st.text(min_size=1, max_size=20))
+def test_only_a_plain_file_name_names_the_profile(tmp_path, lock, name):
+    """build.pgo.file becomes a path under profiles/ and dist/ (a rebuild reads it there): it cannot escape them."""
+    lock = json.loads(json.dumps(lock))
+    lock["build"]["pgo"] = {"file": name, "sha256": "0" * 64, "size": 1}
+    path = written(tmp_path, lock)
+    plain = (name[0].isascii() and name[0].isalnum() and all(c.isascii() and (c.isalnum() or c in "._+~-") for c in name))
+    if plain:
+        assert read_lock(path)["build"]["pgo"]["file"] == name
+    else:
+        assert "key `build.pgo.file`: expected a plain file name" in refusal(path)
+
+
+@EXAMPLES
+@given(name=st.text(min_size=1, max_size=20))
 def test_only_plain_file_names_name_outputs(tmp_path, lock, name):
     lock = json.loads(json.dumps(lock))
     lock["outputs"][name] = {"sha256": "0" * 64, "size": 1}

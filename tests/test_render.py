@@ -81,7 +81,7 @@ def test_the_image_is_the_same_whichever_archive_carried_the_wasmtime_cli(plan):
                           sha256_sources=["a test"])
     cli = plan.wasmtime_cli.model_copy(update={"provider": "release", "providers": {"release": {"x86_64": release}}})
     other = dataclasses.replace(plan, wasmtime_cli=cli)
-    assert other.inputs[-1] == release and other.inputs != plan.inputs
+    assert release in other.inputs and other.inputs != plan.inputs
     assert toolchain_spec(other, cached).tag == toolchain_spec(plan, cached).tag
 
 

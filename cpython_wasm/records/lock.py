@@ -97,6 +97,14 @@ class LockedFile(_Locked):
     size: Size
 
 
+class LockedProfile(_Locked):
+    """The profile a profile-guided build was built with (targets/pgo.py): published as `file`."""
+
+    file: FileName
+    sha256: Sha256
+    size: Size
+
+
 class LockedBuild(_Locked):
     python: Release
     target: HostTriple
@@ -112,6 +120,9 @@ class LockedBuild(_Locked):
     extensions: list[RecipeName] = Field(default=[], max_length=MAX_EXTENSIONS)
     # A flavour of the interpreter (recipes/flavours/); absent for the stock one.
     flavour: Literal[FLAVOURS] | None = None
+    # The profile of a profile-guided build; absent for one that is not (`invoke build --no-pgo`, or a toolchain
+    # without a profile runtime).
+    pgo: LockedProfile | None = None
 
     @model_validator(mode="after")
     def _one_toolchain(self):
@@ -300,8 +311,22 @@ def locked_toolchain(build: dict) -> tuple[str, int | str]:
     return next((target, build[kind.lock_key]) for target, kind in TOOLCHAINS.items() if kind.lock_key in build)
 
 
-def describe_build(plan, configure_host_args, host_environment: dict[str, str]) -> LockedBuild:
-    """The lockfile's `build`: what was asked for, and the configure arguments and environment it was built with."""
+def profile_name(host_name: str, sha256: str) -> str:
+    """What a profile-guided build's profile is published as, beside the artifact and in profiles/ beside the
+    lockfile: named by its content too, so that a profile trained again elsewhere never replaces the one a
+    committed lockfile names."""
+    return f"{host_name}-{sha256[:16]}.profdata"
+
+
+def profile_path(lockfile: Path, name: str) -> Path:
+    """Where a lockfile's profile (`build.pgo.file`) is kept beside it."""
+    return lockfile.parent / "profiles" / name
+
+
+def describe_build(plan, configure_host_args, host_environment: dict[str, str],
+                   pgo: LockedProfile | None = None) -> LockedBuild:
+    """The lockfile's `build`: what was asked for, the configure arguments and environment it was built with, and
+    the profile of a profile-guided build."""
     return LockedBuild(**{
         "python": plan.release.version, "target": plan.support.host_triple,
         TOOLCHAINS[plan.target].lock_key: plan.sdk,
@@ -311,6 +336,7 @@ def describe_build(plan, configure_host_args, host_environment: dict[str, str]) 
         "host_environment": dict(host_environment),
         **({"extensions": [extension.name for extension in plan.extensions]} if plan.extensions else {}),
         **({"flavour": plan.flavour.name} if plan.flavour else {}),
+        **({"pgo": pgo} if pgo else {}),
     })
 
 
@@ -335,16 +361,22 @@ def describe_file(path: Path) -> LockedFile:
     return LockedFile(sha256=sha256_path(path), size=path.stat().st_size)
 
 
-def new_lock(plan, configure_host_args, host_environment, base, image_specs: dict, products: dict[str, str],
-             tarballs: list[Path], manifest: Path) -> Lockfile:
-    """The lockfile of a build. image_specs: per image, (its spec, its content, the packages installed in it); products: each
-    stage's identity; tarballs and manifest: in the package product (python.wasm's entry is read from the
-    manifest)."""
+def describe_profile(plan, profile: Path) -> LockedProfile:
+    sha256 = sha256_path(profile)
+    return LockedProfile(file=profile_name(plan.host_name, sha256), sha256=sha256, size=profile.stat().st_size)
+
+
+def new_lock(plan, configure_host_args, host_environment, profile: Path | None, base, image_specs: dict,
+             products: dict[str, str], tarballs: list[Path], manifest: Path) -> Lockfile:
+    """The lockfile of a build. profile: a profile-guided build's; image_specs: per image, (its spec, its content,
+    the packages installed in it); products: each stage's identity; tarballs and manifest: in the package product
+    (python.wasm's entry is read from the manifest)."""
     manifest_files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
     return Lockfile(
         lockfile_version=LOCKFILE_VERSION,
         artifact=plan.artifact_name,
-        build=describe_build(plan, configure_host_args, host_environment),
+        build=describe_build(plan, configure_host_args, host_environment,
+                             describe_profile(plan, profile) if profile else None),
         recipes=describe_recipes(plan),
         base=describe_base(plan, base.tag, base.rootfs_sha256),
         images=LockedImages(**{name: describe_image(spec, content, packages)

@@ -42,7 +42,7 @@ from cpython_wasm.recipes.schema import LibraryRecipe, WebPackage
 from cpython_wasm.stages.images import ImageSpec, StageImage
 from cpython_wasm.stages.stage import FileInput, Phase, ProductInput, Stage, Unpack, frozen_environment
 from cpython_wasm.targets import extensions as custom
-from cpython_wasm.targets import flavours
+from cpython_wasm.targets import flavours, pgo
 from cpython_wasm.targets.drivers import BUILD_PYTHON_PHASES, HOST_PHASES, Driver
 from cpython_wasm.tools.smoke import image_runner, smoke
 
@@ -85,6 +85,8 @@ class BuildStages:
     package: Stage
     stock_package: Stage | None = None  # a flavour's: the stock build's package, which its own stage starts from
     snapshot: Stage | None = None  # the snapshot flavour's python.wasm (flavours.py)
+    # What makes the profile of a profile-guided host build, by key (pgo.py); empty for one not guided.
+    training: dict[str, Stage] = dataclasses.field(default_factory=dict)
 
     def __iter__(self):
         return iter(self.by_key().values())
@@ -94,7 +96,7 @@ class BuildStages:
         return {"source": self.source, "build-python": self.build_python,
                 **({"toolchain-cache": self.toolchain_cache} if self.toolchain_cache else {}),
                 **{library_key(name): stage for name, stage in self.libraries.items()},
-                "host": self.host, **({"devkit": self.devkit} if self.devkit else {}),
+                **self.training, "host": self.host, **({"devkit": self.devkit} if self.devkit else {}),
                 **{custom.extension_key(name): stage for name, stage in self.extensions.items()},
                 **({"interpreter": self.interpreter} if self.interpreter else {}),
                 **({"stock-package": self.stock_package} if self.stock_package else {}),
@@ -226,13 +228,23 @@ class Target:
         host_inputs = (ProductInput(CONTAINER_SOURCE, unpacked),
                        ProductInput(driver.path(driver.host_build_python_dir), build_python),
                        *(ProductInput(stage.output, stage) for stage in libraries.values()))
-        first, *rest = phases(driver, HOST_PHASES, configure_args)
-        host = Stage(
-            "host", f"host-{plan.host_name}", toolchain.id, (self.compile_phase(first, cache), *rest),
-            frozen_environment(self.host_environment(plan, driver)), (*host_inputs, *self.compile_inputs(cache)),
-            host_dir, produces=("python.wasm",),
-        )
-        devkit = self.devkit_stage(plan, toolchain, host, host_inputs) if self.has_devkit else None
+
+        def host_stage(kind: str, extra_args=(), extra_inputs=()) -> Stage:
+            """python.wasm built by the helper's host phases, with configure's arguments and the inputs given
+            beyond the build's (profile-guided optimisation's: pgo.py)."""
+            first, *rest = phases(driver, HOST_PHASES, (*configure_args, *extra_args))
+            return Stage(
+                kind, f"{kind}-{plan.host_name}", toolchain.id, (self.compile_phase(first, cache), *rest),
+                frozen_environment(self.host_environment(plan, driver)),
+                (*host_inputs, *self.compile_inputs(cache), *extra_inputs), host_dir, produces=("python.wasm",),
+            )
+
+        training = (pgo.training_stages(plan, toolchain, host_stage, ProductInput(CONTAINER_SOURCE, unpacked),
+                                        cached_path, CONTAINER_INPUTS) if plan.pgo else {})
+        # Mounted wherever the host build is used (the devkit's install may run its make again).
+        guided_by = (ProductInput(pgo.PROFILE_DIR, training[pgo.PROFILE_KEY]),) if training else ()
+        host = host_stage("host", pgo.optimising_args() if training else (), guided_by)
+        devkit = self.devkit_stage(plan, toolchain, host, (*host_inputs, *guided_by)) if self.has_devkit else None
         extensions = {extension.name: custom.extension_stage(plan, extension, toolchain, devkit, DEVKIT_DIR,
                                                              environment, cached_path, CONTAINER_INPUTS)
                       for extension in plan.extensions}
@@ -271,15 +283,15 @@ class Target:
 
         if not plan.flavour:
             return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter,
-                               package(plan.artifact_name, interpreter))
+                               package(plan.artifact_name, interpreter), training=training)
         if not plan.flavour.snapshot:  # its own host build (the stages above are its own): its package
             return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter,
-                               package(plan.artifact_name, None, plan.flavour.stdlib))
+                               package(plan.artifact_name, None, plan.flavour.stdlib), training=training)
         stock_package = package(plan.stock_artifact_name, None)
         snapshot = flavours.snapshot_stage(plan, toolchain, devkit, DEVKIT_DIR, stock_package, environment,
                                            CONTAINER_INPUTS)
         return BuildStages(unpacked, build_python, cache, libraries, host, devkit, extensions, interpreter,
-                           package(plan.artifact_name, snapshot), stock_package, snapshot)
+                           package(plan.artifact_name, snapshot), stock_package, snapshot, training)
 
     # -- running what was built -----------------------------------------------------------
 

@@ -48,6 +48,7 @@ from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.stages.executor import Bind
 from cpython_wasm.stages.images import image_log_dir, rootfs_log_dir
 from cpython_wasm.stages.store import read_timings
+from cpython_wasm.targets import pgo
 from cpython_wasm.targets.target import Runtime
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
@@ -64,6 +65,8 @@ TARGETS = {
     "startup": ("whole process, `-c pass`, precompiled (median), against native's whole process beside it", NATIVE, "s"),
     "distributable": ("the artifact (stripped python.wasm, compiled stdlib) compressed with xz", 4.5e6, "bytes"),
     "noop_rebuild": ("`invoke build` again with nothing changed", 5.0, "s"),
+    "build_time": ("the cold build (every image and stage as this store built it) over the same without the stages "
+                   "that make a profile-guided build's profile (targets/pgo.py)", 2.0, "x"),
 }
 # A flavour's own targets, in place of or beside those (the snapshot: recipes/flavours/snapshot.toml).
 FLAVOUR_TARGETS = {
@@ -326,15 +329,31 @@ def sizes(result: BuildResult, host: Path, package: Path) -> dict:
 
 def build_times(build: Build, noop: dict) -> dict:
     """How long each stage took when this store built it (cold), and in the no-op rebuild (warm)."""
-    store, plan, products = build.store, build.plan, build.products()
+    store, plan = build.store, build.plan
+    build.products()
     stages = {
         "image base": rootfs_log_dir(store, plan),
         f"image {build.native.name}": image_log_dir(store, build.native),
         f"image {build.toolchain.name}": image_log_dir(store, build.toolchain),
-        **{key: store.logs_dir / f"{product.identity}-{product.name}" for key, product in products.by_key.items()},
+        # Every stage, those a later build found unneeded too (a profile-guided build's, once its profile is made).
+        **{key: store.log_dir(stage) for key, stage in build.stages().by_key().items()},
     }
     cold = {stage: read_timings(directory) for stage, directory in stages.items()}
-    return {"cold": cold, "noop_rebuild": noop}
+    return {"cold": cold, "noop_rebuild": noop, "profile_stages": [key for key in PROFILE_STAGES if key in cold]}
+
+
+PROFILE_STAGES = (*pgo.MADE_FOR_THE_PROFILE, pgo.PROFILE_KEY)
+
+
+def build_time_ratio(build_results: dict) -> float | None:
+    """The cold build over the same without the stages that make the profile (1.0 for a build not guided); None where
+    this store has not timed every stage (one built before timings were kept)."""
+    cold = build_results["cold"]
+    if not cold or any(timing is None for timing in cold.values()):
+        return None
+    total = sum(timing["seconds"] for timing in cold.values())
+    profile = sum(cold[key]["seconds"] for key in build_results.get("profile_stages", ()))
+    return round(total / (total - profile), 3) if total > profile else None
 
 
 def targets(results: dict) -> dict:
@@ -345,6 +364,7 @@ def targets(results: dict) -> dict:
         "startup_imports": processes["imports"]["wasm"]["median"],
         "distributable": results["size"]["artifact_xz"],
         "noop_rebuild": results["build"]["noop_rebuild"]["seconds"],
+        "build_time": build_time_ratio(results["build"]),
     }
     natives = {"startup": processes["pass"]["native"]["median"], "startup_imports": processes["imports"]["native"]["median"]}
     chosen = {**TARGETS, **FLAVOUR_TARGETS.get(results.get("flavour"), {})}

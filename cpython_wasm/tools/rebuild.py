@@ -52,6 +52,7 @@ from cpython_wasm.records.lock import (
     describe_pin,
     describe_recipes,
     locked_toolchain,
+    profile_path,
     read_build_lock,
 )
 from cpython_wasm.records.provenance import provenance_name
@@ -63,6 +64,7 @@ from cpython_wasm.stages.images import extract_image_files, image_exists, image_
 from cpython_wasm.stages.store import Store
 from cpython_wasm.targets import target_of
 from cpython_wasm.targets.drivers import Driver, check_extra_configure_arg
+from cpython_wasm.targets.pgo import PublishedProfile
 
 DIFFOSCOPE_TIMEOUT = 1800
 
@@ -260,6 +262,7 @@ def plan_from_lock(lock: dict, recipes: Recipes, lockfile: Path, allow_extra_con
     plan, driver = _resolve(build, recipes, lockfile)
     _check_recipes(lock, plan, lockfile)
     mismatches = []
+    plan = _locked_pgo(build, plan, mismatches)
     extra = _extra_configure_args(build["configure_host_args"], plan, driver, mismatches)
     plan = _locked_base(lock["base"], plan, mismatches)
     if lock["artifact"] != plan.artifact_name:  # named after the selection, which the plan was resolved from
@@ -335,6 +338,18 @@ def _extra_configure_args(locked: list[str], plan: Plan, driver: Driver, mismatc
     return extra
 
 
+def _locked_pgo(build: dict, plan: Plan, mismatches: list[Mismatch]) -> Plan:
+    """The plan profile-guided as the lockfile's build was: not if it was built with --no-pgo; refused if it was
+    and the recipes cannot be."""
+    if build.get("pgo") is None:
+        return plan.without_pgo()
+    if not plan.pgo_available:
+        mismatches.append(Mismatch("build.pgo", build["pgo"], ABSENT, refused=(
+            f"the recipes give no profile-guided optimisation for {plan.artifact_name} (its line's recipe does not "
+            f"ask for it, or its toolchain has no profile runtime)")))
+    return plan
+
+
 BOOTSTRAPPED = Phrase("no registry image (the base is bootstrapped with mmdebstrap)")
 
 
@@ -372,7 +387,9 @@ def _determined(lock: dict, plan: Plan, driver: Driver) -> dict:
     # be of any grammar here: the model would refuse them before the comparison could name them).
     build = to_json(describe_build(plan, [], target.host_environment(plan, driver)))
     sections = {
-        "build": {**build, "configure_host_args": lock["build"]["configure_host_args"]},
+        # The profile is the lockfile's own too: training made it, no recipe gives it (_locked_pgo checked it may be).
+        "build": {**build, "configure_host_args": lock["build"]["configure_host_args"],
+                  **({"pgo": lock["build"]["pgo"]} if plan.pgo else {})},
         "base": describe_base(plan, images.base_tag(plan), lock["base"]["rootfs_sha256"]),
         # Packages installed and content are measured: compared after the rebuild, with everything else.
         "images": {image: describe_image(spec, lock["images"][image], lock["images"][image]["packages"])
@@ -428,10 +445,12 @@ def _refusal(lockfile: Path, artifact: str, mismatches: list[Mismatch], allowed:
 
 def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None, cache_dir=None, mirrors=(),
             artifact=None, recipes: Recipes | None = None, client=None, allow_extra_configure_args: bool = False,
-            allow_other_base: bool = False) -> RebuildReport:
-    """Rebuild `lockfile` in `rebuild_dir` (default: build/rebuilds/<artifact>-<UTC time>) and compare."""
+            allow_other_base: bool = False, profile=None) -> RebuildReport:
+    """Rebuild `lockfile` in `rebuild_dir` (default: build/rebuilds/<artifact>-<UTC time>) and compare; with the
+    profile of a profile-guided build given as `profile`, or found beside the lockfile or the artifact."""
     lock = read_build_lock(lockfile)
     request = plan_from_lock(lock, recipes or Recipes(), lockfile, allow_extra_configure_args, allow_other_base)
+    published = published_profile(lock, lockfile, profile) if request.plan.pgo else None
     now = datetime.datetime.now(datetime.UTC)
     if rebuild_dir is None:
         rebuild_dir = Workspace.from_options().build_dir / "rebuilds" / f"{lock['artifact']}-{now:%Y%m%dT%H%M%SZ}"
@@ -445,7 +464,7 @@ def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None,
                              f"give ({shown(mismatch.expected)}), as {mismatch.allowed_by} allows"))
     executor = DockerExecutor(Store.of(workspace), reporter, client)
     result = Build(request.plan, workspace, reporter, mirrors, request.configure_args, executor=executor,
-                   fresh_images=True).run()
+                   fresh_images=True, published_profile=published).run()
     rebuilt_lock = read_build_lock(result.lockfile)
     report = RebuildReport(display_path(lockfile), display_path(rebuild_dir), now.isoformat(timespec="seconds"),
                            compare(lock, rebuilt_lock))
@@ -468,6 +487,24 @@ def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None,
     write_atomically(rebuild_dir / "report.json", (json.dumps(report.as_dict(), indent=1, default=str) + "\n").encode())
     write_atomically(rebuild_dir / "report.txt", report.as_text().encode())
     return report
+
+
+def published_profile(lock: dict, lockfile: Path, given=None) -> PublishedProfile:
+    """The profile a profile-guided lockfile names (`build.pgo`): the file given, else the one in profiles/ beside
+    the lockfile, else the one in dist/ beside lockfiles/; checked against the lockfile before it is used."""
+    locked = lock["build"]["pgo"]
+    candidates = [Path(given)] if given else [profile_path(lockfile, locked["file"]),
+                                              lockfile.resolve().parent.parent / "dist" / locked["file"]]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        raise UserError(f"Lockfile {display_path(lockfile)} is of a profile-guided build, and a rebuild uses its profile "
+                        f"(sha256 {locked['sha256']}) rather than training again, which gives other counts: "
+                        f"{' and '.join(display_path(path) for path in candidates)} "
+                        f"{'is not a file' if given else 'are not there'}. Pass the profile published with the "
+                        f"artifact, {locked['file']}, as --profile.")
+    published = PublishedProfile(found, locked["sha256"], locked["size"])
+    published.check()
+    return published
 
 
 def image_changes(client, old: str, new: str) -> dict[str, tuple]:

@@ -72,6 +72,12 @@ def test_the_rebuild_started_from_nothing(custom, rebuilt):
         assert any(line.startswith(f"✓ {stage}") for line in done), stage
     store = rebuilt["output"] / "build" / "store"
     assert any(store.glob("*-rootfs-debian-trixie")), "the root filesystem was bootstrapped again"
+    # Profile-guided: the published profile is put in the new store instead of training again (pgo.py), so
+    # nothing that only training needs is built.
+    profile = custom["lock"]["build"]["pgo"]
+    assert any(line.startswith("✓ profile substituted from") and f"sha256 {profile['sha256'][:16]}…, the lockfile's"
+               in line for line in done), done
+    assert not any(store.glob("*-host-instrumented-*")) and not any(store.glob("*-profile-runtime-*"))
     # Built under umask 077, the products are still readable by everyone (as the containers need).
     source = next(store.glob("*-cpython-3.13.5-source"))
     assert stat.S_IMODE((source / "configure").stat().st_mode) == 0o755

@@ -147,7 +147,11 @@ def test_the_benchmark_writes_its_json_and_its_chart(built, workspace, tmp_path)
     assert sizes["artifact_xz"] < sizes["artifact_gzip"] == built["artifact"].stat().st_size
     assert results["build"]["cold"]["host"]["phases"]["make-host"] > 10
     assert results["build"]["noop_rebuild"]["rebuilt"] == []
-    assert set(results["targets"]) == {"slowdown", "startup", "distributable", "noop_rebuild"}
+    # Profile-guided: the stages that made the profile are timed with the rest (this session's store built them).
+    assert results["build"]["profile_stages"] == ["profile-runtime", "host-instrumented", "profile"]
+    assert results["build"]["cold"]["profile"]["phases"]["profile"] > 10
+    assert 1 < results["targets"]["build_time"]["value"] < 5
+    assert set(results["targets"]) == {"slowdown", "startup", "distributable", "noop_rebuild", "build_time"}
     assert (output / f"{ARTIFACT}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     native = json.loads((output / f"{ARTIFACT}.pyperf" / "native.json").read_text())
     assert {bench["metadata"]["name"] for bench in native["benchmarks"]} == set(workloads)

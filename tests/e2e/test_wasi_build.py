@@ -39,6 +39,7 @@ def test_the_build_writes_the_artifact_and_its_lockfile(built):
         "host_environment": {"SOURCE_DATE_EPOCH": "1749600000",
                              **{name: value for library in plan.libraries
                                 for name, value in target_of(plan).configure_variables(plan, library).items()}},
+        "pgo": lock["build"]["pgo"],  # the profile it was built with (test_pgo.py)
     }
     assert ("smoke python.wasm under wasmtime: cpython 3.13.5 on wasi, zlib 1.3.1; used zlib, bz2, sqlite3, lzma"
             in built["result"].stderr)
@@ -162,14 +163,17 @@ def test_sqlite3_lzma_and_bz2_write_what_the_host_reads(unpacked, tmp_path):
 def test_every_phase_keeps_its_log(built, workspace):
     logs = {p.name for p in (workspace["build"] / "logs").rglob("*.log")}
     assert {"configure-build-python.log", "make-build-python.log", "build-zlib.log", "build-bzip2.log",
-            "build-sqlite.log", "build-xz.log", "configure-host.log", "make-host.log", "package.log"} <= logs
+            "build-sqlite.log", "build-xz.log", "configure-host.log", "make-host.log", "package.log",
+            "profile-runtime.log", "profile.log"} <= logs
 
 
 def test_an_unchanged_build_is_found_not_rebuilt(built, workspace):
     before = built["artifact"].read_bytes(), built["lockfile"].read_bytes()
     result = invoke(*build_args(workspace, *SELECTION), check=True)
-    for stage in ("build-python", "host", "package"):
+    for stage in ("build-python", "profile", "host", "package"):
         assert f"✓ {stage}: reused" in result.stderr
+    # What only the profile needs is not even looked up once the profile is there.
+    assert "profile-runtime" not in result.stderr and "host-instrumented" not in result.stderr
     assert result.stderr.count("✓ library: reused") == 4
     assert (built["artifact"].read_bytes(), built["lockfile"].read_bytes()) == before
 
