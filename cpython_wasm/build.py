@@ -186,14 +186,14 @@ class Build:
         """Each stage's product, by key, in order; and each stage's identity, but the source's (Products.locked)."""
         stages = self.stages()
         profile = stages.training.get(pgo.PROFILE_KEY)
-        if profile and self.published_profile:
-            self.substitute_profile(profile)
+        substituted = {pgo.PROFILE_KEY: self.substitute_profile(profile)} if profile and self.published_profile else {}
         # What only the profile needs is not built where the profile is in the store already.
         unneeded = pgo.MADE_FOR_THE_PROFILE if profile and self.store.path(profile).is_dir() else ()
-        realised = {key: self.executor.realise(stage) for key, stage in stages.by_key().items() if key not in unneeded}
+        realised = {key: substituted.get(key) or self.executor.realise(stage)
+                    for key, stage in stages.by_key().items() if key not in unneeded}
         return realised, {key: stage.identity for key, stage in stages.by_key().items() if key != "source"}
 
-    def substitute_profile(self, stage) -> None:
+    def substitute_profile(self, stage) -> Product:
         """The published profile as the profile stage's product, once its content is the one the lockfile names (a
         rebuild's: pgo.py says why)."""
         published = self.published_profile
@@ -203,6 +203,7 @@ class Build:
                 published.path, pgo.profile_file(directory)))
             phase.outcome = (f"sha256 {published.sha256[:16]}…, the lockfile's"
                              f"{' (in the store already)' if product.reused else ''}")
+        return product
 
     def run(self) -> BuildResult:
         start = time.monotonic()

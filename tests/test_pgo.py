@@ -3,13 +3,16 @@ a rebuild and the refusals of a profile that is not the locked one (the build it
 
 import copy
 import hashlib
+import io
 import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from cpython_wasm.errors import UserError
+from cpython_wasm.progress import Reporter
 from cpython_wasm.recipes.plan import Recipes
 from cpython_wasm.records.lock import describe_profile, profile_name, profile_path
 from cpython_wasm.stages.stage import ProductInput
@@ -82,8 +85,12 @@ def test_a_published_profile_is_substituted_and_only_what_follows_it_runs(tmp_pa
     locked = describe_profile(PLAN, profile)
     build = recorded_build(PLAN, tmp_path / "rebuild", locked_images=LOCKED_IMAGES)
     build.published_profile = pgo.PublishedProfile(profile, locked.sha256, locked.size)
+    reporter = build.reporter = build.executor.reporter = Reporter(Console(file=io.StringIO(), soft_wrap=True))
     realised, locked_identities = build.realise_stages()
     stages = build.stages()
+    # Substituted, then not realised again: no stage reports itself "reused" in a rebuild's fresh store.
+    printed = reporter.console.file.getvalue()
+    assert "✓ profile substituted from" in printed and "profile: reused" not in printed
     assert (realised[pgo.PROFILE_KEY].path / pgo.PROFILE_NAME).read_bytes() == profile.read_bytes()
     ran = {call.name for call in build.executor.calls if call.action == "run"}
     assert {"profile-runtime", "configure-host", "make-host", "package"} - ran == {"profile-runtime"}
