@@ -105,9 +105,12 @@ def test_build_yml_steps_build_test_verify_and_upload(built, played):
     assert played["outputs"] == {"artifact": played["row"]["artifact"], "sha256": sha256(built["artifact"])}
     name = played["row"]["artifact"]
     assert played["context"]["uploaded_name"] == name
+    # The profile it was built with (profile-guided: the lockfile's build.pgo), which a rebuild needs.
+    profile = json.loads((played["uploaded"] / f"{name}.json").read_text())["build"]["pgo"]
     assert {path.name for path in played["uploaded"].iterdir()} == {
         f"{name}.tar.gz", f"{name}.debug.tar.gz", f"{name}.devkit.tar.gz", f"{name}.test-fast.json", f"{name}.provenance.json",
-        f"{name}.cdx.json", "SHA256SUMS", f"{name}.json"}
+        f"{name}.cdx.json", "SHA256SUMS", f"{name}.json", profile["file"]}
+    assert sha256(played["uploaded"] / profile["file"]) == profile["sha256"]
     verify = dict(played["log"])["Verify"]
     assert "verified:" in verify.stdout and f"{name}.tar.gz: OK" in verify.stdout
     assert f"{name}.debug.tar.gz: OK" in verify.stdout and f"{name}.devkit.tar.gz: OK" in verify.stdout
