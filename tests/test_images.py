@@ -94,3 +94,13 @@ def test_an_export_the_rules_cannot_normalise_is_one_paragraph_and_loads_nothing
         images._normalise(client, "cpython-wasm/x:1", 1735689600, store, tmp_path / "logs" / "x")
     assert "docker version" in str(error.value) and "\n" not in str(error.value)
     assert loaded == [] and list(store.store_dir.parent.glob(".image-*")) == []
+
+
+def test_docker_build_tags_what_it_makes_apart_from_the_tag_of_the_normalised_image(tmp_path):
+    """The tag names only a normalised image: a fresh build in another store (a rebuild's) never leaves it naming an
+    image a concurrent build would find not normalised (ensure_image then normalises raw_tag into the tag)."""
+    calls = []
+    client = SimpleNamespace(api=SimpleNamespace(build=lambda **options: calls.append(options) or iter([])))
+    spec = images.native_spec(Recipes().resolve("3.13.5", 25, "debian", arch="x86_64"))
+    images._docker_build(client, spec, "http://deb.debian.org/debian", tmp_path / "docker-build.log", True)
+    assert calls[0]["tag"] == images.raw_tag(spec.tag) and calls[0]["tag"] != spec.tag and calls[0]["nocache"] is True

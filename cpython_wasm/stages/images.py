@@ -256,7 +256,11 @@ def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, epoch: int,
     """Build and normalise the image unless its tag exists, normalised.
 
     fresh: build it again, without the engine's layer cache, and move the tag
-    to the result (same inputs, so the same image if apt resolves the same)."""
+    to the result (same inputs, so the same image if apt resolves the same).
+
+    `docker build` tags what it makes with raw_tag(tag), never the tag itself, which only ever names a normalised
+    image: a build in another store (a rebuild's fresh images) then never leaves the tag naming an image not yet
+    normalised, which a build or a test asking for the tag's content meanwhile would find not built."""
     log = image_log_dir(store, spec) / "docker-build.log"
     with FileLock(store.locks_dir / f"image-{spec.identity}.lock"):
         if not fresh and image_exists(client, spec.tag):
@@ -268,7 +272,7 @@ def ensure_image(client, spec: ImageSpec, store: Store, mirror: str, epoch: int,
         start = time.monotonic()
         _docker_build(client, spec, mirror, log, fresh)
         built = time.monotonic()
-        content = _normalise(client, spec.tag, epoch, store, log.parent)
+        content = _normalise(client, spec.tag, epoch, store, log.parent, source=raw_tag(spec.tag))
         end = time.monotonic()
         record_timings(log.parent, {"docker build": built - start, "normalise": end - built}, end - start)
     return EnsuredImage(content, reused=False)
@@ -281,7 +285,7 @@ def _docker_build(client, spec: ImageSpec, mirror: str, log: Path, fresh: bool) 
     with open(log, "w", encoding="utf-8") as output:
         output.write(spec.dockerfile + "\n")
         try:
-            stream = client.api.build(fileobj=context, custom_context=True, tag=spec.tag, rm=True,
+            stream = client.api.build(fileobj=context, custom_context=True, tag=raw_tag(spec.tag), rm=True,
                                       forcerm=True, pull=False, nocache=fresh, decode=True)
             for chunk in stream:
                 if "error" in chunk:
@@ -338,21 +342,28 @@ def rootfs_of(labels: dict[str, str]) -> str | None:
     return labels.get(ROOTFS_LABEL)
 
 
-def _normalise(client, tag: str, epoch: int, store: Store, log_dir: Path) -> ImageContent:
-    """Replace the image tagged `tag` by its normalised form (image_content.py); what it then is."""
-    built = client.api.inspect_image(tag)
+def raw_tag(tag: str) -> str:
+    """Where `docker build` puts an image before it is normalised under `tag`."""
+    return f"{tag}-unnormalised"
+
+
+def _normalise(client, tag: str, epoch: int, store: Store, log_dir: Path, source: str | None = None) -> ImageContent:
+    """The image tagged `source` (by default `tag` itself) in its normalised form (image_content.py), loaded
+    under `tag`; what it then is."""
+    source = source or tag
+    built = client.api.inspect_image(source)
     log_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store.store_dir.parent, prefix=".image-") as work:
         layer = Path(work) / "layer.tar"
         try:
-            with exported(client, tag) as export, open(layer, "wb") as output:
+            with exported(client, source) as export, open(layer, "wb") as output:
                 dropped = normalise_layer(export, output, epoch)
         except ENGINE_GONE:
             raise engine_gone(f"normalise {tag}", log_dir / "normalise.json") from None
         except (ValueError, tarfile.TarError) as error:  # normalise_layer's checks of the export, or a damaged one
             raise BuildError(f"Normalising image {tag} stopped: {error}. The engine's export is not what the rules "
-                             f"(stages/image_content.py) can make one deterministic layer of; nothing was loaded, "
-                             f"and the tag still names the image as built. Run the build again; if it stops here "
+                             f"(stages/image_content.py) can make one deterministic layer of; nothing was loaded "
+                             f"under {tag}, and {source} still names the image as built. Run the build again; if it stops here "
                              f"again, report the engine's version (`docker version`).") from None
         content_size = layer.stat().st_size
         diff_id = "sha256:" + sha256_path(layer)
@@ -361,6 +372,11 @@ def _normalise(client, tag: str, epoch: int, store: Store, log_dir: Path) -> Ima
     (log_dir / "normalise.json").write_text(json.dumps(
         {"built": built["Id"], "normalised": digest(config), "diff_id": diff_id, "layer_size": content_size,
          "dropped": dropped}, indent=1, sort_keys=True) + "\n")
+    if source != tag:
+        try:
+            client.api.remove_image(source, noprune=True)  # the tag only
+        except docker.errors.APIError:
+            pass
     if built["Id"] != digest(config):
         try:  # what the Dockerfile made, now untagged (with the layers only it used)
             client.images.remove(built["Id"], noprune=False)
