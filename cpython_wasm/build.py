@@ -211,7 +211,7 @@ class Build:
         with self.reporter.phase("smoke", self.target.runtime_of(self.plan)) as phase:
             report = self.target.smoke(products.tarball, self.plan.release.version, self.executor, self.stage_images()[1].id,
                                        self.workspace.logs_dir / f"smoke-{self.plan.artifact_name}.log",
-                                       self.plan.modules, self.plan.extensions, self.plan.smoke_programs)
+                                       self.workspace.runtime_cache_dir, self.plan.modules, self.plan.extensions, self.plan.smoke_programs)
             phase.outcome = summary(report)
         lock, attestations = self.attest(self.lock(products))
         with self.reporter.phase("publish") as phase:
@@ -249,7 +249,7 @@ class Build:
     def realise_tools(self) -> None:
         """The wasmtime CLI a WASI toolchain image installs, taken out of its verified archive (fetched first)."""
         if self.plan.wasmtime_cli:
-            tools.realise_wasmtime_cli(self, self.plan.wasmtime_cli, self.plan.recipe_paths["wasmtime-cli"])
+            tools.realise_tool(self, "wasmtime-cli", self.plan.wasmtime_cli, self.plan.recipe_paths["wasmtime-cli"])
 
     def ensure_images(self) -> images.BaseImage:
         """The base, native and toolchain images; their content is kept for the lockfile (self.image_contents).

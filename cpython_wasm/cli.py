@@ -287,8 +287,8 @@ def smoke_run(reporter: Reporter, python="3.13", sdk=None, provider=None, artifa
     lock = read_build_lock(lockfile_path(workspace.lock_dir, name))
     executor, image = DockerExecutor(Store.of(workspace), reporter), lock["images"]["toolchain"]["id"]
     with reporter.phase("smoke", f"{display_path(path)}: {target.runtime_of(plan)}") as phase:
-        report = target.smoke(path, version, executor, image, workspace.logs_dir / f"smoke-{name}.log", modules,
-                              extensions, programs)
+        report = target.smoke(path, version, executor, image, workspace.logs_dir / f"smoke-{name}.log",
+                              workspace.runtime_cache_dir, modules, extensions, programs)
         phase.outcome = summary(report)
     if browser:
         with reporter.phase("smoke", f"{display_path(path)} in Chromium") as phase:

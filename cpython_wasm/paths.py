@@ -86,6 +86,12 @@ class Workspace:
     def locks_dir(self) -> Path:
         return self.build_dir / "locks"
 
+    @property
+    def runtime_cache_dir(self) -> Path:
+        """What a runtime compiled and keeps between runs (the smoke run's wasmtime CLI): never a product, only
+        time saved; the runtime checks each entry before it uses it."""
+        return self.build_dir / "runtime-cache"
+
 
 def usable_directory(path: Path, option: str) -> Path:
     """`path` if it is a directory, or can be made one by this user; else a UserError naming the option."""

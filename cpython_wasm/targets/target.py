@@ -62,12 +62,25 @@ class Runtime:
 
     `command` runs the artifact the way a python is run (Python's own arguments follow it). `prepare` is a shell
     command line run once before the bench runner, or "": for example precompiling the module with this engine's
-    settings, since a precompiled module runs only on an engine configured like the one that made it."""
+    settings, since a precompiled module runs only on an engine configured like the one that made it. `tools` are
+    the pinned tools it needs that the image does not have, taken out into the store only when it runs."""
 
     name: str
     description: str
     command: tuple[str, ...]
     prepare: str = ""
+    tools: tuple[str, ...] = ()  # pinned tools it runs with, mounted at tools.mounted(name) (inputs/tools.py)
+    files: tuple[Path, ...] = ()  # what it runs besides, mounted read-only at CONTAINER_TOOLS/<file name>
+
+
+# Node's settings `invoke bench --runtime` runs an artifact with (Emscripten's python.js; WASI's python.wasm through
+# node:wasi), by name: what each is, and the options given to Node. V8 compiles wasm with Liftoff, its baseline
+# compiler, first and tiers hot functions up to TurboFan, its optimising compiler; --no-liftoff compiles everything
+# with TurboFan from the start.
+NODE_SETTINGS = {
+    "node": ("Node, V8's defaults: Liftoff first, hot functions tiered up to TurboFan", ()),
+    "node-turbofan": ("Node, V8's optimising tier only (--no-liftoff)", ("--no-liftoff",)),
+}
 
 
 @dataclass(frozen=True)
@@ -299,17 +312,17 @@ class Target:
         """How the interpreter of a plan's artifact runs, as the smoke phase says it."""
         return self.runtime
 
-    def smoke(self, artifact: Path, version: str, executor, image: str, log: Path, modules=(), extensions=(),
-              programs=None) -> dict:
-        """Run the smoke check on an artifact in the toolchain `image` (its runtime is there), output to `log`; its
-        report, or a BuildError. `modules`: those it must import and use (its plan's); `extensions`: a custom
-        interpreter's (its plan's), whose modules it must have built in; `programs`: what it must run (its plan's
-        smoke_programs)."""
-        return smoke(artifact, version, self.name, image_runner(executor, image, log, self.smoke_invocation), modules,
-                     extensions, programs)
+    def smoke(self, artifact: Path, version: str, executor, image: str, log: Path, cache: Path, modules=(),
+              extensions=(), programs=None) -> dict:
+        """Run the smoke check on an artifact in the toolchain `image` (its runtime is there), output to `log`, its
+        runtime keeping what it compiles in `cache`; its report, or a BuildError. `modules`: those it must import and
+        use (its plan's); `extensions`: a custom interpreter's (its plan's), whose modules it must have built in;
+        `programs`: what it must run (its plan's smoke_programs)."""
+        run = image_runner(executor, image, log, self.smoke_invocation, cache)
+        return smoke(artifact, version, self.name, run, modules, extensions, programs)
 
     @staticmethod
-    def smoke_invocation(unpacked: Path, scratch: Path) -> tuple[list[str], list, dict[str, str]]:
+    def smoke_invocation(unpacked: Path, scratch: Path, cache: Path) -> tuple[list[str], list, dict[str, str]]:
         """How the smoke run starts the interpreter of the artifact `unpacked` (tools/smoke.py's image_runner)."""
         raise NotImplementedError
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from packageurl import PackageURL
 
+from cpython_wasm.files import write_atomically
 from cpython_wasm.inputs import tools
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.inputs.tools import WASMTIME_CLI
-from cpython_wasm.paths import CONTAINER_TOOLS, WASI_SDK_PATH
+from cpython_wasm.paths import CONTAINER_SCRIPTS_DIR, CONTAINER_TOOLS, WASI_SDK_PATH
 from cpython_wasm.recipes.artifacts import debug_artifact_name
 from cpython_wasm.recipes.plan import Plan
 from cpython_wasm.records import sbom
@@ -19,7 +20,7 @@ from cpython_wasm.stages.executor import Bind
 from cpython_wasm.stages.images import ImageSpec, helper_file, native_spec, pinned_file
 from cpython_wasm.stages.render import render
 from cpython_wasm.targets.drivers import Driver, driver_for
-from cpython_wasm.targets.target import Runtime, Target, add_unshipped_stdlib
+from cpython_wasm.targets.target import NODE_SETTINGS, Runtime, Target, add_unshipped_stdlib
 
 
 def wasmtime_guest_options(work: str) -> list[str]:
@@ -27,13 +28,18 @@ def wasmtime_guest_options(work: str) -> list[str]:
     return ["--dir", f"{work}/artifact::/", "--env", "PYTHONHOME=/", "--argv0", "/python.wasm"]
 
 
-def wasmtime_invocation(unpacked: Path, scratch: Path) -> tuple[list[str], list[Bind], dict[str, str]]:
+def wasmtime_invocation(unpacked: Path, scratch: Path, cache: Path) -> tuple[list[str], list[Bind], dict[str, str]]:
     """python.wasm under the image's wasmtime CLI, the artifact at /work/artifact (the guest's /) and `scratch`
-    the guest's writable /tmp."""
+    the guest's writable /tmp; `cache` the CLI's cache of compiled modules, kept between runs, so that the smoke run
+    of an artifact run before loads its compiled module (wasmtime checks the entry against the module's bytes and
+    its own version and settings) instead of compiling python.wasm again (about 4 s of a no-op build)."""
     work = "/work"
-    command = [WASMTIME_CLI, "run", *wasmtime_guest_options(work), "--dir", f"{work}/tmp::/tmp",
-               f"{work}/artifact/python.wasm"]
-    return command, [Bind(unpacked, f"{work}/artifact"), Bind(scratch, f"{work}/tmp", writable=True)], {}
+    cache.mkdir(parents=True, exist_ok=True)
+    write_atomically(cache / "config.toml", f'[cache]\ndirectory = "{work}/cache/modules"\n'.encode())
+    command = [WASMTIME_CLI, "run", "-C", f"cache-config={work}/cache/config.toml", *wasmtime_guest_options(work),
+               "--dir", f"{work}/tmp::/tmp", f"{work}/artifact/python.wasm"]
+    return command, [Bind(unpacked, f"{work}/artifact"), Bind(scratch, f"{work}/tmp", writable=True),
+                     Bind(cache, f"{work}/cache", writable=True)], {}
 
 
 # The wasmtime CLI's settings `invoke bench --runtime` runs python.wasm with, by name: what each is, and the codegen
@@ -58,6 +64,21 @@ def wasmtime_cli_runtime(name: str, work: str, max_wasm_stack: int | None = None
     return Runtime(name, description,
                    (WASMTIME_CLI, "run", *codegen, "--allow-precompiled", *stack, *wasmtime_guest_options(work), cwasm),
                    shlex.join([WASMTIME_CLI, "compile", *codegen, f"{work}/artifact/python.wasm", "-o", cwasm]))
+
+
+NODE_WASI = CONTAINER_SCRIPTS_DIR / "wasi_node.mjs"
+
+
+def node_runtime(name: str, work: str) -> Runtime:
+    """Node.js (recipes/tools/node.toml) with one of its NODE_SETTINGS running the artifact unpacked at
+    work/artifact through container/wasi_node.mjs, which takes the wasmtime CLI's options for what the guest sees.
+    Node keeps no compiled module between processes: every process compiles python.wasm."""
+    description, options = NODE_SETTINGS[name]
+    return Runtime(name, f"{description}; its WASI (node:wasi)",
+                   (tools.mounted("node"), *options, "--disable-warning=ExperimentalWarning",
+                    f"{CONTAINER_TOOLS}/{NODE_WASI.name}",
+                    *wasmtime_guest_options(work), f"{work}/artifact/python.wasm"),
+                   tools=("node",), files=(NODE_WASI,))
 
 
 def wasmtime_py_runtime(plan: Plan, work: str) -> Runtime:
@@ -154,7 +175,8 @@ class Wasi(Target):
         return f"{jobs} workers, python.wasm under the wasmtime CLI"
 
     def bench_runtimes(self, plan: Plan, work: str) -> dict[str, Runtime]:
-        runtimes = [*(wasmtime_cli_runtime(name, work) for name in WASMTIME_SETTINGS), wasmtime_py_runtime(plan, work)]
+        runtimes = [*(wasmtime_cli_runtime(name, work) for name in WASMTIME_SETTINGS), wasmtime_py_runtime(plan, work),
+                    *(node_runtime(name, work) for name in NODE_SETTINGS)]
         return {runtime.name: runtime for runtime in runtimes}
 
     def bench_config(self, plan: Plan, work: str) -> dict:

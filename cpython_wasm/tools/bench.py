@@ -41,6 +41,7 @@ from cpython_wasm.container.wasm import strip_debug_info
 from cpython_wasm.container.workloads import WORKLOADS
 from cpython_wasm.errors import BuildError, UserError
 from cpython_wasm.files import write_atomically
+from cpython_wasm.inputs import tools
 from cpython_wasm.inputs.archives import safe_extract
 from cpython_wasm.paths import CONTAINER_SCRIPTS_DIR, CONTAINER_SOURCE, CONTAINER_TOOLS, PACKAGE_DIR, PROJECT_ROOT, display_path
 from cpython_wasm.recipes.artifacts import debug_artifact_name
@@ -65,7 +66,7 @@ TARGETS = {
     "startup": ("whole process, `-c pass`, precompiled (median), against native's whole process beside it", NATIVE, "s"),
     "distributable": ("the artifact (stripped python.wasm, compiled stdlib) compressed with xz", 4.5e6, "bytes"),
     "noop_rebuild": ("`invoke build` again with nothing changed", 5.0, "s"),
-    "build_time": ("the cold build (every image and stage as this store built it) over the same without the stages "
+    "build_time": ("the cold build (every stage, and the images this store built) over the same without the stages "
                    "that make a profile-guided build's profile (targets/pgo.py)", 2.0, "x"),
 }
 # A flavour's own targets, in place of or beside those (the snapshot: recipes/flavours/snapshot.toml).
@@ -174,8 +175,10 @@ class Bench:
         binds = [Bind(products.source.path, CONTAINER_SOURCE),
                  Bind(products.build_python.path, driver.path(driver.build_python_dir)),
                  Bind(self.work, WORK, writable=True),
-                 *(Bind(path, f"{CONTAINER_TOOLS}/{path.name}") for path in RUNNER_FILES),
-                 *(Bind(tool.host, tool.container) for tool in build.target.runner_inputs(build))]
+                 *(Bind(path, f"{CONTAINER_TOOLS}/{path.name}")
+                   for path in dict.fromkeys((*RUNNER_FILES, *(file for runtime in self.runtimes for file in runtime.files)))),
+                 *(Bind(tool.host, tool.container) for tool in build.target.runner_inputs(build)),
+                 *self.mounted_tools()]
         command = build.target.prepared_command(
             ["python3", f"{CONTAINER_TOOLS}/bench_runner.py", f"{WORK}/config.json", f"{WORK}/raw.json"], self.runtimes)
         rounds, names = self.settings["rounds"], ", ".join(runtime.name for runtime in self.runtimes)
@@ -186,6 +189,13 @@ class Bench:
             raw = json.loads((self.work / "raw.json").read_text())
             phase.outcome = f"geometric mean {speed(raw['speed'])['geometric_mean']:.2f}x native"
         return raw, runner_config
+
+    def mounted_tools(self) -> list[Bind]:
+        """The pinned tools the chosen runtimes run with (Node), taken out into the store now: a bench without
+        them fetches none."""
+        names = sorted({name for runtime in self.runtimes for name in runtime.tools})
+        return [Bind(tools.realise_tool(self.build, name, *self.recipes.tool(name)), tools.mounted(name))
+                for name in names]
 
     def noop_rebuild(self) -> dict:
         """`invoke build` with the same options, nothing changed: every phase finds its product."""
@@ -328,18 +338,21 @@ def sizes(result: BuildResult, host: Path, package: Path) -> dict:
 
 
 def build_times(build: Build, noop: dict) -> dict:
-    """How long each stage took when this store built it (cold), and in the no-op rebuild (warm)."""
+    """How long each stage took when this store built it (cold), and in the no-op rebuild (warm). Images apart: an
+    engine that already had them (another store's, or imported) built none for this store, which then has no timings
+    of them."""
     store, plan = build.store, build.plan
     build.products()
-    stages = {
+    images = {
         "image base": rootfs_log_dir(store, plan),
         f"image {build.native.name}": image_log_dir(store, build.native),
         f"image {build.toolchain.name}": image_log_dir(store, build.toolchain),
-        # Every stage, those a later build found unneeded too (a profile-guided build's, once its profile is made).
-        **{key: store.log_dir(stage) for key, stage in build.stages().by_key().items()},
     }
+    # Every stage, those a later build found unneeded too (a profile-guided build's, once its profile is made).
+    stages = {key: store.log_dir(stage) for key, stage in build.stages().by_key().items()}
     cold = {stage: read_timings(directory) for stage, directory in stages.items()}
-    return {"cold": cold, "noop_rebuild": noop, "profile_stages": [key for key in PROFILE_STAGES if key in cold]}
+    return {"images": {image: read_timings(directory) for image, directory in images.items()}, "cold": cold,
+            "noop_rebuild": noop, "profile_stages": [key for key in PROFILE_STAGES if key in cold]}
 
 
 PROFILE_STAGES = (*pgo.MADE_FOR_THE_PROFILE, pgo.PROFILE_KEY)
@@ -347,11 +360,13 @@ PROFILE_STAGES = (*pgo.MADE_FOR_THE_PROFILE, pgo.PROFILE_KEY)
 
 def build_time_ratio(build_results: dict) -> float | None:
     """The cold build over the same without the stages that make the profile (1.0 for a build not guided); None where
-    this store has not timed every stage (one built before timings were kept)."""
+    this store has not timed every stage (one built before timings were kept). The images count where this store
+    built them; where the engine had them already they cost this build nothing, with the profile or without."""
     cold = build_results["cold"]
     if not cold or any(timing is None for timing in cold.values()):
         return None
-    total = sum(timing["seconds"] for timing in cold.values())
+    images = [timing for timing in build_results.get("images", {}).values() if timing is not None]
+    total = sum(timing["seconds"] for timing in (*cold.values(), *images))
     profile = sum(cold[key]["seconds"] for key in build_results.get("profile_stages", ()))
     return round(total / (total - profile), 3) if total > profile else None
 
@@ -457,7 +472,8 @@ def draw(results: dict, path: Path) -> Path:
     size_ax.set_title("Size")
     size_ax.legend(loc="lower right")
 
-    cold = {stage: timing["seconds"] for stage, timing in results["build"]["cold"].items() if timing}
+    built = {**results["build"].get("images", {}), **results["build"]["cold"]}
+    cold = {stage: timing["seconds"] for stage, timing in built.items() if timing}
     warm = results["build"]["noop_rebuild"]
     stages = list(cold)
     build_ax.barh(stages, [cold[stage] for stage in stages], color="#937860", label="cold (built)")

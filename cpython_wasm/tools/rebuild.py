@@ -489,12 +489,18 @@ def rebuild(reporter: Reporter, lockfile: Path, rebuild_dir: Path | None = None,
     return report
 
 
+def published_beside(lockfile: Path, name: str) -> Path:
+    """Where a build published the file `name` with the lockfile: dist/ beside the lockfile's directory (a checkout's
+    lockfiles/ and dist/)."""
+    return lockfile.resolve().parent.parent / "dist" / name
+
+
 def published_profile(lock: dict, lockfile: Path, given=None) -> PublishedProfile:
     """The profile a profile-guided lockfile names (`build.pgo`): the file given, else the one in profiles/ beside
     the lockfile, else the one in dist/ beside lockfiles/; checked against the lockfile before it is used."""
     locked = lock["build"]["pgo"]
     candidates = [Path(given)] if given else [profile_path(lockfile, locked["file"]),
-                                              lockfile.resolve().parent.parent / "dist" / locked["file"]]
+                                              published_beside(lockfile, locked["file"])]
     found = next((path for path in candidates if path.is_file()), None)
     if found is None:
         raise UserError(f"Lockfile {display_path(lockfile)} is of a profile-guided build, and a rebuild uses its profile "
@@ -535,7 +541,7 @@ def _image_diffoscope(client, name: str, old: str, new: str, changes: dict[str, 
 
 def _original_artifact(lock: dict, lockfile: Path, artifact, name: str) -> Path | None:
     """The original artifact, if we have a copy whose sha256 is the locked one: given, or in dist/ beside lockfiles/."""
-    candidate = Path(artifact) if artifact else lockfile.resolve().parent.parent / "dist" / name
+    candidate = Path(artifact) if artifact else published_beside(lockfile, name)
     if candidate.is_file() and sha256_path(candidate) == lock["outputs"][name]["sha256"]:
         return candidate
     return None

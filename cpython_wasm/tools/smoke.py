@@ -175,23 +175,25 @@ def stdlib_zip(unpacked: Path) -> Path:
     return found[0]
 
 
-def image_runner(executor, image: str, log: Path, invocation):
+def image_runner(executor, image: str, log: Path, invocation, cache: Path):
     """The artifact run in `image` by the executor, which raises if it fails; the container's log holds both
-    outputs. `invocation(unpacked, scratch)`: the command before Python's own arguments, the mounts (the
-    artifact read-only; `scratch`, an empty directory, where the guest writes) and the environment."""
+    outputs. `invocation(unpacked, scratch, cache)`: the command before Python's own arguments, the mounts (the
+    artifact read-only; `scratch`, an empty directory, where the guest writes; `cache`, where the runtime may keep
+    what it compiled between runs) and the environment."""
 
     def run(unpacked: Path, temp: Path, artifact: Path, arguments: list[str]) -> tuple[str, str]:
         scratch = temp / "tmp"
         scratch.mkdir()
-        command, binds, environment = invocation(unpacked, scratch)
+        command, binds, environment = invocation(unpacked, scratch, cache)
         executor.run_phase(image, "smoke", [*command, *arguments], binds, environment, log, workdir=binds[0].container)
         return log.read_text(errors="replace"), ""
 
     return run
 
 
-def node_invocation(unpacked: Path, scratch: Path) -> tuple[list[str], list[Bind], dict[str, str]]:
-    """python.js (or python.mjs) under the image's Node (node_command), the artifact mounted at /artifact."""
+def node_invocation(unpacked: Path, scratch: Path, cache: Path) -> tuple[list[str], list[Bind], dict[str, str]]:
+    """python.js (or python.mjs) under the image's Node (node_command), the artifact mounted at /artifact. Node
+    keeps no compiled WebAssembly between processes: `cache` is not used."""
     stdlib = stdlib_zip(unpacked).name if (unpacked / "python.mjs").is_file() else None
     command, environment = node_command("/artifact", stdlib)
     return command, [Bind(unpacked, "/artifact")], environment

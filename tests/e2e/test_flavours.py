@@ -45,7 +45,7 @@ def session_build(workspace):
 def cli(snapshot, session_build):
     """The wasmtime CLI the builds took out of its archive (the one their toolchain image installs)."""
     plan = session_build.plan
-    return session_build.store.path(tools.wasmtime_cli_tool(plan.wasmtime_cli, plan.recipe_paths["wasmtime-cli"])) / "wasmtime"
+    return session_build.store.path(tools.pinned_tool("wasmtime-cli", plan.wasmtime_cli, plan.recipe_paths["wasmtime-cli"])) / "wasmtime"
 
 
 def runner(cli, artifact, root, base_env=()):

@@ -135,7 +135,8 @@ def test_the_benchmark_writes_its_json_and_its_chart(built, workspace, tmp_path)
     assert startup["precompiled"]["median"] < startup["cached"]["median"] < startup["first_run"]["median"]
     # Whole processes, native and the wasmtime CLI side by side, of both scripts; the CLI's process does not
     # start a host Python as our runner's does (tens of milliseconds against a couple of hundred).
-    processes, others = startup["processes"], {"wasmtime-inlining", "wasmtime-winch", "wasmtime-py"}
+    processes = startup["processes"]
+    others = {"wasmtime-inlining", "wasmtime-winch", "wasmtime-py", "node", "node-turbofan"}
     assert {script: set(timings) for script, timings in processes.items()} == {
         "pass": {"native", "wasm", *others}, "imports": {"native", "wasm", *others}}
     assert all(timing["runs"] == 2 for timings in processes.values() for timing in timings.values())
@@ -157,7 +158,7 @@ def test_the_benchmark_writes_its_json_and_its_chart(built, workspace, tmp_path)
     assert {bench["metadata"]["name"] for bench in native["benchmarks"]} == set(workloads)
     # Every runtime ran every workload beside native: the table's rows, the default first.
     runtimes = results["runtimes"]
-    assert list(runtimes) == ["wasmtime", "wasmtime-inlining", "wasmtime-winch", "wasmtime-py"]
+    assert list(runtimes) == ["wasmtime", "wasmtime-inlining", "wasmtime-winch", "wasmtime-py", "node", "node-turbofan"]
     assert runtimes["wasmtime"]["slowdown"] == results["speed"]["geometric_mean"]
     for name, runtime in runtimes.items():
         assert set(runtime["ratios"]) == set(workloads) and 0.5 < runtime["slowdown"] < 50, (name, runtime)
@@ -166,6 +167,11 @@ def test_the_benchmark_writes_its_json_and_its_chart(built, workspace, tmp_path)
     # The embedding starts a host Python first; the baseline compiler's code is slower than Cranelift's.
     assert runtimes["wasmtime-py"]["startup"]["median"] > runtimes["wasmtime"]["startup"]["median"]
     assert runtimes["wasmtime-winch"]["slowdown"] > runtimes["wasmtime"]["slowdown"]
+    # Node (the pinned executable, mounted) compiles python.wasm in every process, where the CLI's runtimes load it
+    # precompiled; with TurboFan only it compiles more of it before it runs.
+    assert runtimes["node"]["startup"]["median"] > runtimes["wasmtime"]["startup"]["median"]
+    assert runtimes["node-turbofan"]["startup"]["median"] > runtimes["node"]["startup"]["median"]
+    assert "tool node" in result.stderr and "node-linux-" in result.stderr
 
 
 def official_style_cli(directory: Path) -> Path:

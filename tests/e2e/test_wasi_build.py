@@ -167,9 +167,21 @@ def test_every_phase_keeps_its_log(built, workspace):
             "profile-runtime.log", "profile.log"} <= logs
 
 
+def compiled_modules(workspace) -> dict[str, int]:
+    """The wasmtime CLI's cache entries (compiled modules) under the build directory, with their mtimes; not
+    its usage statistics (.stats), which a cache hit updates."""
+    cache = workspace["build"] / "runtime-cache" / "modules"
+    return {str(path): path.stat().st_mtime_ns for path in cache.rglob("*") if path.is_file()
+            and path.suffix != ".stats"}
+
+
 def test_an_unchanged_build_is_found_not_rebuilt(built, workspace):
     before = built["artifact"].read_bytes(), built["lockfile"].read_bytes()
+    compiled = compiled_modules(workspace)
     result = invoke(*build_args(workspace, *SELECTION), check=True)
+    # The smoke run loaded the module the earlier one compiled (the cache under the build directory): no entry was
+    # written again (another build beside may add its own).
+    assert compiled and compiled.items() <= compiled_modules(workspace).items()
     for stage in ("build-python", "profile", "host", "package"):
         assert f"✓ {stage}: reused" in result.stderr
     # What only the profile needs is not even looked up once the profile is there.
