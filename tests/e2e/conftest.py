@@ -64,8 +64,8 @@ def pytest_collection_finish(session):
     beside the unit tests that run first (the 3.13 Emscripten build shares its build python with the default
     one and spends most of its time configuring on one core), and the 3.14 Emscripten build of CPython's own
     helper when its tests run."""
-    if not any(is_e2e(item) for item in session.items):
-        return
+    if session.config.option.collectonly or not any(is_e2e(item) for item in session.items):
+        return  # nothing will run: no build to start
     factory = session.config._tmp_path_factory  # the tmp_path_factory fixture's: a hook has no public way to it
     root = factory.mktemp("e2e")
     build_dir = Path(os.environ.get("CPYTHON_WASM_TEST_BUILD_DIR") or root / "build").resolve()

@@ -34,9 +34,11 @@ pytestmark = pytest.mark.e2e
 
 # (selection, the stage killed, the line printed when it starts): builds tests/e2e/test_lines.py needs, whose
 # stages are new in a fresh store. Killed in their configure phases: the killed build's container goes on
-# until the next build removes it, and configure is the shorter phase to waste.
+# until the next build removes it, and configure is the shorter phase to waste. Both in their first compile
+# stage, so that no stage is built while nothing else runs before a kill: all their work is done when they
+# finish at once, two builds beside each other (a kill in a later stage: the package test below).
 KILLS = [
-    (("3.11.2", 25, "debian"), "host", "▶ host: configure-host"),
+    (("3.11.2", 25, "debian"), "build-python", "▶ build-python: configure-build-python"),
     (("3.15.0rc2", 33, "debian"), "build-python", "▶ build-python: configure-build-python"),
 ]
 
@@ -115,30 +117,32 @@ def killed(built, workspace):
         running.wait_for(marker)
         time.sleep(2 if stage == "package" else 5)  # inside the stage: its container is running
         running.kill()
-        found[stage] = {"selection": selection, "left": leftovers(workspace), "output": running.output}
+        found[selection[0]] = {"selection": selection, "stage": stage, "left": leftovers(workspace),
+                               "output": running.output}
     return found
 
 
-def assert_only_the_stage_unfinished(left: dict, output: str, stage: str, dist: Path, locks: Path, name: str) -> None:
+def assert_only_the_stage_unfinished(left: dict, output: str, stage: str, release: str, dist: Path, locks: Path,
+                                     name: str) -> None:
     # The killed stage's temporary directory, never renamed into the store: no product is half there.
-    assert [path for path in left["building"] if f"-{stage}-" in path], (left, output[-3000:])
+    assert [path for path in left["building"] if f"-{stage}-" in path and release in path], (left, output[-3000:])
     assert left["hidden"] == [], "no temp file in dist/ or lockfiles/"
     assert not (dist / f"{name}.tar.gz").exists() and not (locks / f"{name}.json").exists()
 
 
-@pytest.mark.parametrize("stage", [stage for _, stage, _ in KILLS])
-def test_a_build_killed_in_a_stage_leaves_only_that_stage_unfinished(killed, workspace, stage):
-    entry = killed[stage]
-    assert_only_the_stage_unfinished(entry["left"], entry["output"], stage, workspace["dist"], workspace["locks"],
-                                     artifact_of(entry["selection"]))
+@pytest.mark.parametrize("release", [selection[0] for selection, _, _ in KILLS])
+def test_a_build_killed_in_a_stage_leaves_only_that_stage_unfinished(killed, workspace, release):
+    entry = killed[release]
+    assert_only_the_stage_unfinished(entry["left"], entry["output"], entry["stage"], release, workspace["dist"],
+                                     workspace["locks"], artifact_of(entry["selection"]))
     assert not [path for path in (workspace["build"] / "store").iterdir()
                 if path.is_dir() and not path.name.startswith(".") and not any(path.iterdir())]
 
 def test_the_killed_builds_finish_at_once_sharing_the_cache_and_the_store(killed, workspace):
-    runs = {stage: Running(*build_args(workspace, *entry["selection"])) for stage, entry in killed.items()}
-    results = {stage: run.finish() for stage, run in runs.items()}
-    for stage, (status, output) in results.items():
-        assert status == 0, f"{stage}:\n{output[-4000:]}"
+    runs = {release: Running(*build_args(workspace, *entry["selection"])) for release, entry in killed.items()}
+    results = {release: run.finish() for release, run in runs.items()}
+    for release, (status, output) in results.items():
+        assert status == 0, f"{release}:\n{output[-4000:]}"
     # Each killed build's container, whether it was still running or had finished by then, removed once.
     left_by_kills = {name for entry in killed.values() for name in entry["left"]["containers"]}
     outputs = [entry["output"] for entry in killed.values()] + [output for _, output in results.values()]
@@ -169,7 +173,8 @@ def test_a_build_killed_while_packaging_leaves_nothing_and_the_next_finishes(bui
     running.wait_for("▶ package")
     time.sleep(2)  # its container is running
     running.kill()
-    assert_only_the_stage_unfinished(leftovers(workspace, dist, locks), running.output, "package", dist, locks, ARTIFACT)
+    assert_only_the_stage_unfinished(leftovers(workspace, dist, locks), running.output, "package", SELECTION[0], dist,
+                                     locks, ARTIFACT)
     status, output = Running(*args).finish()
     assert status == 0, output[-4000:]
     assert containers_removed(output) == 1, output[-4000:]
