@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from cpython_wasm.errors import UserError
 from cpython_wasm.paths import display_path
-from cpython_wasm.recipes.plan import RECIPES_DIR, Recipes
+from cpython_wasm.recipes.plan import RECIPES_DIR, TOOL_RECIPES, Recipes
 from cpython_wasm.records.lock import read_lock
 from cpython_wasm.tools.rebuild import plan_from_lock
 from tests.helpers import COMMITTED_LOCKFILE, invoke
@@ -26,7 +26,8 @@ from tests.synthetic import FILES, NAME, WASM, pack
 from tests.test_verify_artifact import record
 
 RECIPE_FILES = ["cpython/3.13.toml", "toolchains/wasi-sdk/25.toml", "toolchains/emsdk/3.1.69.toml",
-                "libraries/zlib.toml", "base/debian-trixie.toml", "tools/wasmtime.toml", "tests.toml"]
+                "libraries/zlib.toml", "base/debian-trixie.toml", "tools/wasmtime.toml", "tools/wasmtime-cli.toml",
+                "tools/node.toml", "tests.toml"]
 SHA256 = re.compile(r"[0-9a-f]{64}")
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -126,6 +127,8 @@ def load_all(root):
     """Everything a build or `invoke test` reads from the recipes."""
     recipes = Recipes(root)
     recipes.tests  # noqa: B018 (a property: tests.toml is read when asked for)
+    for name in TOOL_RECIPES:  # each read when asked for too (the CLI by a WASI plan, Node by `invoke bench`)
+        recipes.tool(name)
     return recipes
 
 
